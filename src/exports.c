@@ -1,0 +1,277 @@
+/* exports.c -- the exported malloc family and glibc aliases.
+ *
+ * malloc and free are the two fast paths; everything else routes through
+ * them or through the noinline helpers below. Semantics follow glibc:
+ * ENOMEM + NULL on overflow and exhaustion, EINVAL for bad alignments,
+ * realloc(p, 0) frees and returns NULL, malloc(0) returns a unique pointer,
+ * and a pointer hakmem did not hand out ends in one line on stderr + abort. */
+#include "tiny/tiny.h"
+#include "superslab/superslab.h"
+#include "hakmem.h"
+
+#include <errno.h>
+#include <malloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PAGE 4096u
+
+static HM_NOINLINE void *malloc_big(size_t n) {
+  if (n <= HM_SMALL_MAX) return hm_small_alloc(hm_size_class(n));
+  return hm_large_alloc(n, 0, 0);
+}
+
+HM_EXPORT void *malloc(size_t n) {
+  if (hm_likely(n <= HM_TINY_MAX)) return hm_small_alloc(hm_tiny_class_lut[n]);
+  return malloc_big(n);
+}
+
+static HM_COLD void free_other(void *p, uintptr_t idx) {
+  if (p == NULL) return;
+  unsigned k = idx < HM_MAP_ENTRIES ? hm_region_map[idx] : HM_REGION_NONE;
+  if (k == HM_REGION_LARGE || k == HM_REGION_LARGE_HI) {
+    hm_large_free(p);
+    return;
+  }
+  hm_fatal("free(): invalid pointer", p);
+}
+
+HM_EXPORT void free(void *p) {
+  uintptr_t idx = (uintptr_t)p >> HM_REGION_SHIFT;
+  if (hm_likely(idx < HM_MAP_ENTRIES && hm_region_map[idx] == HM_REGION_SS)) {
+    hm_small_free(p, (hm_superslab *)(idx << HM_REGION_SHIFT));
+    return;
+  }
+  free_other(p, idx);
+}
+
+/* Kind of the region holding p, or abort with `what` if p is not ours. */
+static unsigned kind_of(const void *p, const char *what) {
+  uintptr_t idx = (uintptr_t)p >> HM_REGION_SHIFT;
+  unsigned k = idx < HM_MAP_ENTRIES ? hm_region_map[idx] : HM_REGION_NONE;
+  if (k == HM_REGION_NONE) hm_fatal(what, p);
+  return k == HM_REGION_LARGE_HI ? HM_REGION_LARGE : k;
+}
+
+/* Usable size of a live block, validating it. */
+static size_t usable_size(const void *p, const char *what) {
+  if (kind_of(p, what) == HM_REGION_SS) {
+    hm_superslab *ss = hm_ss_of(p);
+    hm_slab *s = hm_slab_of(ss, p);
+    hm_slab_validate_block(s, p, what);
+    return s->block_size;
+  }
+  return hm_large_usable(p);
+}
+
+HM_EXPORT size_t malloc_usable_size(void *p) {
+  if (!p) return 0;
+  return usable_size(p, "malloc_usable_size(): invalid pointer");
+}
+
+HM_EXPORT void *calloc(size_t n, size_t size) {
+  size_t total;
+  if (hm_unlikely(__builtin_mul_overflow(n, size, &total))) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  if (total > HM_SMALL_MAX) return hm_large_alloc(total, 0, 1);
+  void *p = malloc(total);
+  if (hm_likely(p != NULL)) memset(p, 0, total);
+  return p;
+}
+
+HM_EXPORT void *realloc(void *p, size_t n) {
+  if (p == NULL) return malloc(n);
+  if (n == 0) {
+    free(p);
+    return NULL;
+  }
+  size_t old;
+  if (kind_of(p, "realloc(): invalid pointer") == HM_REGION_LARGE) {
+    if (n > HM_SMALL_MAX) return hm_large_realloc(p, n);
+    old = hm_large_usable(p);
+  } else {
+    old = usable_size(p, "realloc(): invalid pointer");
+    if (n <= old && n >= old / 2) return p;   /* same or next-smaller class: stay */
+  }
+  void *q = malloc(n);
+  if (!q) return NULL;
+  memcpy(q, p, n < old ? n : old);
+  free(p);
+  return q;
+}
+
+HM_EXPORT void *reallocarray(void *p, size_t n, size_t size) {
+  size_t total;
+  if (__builtin_mul_overflow(n, size, &total)) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  return realloc(p, total);
+}
+
+/* ---- aligned allocation ------------------------------------------------------------ */
+/* `align` is a power of two. Blocks of a class whose size is a multiple of
+ * align are aligned to it (slabs start 4 KiB aligned), up to 4 KiB. */
+static void *aligned_alloc_pow2(size_t align, size_t size) {
+  if (align <= 16) {
+    if (align == 16 && size < 16) size = 16;
+    return malloc(size);
+  }
+  if (align <= HM_MAX_ALIGN_IN_SLAB && size <= HM_SMALL_MAX) {
+    unsigned c = hm_size_class(size < align ? align : size);
+    while (hm_class_size[c] & (align - 1)) c++;
+    return hm_small_alloc(c);
+  }
+  if (align > (size_t)PTRDIFF_MAX / 2) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  return hm_large_alloc(size, align, 0);
+}
+
+static int pow2(size_t x) { return x && !(x & (x - 1)); }
+
+HM_EXPORT int posix_memalign(void **out, size_t align, size_t size) {
+  if (!pow2(align) || align % sizeof(void *)) return EINVAL;
+  int saved = errno;
+  void *p = aligned_alloc_pow2(align, size);
+  if (!p) {
+    errno = saved;
+    return ENOMEM;
+  }
+  *out = p;
+  return 0;
+}
+
+HM_EXPORT void *aligned_alloc(size_t align, size_t size) {
+  if (!pow2(align)) {
+    errno = EINVAL;
+    return NULL;
+  }
+  return aligned_alloc_pow2(align, size);
+}
+
+HM_EXPORT void *memalign(size_t align, size_t size) {
+  if (align > (SIZE_MAX >> 1) + 1) {
+    errno = EINVAL;
+    return NULL;
+  }
+  if (!pow2(align)) {   /* glibc rounds a non-power-of-two up */
+    size_t a = 1;
+    while (a < align) a <<= 1;
+    align = a;
+  }
+  return aligned_alloc_pow2(align, size);
+}
+
+HM_EXPORT void *valloc(size_t size) { return aligned_alloc_pow2(PAGE, size); }
+
+HM_EXPORT void *pvalloc(size_t size) {
+  if (size > SIZE_MAX - PAGE) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  size_t rounded = (size + PAGE - 1) & ~(size_t)(PAGE - 1);
+  return aligned_alloc_pow2(PAGE, rounded ? rounded : PAGE);
+}
+
+HM_EXPORT void cfree(void *p) { free(p); }
+HM_EXPORT void free_sized(void *p, size_t size) { (void)size; free(p); }
+HM_EXPORT void free_aligned_sized(void *p, size_t align, size_t size) {
+  (void)align;
+  (void)size;
+  free(p);
+}
+
+/* glibc's internal names, used by some programs and by LD_PRELOAD shims. */
+#pragma GCC diagnostic ignored "-Wmissing-attributes"   /* aliases need not repeat them */
+#define HM_ALIAS(name, target) \
+  __typeof__(target) name __attribute__((alias(#target), visibility("default")))
+HM_ALIAS(__libc_malloc, malloc);
+HM_ALIAS(__libc_free, free);
+HM_ALIAS(__libc_calloc, calloc);
+HM_ALIAS(__libc_realloc, realloc);
+HM_ALIAS(__libc_memalign, memalign);
+HM_ALIAS(__libc_valloc, valloc);
+HM_ALIAS(__libc_pvalloc, pvalloc);
+HM_ALIAS(__posix_memalign, posix_memalign);
+
+/* ---- introspection ----------------------------------------------------------------- */
+static void usage(hm_usage *u) {
+  memset(u, 0, sizeof *u);
+  hm_ss_usage(u);
+  hm_large_usage(u);
+}
+
+HM_EXPORT struct mallinfo2 mallinfo2(void) {
+  hm_usage u;
+  usage(&u);
+  struct mallinfo2 mi;
+  memset(&mi, 0, sizeof mi);
+  size_t ss_in_use = u.in_use - u.large_bytes;
+  mi.arena = u.superslabs * HM_REGION_SIZE;             /* non-mmapped-per-block space */
+  mi.hblks = u.large_count;                             /* one mapping per large block */
+  mi.hblkhd = u.large_bytes;
+  mi.uordblks = u.in_use;                               /* blocks handed out (incl. thread caches) */
+  mi.fordblks = (u.committed_est > u.large_bytes + ss_in_use
+                     ? u.committed_est - u.large_bytes - ss_in_use : 0);
+  mi.ordblks = u.cached_ss + u.abandoned;               /* whole free / ownerless superslabs */
+  mi.keepcost = u.large_cached_bytes;                   /* releasable by malloc_trim */
+  return mi;
+}
+
+static int clamp_int(size_t v) { return v > 0x7fffffff ? 0x7fffffff : (int)v; }
+
+HM_EXPORT struct mallinfo mallinfo(void) {
+  struct mallinfo2 m = mallinfo2();
+  struct mallinfo r;
+  r.arena = clamp_int(m.arena);
+  r.ordblks = clamp_int(m.ordblks);
+  r.smblks = clamp_int(m.smblks);
+  r.hblks = clamp_int(m.hblks);
+  r.hblkhd = clamp_int(m.hblkhd);
+  r.usmblks = clamp_int(m.usmblks);
+  r.fsmblks = clamp_int(m.fsmblks);
+  r.uordblks = clamp_int(m.uordblks);
+  r.fordblks = clamp_int(m.fordblks);
+  r.keepcost = clamp_int(m.keepcost);
+  return r;
+}
+
+/* hakmem has no per-arena thresholds that glibc's mallopt knobs map onto;
+ * 0 tells the caller the setting was not applied (glibc's "error"). */
+HM_EXPORT int mallopt(int param, int value) {
+  (void)param;
+  (void)value;
+  return 0;
+}
+
+HM_EXPORT int malloc_trim(size_t pad) {
+  (void)pad;
+  hm_usage before, after;
+  usage(&before);
+  hm_heap *h = hm_tls_heap;
+  hm_heap_collect(h == &hm_heap_empty ? NULL : h, 1);
+  hm_large_collect(1);
+  usage(&after);
+  return after.committed_est < before.committed_est;
+}
+
+HM_EXPORT void malloc_stats(void) {
+  hm_usage u;
+  usage(&u);
+  fprintf(stderr,
+          "hakmem %s\n"
+          "superslabs       = %10zu (%zu abandoned, %zu cached empty)\n"
+          "system bytes     = %10zu\n"
+          "committed bytes  = %10zu\n"
+          "in use bytes     = %10zu\n"
+          "large blocks     = %10zu (%zu bytes, %zu bytes cached)\n",
+          hakmem_version(), u.superslabs, u.abandoned, u.cached_ss, u.mapped, u.committed_est,
+          u.in_use, u.large_count, u.large_bytes, u.large_cached_bytes);
+}
+
+HM_EXPORT const char *hakmem_version(void) { return "0.1.0"; }

@@ -1,0 +1,308 @@
+/* hakmem_internal.h -- every data structure of the allocator, and its invariants.
+ *
+ * Read this file first: it is the map of the heap. Fast paths live in
+ * tiny/tiny.h (inline); slow paths in the .c files named after their concern.
+ *
+ * Address space
+ * -------------
+ * All memory hakmem hands out lies in *regions* whose base is aligned to
+ * HM_REGION_SIZE (2 MiB). A flat byte map, hm_region_map[], holds one entry
+ * per 2 MiB chunk of the 47-bit user address space and says what kind of
+ * region has its header at that chunk base (HM_REGION_NONE for everything
+ * that is not ours). For a pointer p the header is at floor(p, 2 MiB) --
+ * except for a large block whose user pointer is itself 2 MiB aligned
+ * (alignments of 2 MiB and more): its chunk is marked HM_REGION_LARGE_HI and
+ * the header sits one chunk below. Every free() starts
+ * with one shift and one byte load of that map: pointers we did not hand out
+ * are detected in O(1), and we never dereference memory that may be unmapped.
+ * The map lives in .bss (64 MiB of *virtual* zero pages; only the pages that
+ * cover mapped regions are ever touched), so it needs no initialisation.
+ *
+ * SuperSlab (kind HM_REGION_SS, superslab/superslab.c)
+ * ---------------------------------------------------
+ * A 2 MiB aligned region owned by one thread heap, cut into 32 *units* of
+ * 64 KiB. A *slab* is a run of 1..31 contiguous units serving one size
+ * class; small classes use one unit, the larger (interim medium) classes use
+ * several. The SuperSlab header (hm_superslab) occupies the first 4 KiB of
+ * unit 0; a slab starting at unit 0 begins after it.
+ *   pointer -> superslab : floor(p, 2 MiB)
+ *   pointer -> unit      : (p >> 16) & 31      -> ss->slabs[unit]
+ *   unit    -> slab head : ss->slabs[unit].head
+ * Every unit of a slab carries the slab's class in .cls, so free()'s fast path
+ * needs only the unit; unassigned units carry HM_CLASS_NONE.
+ *
+ * Slab invariants (hm_slab, for the head unit of an assigned slab):
+ *   capacity == (end - start) / block_size
+ *   blocks in [start, bump) have been handed out at least once; blocks in
+ *   [bump, end) never have.
+ *   used == blocks out of the slab: in user hands, in a thread cache (TLS
+ *   SLL) or on the remote list. So
+ *       used + length(free) + (end - bump) / block_size == capacity
+ *   and used == 0 means the slab is empty and may be released.
+ *   free and bump are touched only by the owner thread; remote is a
+ *   lock-free LIFO pushed by other threads and taken whole by the owner.
+ *
+ * Remote-free protocol (the only cross-thread interaction on a block):
+ *   freer : push block onto slab->remote (CAS); if the list was empty, set
+ *           bit `head unit` in ss->remote_units (fetch_or). Nothing after.
+ *   owner : clear the bit (fetch_and / exchange) *before* taking the list
+ *           (exchange with NULL), and never takes a list whose bit it has not
+ *           cleared. Hence a non-empty remote list always has its bit set or
+ *           a freer about to set it, and the superslab cannot be released
+ *           between a freer's push and its bit update (the pushed block still
+ *           counts in `used` until drained, and draining needs the bit).
+ *
+ * Thread heap (hm_heap, init.c)
+ * -----------------------------
+ * Per thread: for each size class the TLS SLL bin (head + room), the active
+ * slab, a list of partial slabs, and the list of owned superslabs. The
+ * thread-local pointer hm_tls_heap starts at hm_heap_empty, a constant heap
+ * whose bins are all empty with zero room, so a new thread simply misses into
+ * the slow path, which creates its heap: there is no "initialised?" branch.
+ *   room[c] == cap[c] - length(head[c] list); pop increments, push decrements.
+ * A thread that exits flushes its bins, and abandons its non-empty
+ * superslabs (owner = HM_OWNER_ABANDONED) onto a global list from which
+ * other threads adopt them when they need memory.
+ *
+ * Large blocks (kind HM_REGION_LARGE, large/large.c)
+ * --------------------------------------------------
+ * Requests above HM_SMALL_MAX are direct mappings whose first bytes hold
+ * hm_large_hdr; the user pointer is at hdr + user_off. Freed mappings go to a
+ * bounded cache, purged after a delay.
+ */
+#ifndef HAKMEM_INTERNAL_H
+#define HAKMEM_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <pthread.h>
+
+/* ---- compiler helpers ---------------------------------------------------- */
+#define HM_INLINE static inline __attribute__((always_inline))
+#define HM_NOINLINE __attribute__((noinline))
+#define HM_COLD __attribute__((noinline, cold))
+#define HM_EXPORT __attribute__((visibility("default")))
+#define HM_HIDDEN __attribute__((visibility("hidden")))
+#define hm_likely(x) __builtin_expect(!!(x), 1)
+#define hm_unlikely(x) __builtin_expect(!!(x), 0)
+
+#define hm_load_relaxed(p) atomic_load_explicit((p), memory_order_relaxed)
+#define hm_store_relaxed(p, v) atomic_store_explicit((p), (v), memory_order_relaxed)
+
+/* ---- geometry ------------------------------------------------------------- */
+#define HM_REGION_SHIFT 21
+#define HM_REGION_SIZE ((size_t)1 << HM_REGION_SHIFT)          /* 2 MiB */
+#define HM_REGION_MASK (HM_REGION_SIZE - 1)
+#define HM_VA_BITS 47                                         /* x86-64 user space */
+#define HM_MAP_ENTRIES ((uintptr_t)1 << (HM_VA_BITS - HM_REGION_SHIFT))
+
+#define HM_UNIT_SHIFT 16
+#define HM_UNIT_SIZE ((size_t)1 << HM_UNIT_SHIFT)              /* 64 KiB */
+#define HM_UNITS 32                                           /* per superslab */
+#define HM_UNITS_ALL 0xffffffffu
+#define HM_SS_HEADER_SIZE 4096                                /* header in unit 0 */
+
+/* Region kinds stored in hm_region_map. */
+enum {
+  HM_REGION_NONE = 0,
+  HM_REGION_SS = 1,        /* superslab header at this chunk base */
+  HM_REGION_LARGE = 2,     /* large-block header at this chunk base */
+  HM_REGION_LARGE_HI = 3,  /* 2 MiB-aligned large block: header one chunk below */
+};
+
+/* ---- size classes (size_class.c documents the table) ---------------------- */
+#define HM_TINY_MAX 1024                  /* largest tiny size */
+#define HM_SMALL_MAX (256u * 1024)        /* largest size served by superslabs */
+#define HM_TINY_CLASSES 21                /* classes 0..20 are tiny (<= 1 KiB) */
+#define HM_NUM_CLASSES 53                 /* classes 0..52 */
+#define HM_CLASS_NONE HM_NUM_CLASSES      /* marks unassigned units; its bin has no room */
+#define HM_MAX_ALIGN_IN_SLAB 4096         /* power-of-two blocks are aligned to their size up to this */
+
+extern const uint32_t hm_class_size[HM_NUM_CLASSES];
+extern const uint8_t hm_tiny_class_lut[HM_TINY_MAX + 1];
+extern const uint8_t hm_class_span[HM_NUM_CLASSES];   /* units per slab */
+
+/* Class of a size <= HM_SMALL_MAX: a table for tiny sizes, four classes per
+ * doubling above. */
+HM_INLINE unsigned hm_size_class(size_t size) {
+  if (hm_likely(size <= HM_TINY_MAX)) return hm_tiny_class_lut[size];
+  size_t s = size - 1;
+  unsigned b = 63u - (unsigned)__builtin_clzl(s);
+  return HM_TINY_CLASSES + (b - 10) * 4 + (unsigned)((s >> (b - 2)) & 3);
+}
+
+/* ---- blocks, slabs, superslabs -------------------------------------------- */
+typedef struct hm_block { struct hm_block *next; } hm_block;
+
+enum { HM_SLAB_UNUSED = 0, HM_SLAB_ACTIVE, HM_SLAB_PARTIAL, HM_SLAB_FULL };
+
+typedef struct hm_slab {
+  hm_block *free;                  /* owner's free list of returned blocks */
+  uint8_t *bump;                   /* next never-used block */
+  uint8_t *end;                    /* start + capacity * block_size */
+  _Atomic(hm_block *) remote;      /* frees by other threads (see protocol) */
+  struct hm_slab *next, *prev;     /* heap's partial list of this class */
+  uint32_t used;                   /* blocks out of the slab (see invariants) */
+  uint32_t block_size;
+  uint8_t cls;                     /* size class; on every unit of the slab */
+  uint8_t span;                    /* units in the slab (head unit only) */
+  uint8_t head;                    /* index of the slab's head unit */
+  uint8_t state;                   /* HM_SLAB_* (head unit only) */
+  uint32_t capacity;
+} hm_slab;
+
+_Static_assert(sizeof(hm_slab) == 64, "hm_slab is one cache line");
+
+struct hm_heap;
+#define HM_OWNER_ABANDONED ((struct hm_heap *)(uintptr_t)1)
+
+typedef struct hm_superslab {
+  union {                            /* owning heap, HM_OWNER_ABANDONED, or NULL (cached) */
+    _Atomic(struct hm_heap *) owner;
+    struct hm_heap *owner_plain;     /* free()'s fast path: see tiny.h */
+  };
+  _Atomic(uint32_t) remote_units;    /* head units whose remote list needs draining */
+  uint32_t free_units;               /* units not assigned to a slab */
+  uint32_t dirty_units;              /* free units whose memory is still committed */
+  uint32_t reserved;
+  uint64_t dirty_since_ms;           /* when dirty_units became non-empty */
+  struct hm_superslab *next, *prev;  /* owner's list, abandoned list or cache */
+  struct hm_superslab *all_next, *all_prev; /* registry of every superslab */
+  uint8_t pad[64 - 56];
+  hm_slab slabs[HM_UNITS];
+} hm_superslab;
+
+_Static_assert(sizeof(hm_superslab) <= HM_SS_HEADER_SIZE, "header fits its page");
+
+HM_INLINE hm_superslab *hm_ss_of(const void *p) {
+  return (hm_superslab *)((uintptr_t)p & ~(uintptr_t)HM_REGION_MASK);
+}
+HM_INLINE unsigned hm_unit_of(const void *p) {
+  return (unsigned)((uintptr_t)p >> HM_UNIT_SHIFT) & (HM_UNITS - 1);
+}
+HM_INLINE hm_slab *hm_slab_of(hm_superslab *ss, const void *p) {
+  return &ss->slabs[ss->slabs[hm_unit_of(p)].head];
+}
+HM_INLINE unsigned hm_slab_index(hm_superslab *ss, const hm_slab *s) {
+  return (unsigned)(s - ss->slabs);
+}
+HM_INLINE hm_superslab *hm_ss_of_slab(const hm_slab *s) {
+  return (hm_superslab *)((uintptr_t)s & ~(uintptr_t)HM_REGION_MASK);
+}
+
+/* ---- thread heap ----------------------------------------------------------- */
+/* The TLS SLL "bin" of class c is (head[c], room[c], cap[c]); separate arrays
+ * so that the fast paths index them with the class directly (scale 8 / 4).
+ * Entry HM_CLASS_NONE never has room, so a free into an unassigned unit
+ * always reaches the validating slow path. */
+typedef struct hm_heap {
+  hm_block *head[HM_NUM_CLASSES + 1];     /* hot: TLS SLL of free blocks per class */
+  uint32_t room[HM_NUM_CLASSES + 1];      /* hot: cap - length(list); 0 on the empty heap */
+  uint32_t cap[HM_NUM_CLASSES + 1];
+  hm_slab *active[HM_NUM_CLASSES];        /* slab being carved, per class */
+  hm_slab *partial[HM_NUM_CLASSES];       /* slabs with free blocks, per class */
+  hm_superslab *ss_list;                  /* owned superslabs */
+  uint32_t ss_count;
+  uint32_t slow_ticks;                    /* slow-path events since the last purge check */
+  uint32_t batch[HM_NUM_CLASSES];         /* refill batch per class */
+  hm_superslab *retire_candidate;         /* became empty; retire at a safe point */
+  struct hm_heap *pool_next;              /* heap pool link when unused */
+  int live;
+} hm_heap;
+
+extern __thread hm_heap *hm_tls_heap;
+extern const hm_heap hm_heap_empty;
+
+/* ---- large blocks ---------------------------------------------------------- */
+#define HM_LARGE_MAGIC 0x68616b6d656d4c47ull
+typedef struct hm_large_hdr {
+  uint64_t magic;
+  size_t map_size;      /* bytes mapped from the header on */
+  size_t user_off;      /* user pointer = (char *)hdr + user_off */
+  size_t reserved;
+} hm_large_hdr;
+
+/* ---- runtime parameters (params.c) ---------------------------------------- */
+/* Read only on slow paths, so the learning layer may tune them later. */
+typedef struct hm_params {
+  uint32_t sll_cap_bytes;      /* a bin holds about this many bytes ...        */
+  uint32_t sll_cap_min;        /* ... but at least this many blocks ...        */
+  uint32_t sll_cap_max;        /* ... and at most this many                   */
+  uint32_t refill_batch_bytes; /* a refill brings about this many bytes ...    */
+  uint32_t refill_batch_max;   /* ... and at most this many blocks            */
+  uint32_t purge_delay_ms;     /* free memory stays committed this long       */
+  uint32_t purge_check_ticks;  /* slow-path events between purge checks       */
+  uint32_t heap_keep_empty_ss; /* empty superslabs a heap keeps for itself     */
+  uint32_t ss_cache_max;       /* empty superslabs kept process-wide          */
+  size_t large_cache_bytes;    /* freed large mappings kept for reuse          */
+  uint32_t large_cache_count;
+} hm_params;
+
+extern hm_params hm_param;
+void hm_params_init(void);
+uint32_t hm_params_bin_cap(unsigned cls);
+uint32_t hm_params_refill_batch(unsigned cls);
+
+/* ---- region map (region_map.c) --------------------------------------------- */
+extern uint8_t hm_region_map[HM_MAP_ENTRIES];
+HM_INLINE unsigned hm_region_kind_at(uintptr_t base) {
+  return __atomic_load_n(&hm_region_map[base >> HM_REGION_SHIFT], __ATOMIC_RELAXED);
+}
+HM_INLINE void hm_region_set(uintptr_t base, unsigned kind) {
+  __atomic_store_n(&hm_region_map[base >> HM_REGION_SHIFT], (uint8_t)kind, __ATOMIC_RELEASE);
+}
+
+/* ---- OS layer (os.c) ------------------------------------------------------- */
+void *hm_os_map(size_t size);
+void *hm_os_map_aligned(size_t size, size_t align, size_t phase);
+void hm_os_unmap(void *p, size_t size);
+void hm_os_decommit(void *p, size_t size);
+uint64_t hm_os_now_ms(void);
+size_t hm_os_page_size(void);
+void hm_os_write_stderr(const char *msg);
+__attribute__((noreturn)) void hm_fatal(const char *what, const void *ptr);
+
+/* ---- process and thread set-up (init.c) ----------------------------------- */
+hm_heap *hm_thread_heap_create(void);    /* slow path of a new thread */
+void hm_lock(pthread_mutex_t *m);
+void hm_unlock(pthread_mutex_t *m);
+
+/* ---- small (superslab) engine: tiny/ and superslab/ ----------------------- */
+void *hm_small_alloc_slow(unsigned cls);
+void hm_small_free_slow(void *p, hm_superslab *ss, unsigned cls);
+void hm_heap_flush_all(hm_heap *h);
+void hm_heap_collect(hm_heap *h, int force);
+void hm_small_free_remote(hm_superslab *ss, void *p);
+void hm_slab_validate_block(hm_slab *s, const void *p, const char *what);
+
+hm_slab *hm_ss_slab_new(hm_heap *h, unsigned cls);
+void hm_ss_slab_release(hm_heap *h, hm_slab *s);
+void hm_heap_retire_empty(hm_heap *h);
+int hm_ss_drain_remote(hm_heap *h, hm_superslab *ss, uint32_t units);
+void hm_ss_abandon_all(hm_heap *h);
+void hm_ss_purge(hm_heap *h, int force);
+size_t hm_ss_collect_global(int force);
+void hm_ss_lock_all(void);
+void hm_ss_unlock_all(void);
+void hm_ss_reinit_locks(void);
+
+typedef struct hm_usage {
+  size_t mapped, committed_est, in_use, superslabs, abandoned, cached_ss;
+  size_t large_count, large_bytes, large_cached_bytes;
+} hm_usage;
+void hm_ss_usage(hm_usage *u);
+
+/* ---- large (large.c) ------------------------------------------------------- */
+void *hm_large_alloc(size_t size, size_t align, int zero);
+void hm_large_free(void *p);
+void *hm_large_realloc(void *p, size_t size);
+size_t hm_large_usable(const void *p);
+hm_large_hdr *hm_large_hdr_of(const void *p);
+size_t hm_large_collect(int force);
+void hm_large_usage(hm_usage *u);
+void hm_large_lock(void);
+void hm_large_unlock(void);
+void hm_large_reinit_lock(void);
+
+#endif /* HAKMEM_INTERNAL_H */

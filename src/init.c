@@ -1,0 +1,113 @@
+/* init.c -- process start-up, thread heaps, thread exit and fork.
+ *
+ * No constructor and no dlsym: the first allocation of any thread misses into
+ * a slow path that calls hm_thread_heap_create(), which initialises the
+ * process once (parameters, the thread-exit key, fork handlers). Heap
+ * structures come from mmap'd chunks and are recycled, never unmapped. */
+#include "superslab/superslab.h"
+
+#include <sched.h>
+#include <string.h>
+
+__thread hm_heap *hm_tls_heap = (hm_heap *)&hm_heap_empty;
+
+/* All bins empty with zero room: every fast path misses on it. Const, so a
+ * stray write faults instead of corrupting state. */
+const hm_heap hm_heap_empty;
+
+static _Atomic int init_state;            /* 0 none, 1 running, 2 ready */
+static pthread_key_t heap_key;
+static pthread_mutex_t heap_pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static hm_heap *heap_pool;                /* recycled heaps */
+static uint8_t *heap_chunk, *heap_chunk_end;
+
+void hm_lock(pthread_mutex_t *m) { pthread_mutex_lock(m); }
+void hm_unlock(pthread_mutex_t *m) { pthread_mutex_unlock(m); }
+
+static void thread_exit(void *arg);
+
+static void fork_prepare(void) {
+  hm_lock(&heap_pool_lock);
+  hm_ss_lock_all();
+  hm_large_lock();
+}
+static void fork_parent(void) {
+  hm_large_unlock();
+  hm_ss_unlock_all();
+  hm_unlock(&heap_pool_lock);
+}
+/* The child has only the forking thread: the other threads' heaps stay
+ * allocated (their blocks can still be freed, as remote frees). */
+static void fork_child(void) {
+  hm_large_reinit_lock();
+  hm_ss_reinit_locks();
+  pthread_mutex_init(&heap_pool_lock, NULL);
+}
+
+static void process_init(void) {
+  int expected = 0;
+  if (atomic_compare_exchange_strong(&init_state, &expected, 1)) {
+    hm_params_init();
+    for (unsigned c = 0; c < HM_NUM_CLASSES; c++)
+      hm_class_magic[c] = (uint32_t)((((uint64_t)1 << 32) + hm_class_size[c] - 1) / hm_class_size[c]);
+    pthread_key_create(&heap_key, thread_exit);
+    atomic_store(&init_state, 2);
+    /* May allocate (glibc keeps handlers in a growable array): we are ready. */
+    pthread_atfork(fork_prepare, fork_parent, fork_child);
+    return;
+  }
+  while (atomic_load(&init_state) != 2) sched_yield();
+}
+
+static hm_heap *heap_alloc(void) {
+  hm_lock(&heap_pool_lock);
+  hm_heap *h = heap_pool;
+  if (h) {
+    heap_pool = h->pool_next;
+  } else {
+    size_t sz = (sizeof(hm_heap) + 63) & ~(size_t)63;
+    if (!heap_chunk || heap_chunk + sz > heap_chunk_end) {
+      size_t chunk = 256 * 1024;
+      heap_chunk = hm_os_map(chunk);
+      heap_chunk_end = heap_chunk ? heap_chunk + chunk : NULL;
+    }
+    if (heap_chunk) {
+      h = (hm_heap *)heap_chunk;
+      heap_chunk += sz;
+    }
+  }
+  hm_unlock(&heap_pool_lock);
+  return h;
+}
+
+hm_heap *hm_thread_heap_create(void) {
+  if (atomic_load_explicit(&init_state, memory_order_acquire) != 2) process_init();
+  hm_heap *h = heap_alloc();
+  if (!h) return NULL;
+  memset(h, 0, sizeof *h);
+  for (unsigned c = 0; c < HM_NUM_CLASSES; c++) {
+    uint32_t cap = hm_params_bin_cap(c);
+    h->cap[c] = cap;
+    h->room[c] = cap;
+    h->batch[c] = hm_params_refill_batch(c);
+  }
+  h->live = 1;
+  hm_tls_heap = h;
+  pthread_setspecific(heap_key, h);
+  return h;
+}
+
+/* Thread exit: return every cached block to its slab, then give the
+ * superslabs up for adoption (empty ones to the cache). */
+static void thread_exit(void *arg) {
+  hm_heap *h = arg;
+  if (!h || !h->live) return;
+  hm_heap_flush_all(h);
+  hm_ss_abandon_all(h);
+  if (hm_tls_heap == h) hm_tls_heap = (hm_heap *)&hm_heap_empty;
+  h->live = 0;
+  hm_lock(&heap_pool_lock);
+  h->pool_next = heap_pool;
+  heap_pool = h;
+  hm_unlock(&heap_pool_lock);
+}

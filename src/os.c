@@ -1,0 +1,99 @@
+/* os.c -- the thin OS layer: every mmap/munmap/madvise/clock/write of hakmem
+ * goes through here. Never calls malloc. */
+#include "hakmem_internal.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+void *hm_os_map(size_t size) {
+  int saved = errno;
+  void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  errno = saved;
+  return p == MAP_FAILED ? NULL : p;
+}
+
+/* Map `size` bytes at an address a with (a + phase) % align == 0.
+ * Over-maps by `align` and trims both ends, so only `size` stays mapped. */
+void *hm_os_map_aligned(size_t size, size_t align, size_t phase) {
+  if (size + align < size) return NULL;
+  size_t total = size + align;
+  uint8_t *raw = hm_os_map(total);
+  if (!raw) return NULL;
+  uintptr_t a = (((uintptr_t)raw + phase + align - 1) & ~(uintptr_t)(align - 1)) - phase;
+  if (a < (uintptr_t)raw) a += align;
+  size_t head = a - (uintptr_t)raw;
+  size_t tail = total - head - size;
+  if (head) hm_os_unmap(raw, head);
+  if (tail) hm_os_unmap((uint8_t *)a + size, tail);
+  return (void *)a;
+}
+
+void hm_os_unmap(void *p, size_t size) {
+  int saved = errno;
+  munmap(p, size);
+  errno = saved;
+}
+
+/* Give the pages back to the OS but keep the mapping; they read as zero later. */
+void hm_os_decommit(void *p, size_t size) {
+  int saved = errno;
+  madvise(p, size, MADV_DONTNEED);
+  errno = saved;
+}
+
+uint64_t hm_os_now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+size_t hm_os_page_size(void) { return 4096; }
+
+void hm_os_write_stderr(const char *msg) {
+  size_t n = strlen(msg);
+  while (n) {
+    ssize_t w = write(2, msg, n);
+    if (w <= 0) {
+      if (w < 0 && errno == EINTR) continue;
+      return;
+    }
+    msg += w;
+    n -= (size_t)w;
+  }
+}
+
+static char *fmt_hex(char *out, uintptr_t v) {
+  static const char digits[] = "0123456789abcdef";
+  char tmp[2 + 16];
+  int n = 0;
+  do { tmp[n++] = digits[v & 15]; v >>= 4; } while (v);
+  *out++ = '0';
+  *out++ = 'x';
+  while (n) *out++ = tmp[--n];
+  return out;
+}
+
+/* One clear line on stderr, then abort() -- as glibc does for heap misuse. */
+void hm_fatal(const char *what, const void *ptr) {
+  char line[256];
+  char *o = line;
+  const char *pre = "hakmem: ";
+  size_t wl = strlen(what);
+  if (wl > 180) wl = 180;
+  memcpy(o, pre, 8); o += 8;
+  memcpy(o, what, wl); o += wl;
+  if (ptr) {
+    memcpy(o, " (ptr=", 6); o += 6;
+    o = fmt_hex(o, (uintptr_t)ptr);
+    *o++ = ')';
+  }
+  *o++ = '\n';
+  *o = 0;
+  hm_os_write_stderr(line);
+  abort();
+}

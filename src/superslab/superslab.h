@@ -1,0 +1,52 @@
+/* superslab.h -- owner-side slab bookkeeping shared by the refill, flush and
+ * superslab code: the heap's partial lists and the return of one block to
+ * its slab. Only the owning thread calls these. */
+#ifndef HAKMEM_SUPERSLAB_H
+#define HAKMEM_SUPERSLAB_H
+
+#include "hakmem_internal.h"
+
+extern uint32_t hm_class_magic[HM_NUM_CLASSES];   /* ceil(2^32 / size), for block checks */
+
+HM_INLINE void hm_partial_push(hm_heap *h, hm_slab *s) {
+  hm_slab *head = h->partial[s->cls];
+  s->prev = NULL;
+  s->next = head;
+  if (head) head->prev = s;
+  h->partial[s->cls] = s;
+  s->state = HM_SLAB_PARTIAL;
+}
+
+HM_INLINE void hm_partial_remove(hm_heap *h, hm_slab *s) {
+  if (s->prev) s->prev->next = s->next;
+  else h->partial[s->cls] = s->next;
+  if (s->next) s->next->prev = s->prev;
+  s->next = s->prev = NULL;
+}
+
+/* Is p the start of a block that slab s has handed out? */
+HM_INLINE int hm_slab_owns_block(const hm_slab *s, const void *p) {
+  const uint8_t *b = (const uint8_t *)p;
+  uint8_t *start = s->end - (size_t)s->capacity * s->block_size;
+  if (s->state == HM_SLAB_UNUSED || b < start || b >= s->bump) return 0;
+  uint32_t off = (uint32_t)(b - start);
+  uint32_t q = (uint32_t)(((uint64_t)off * hm_class_magic[s->cls]) >> 32);
+  return q * s->block_size == off;
+}
+
+/* The owner takes block b back into slab s (after a flush or a remote drain). */
+HM_INLINE void hm_slab_return_block(hm_heap *h, hm_slab *s, hm_block *b) {
+  if (hm_unlikely(s->used == 0)) hm_fatal("free(): double free detected", b);
+  b->next = s->free;
+  s->free = b;
+  s->used--;
+  if (s->state == HM_SLAB_ACTIVE) return;
+  if (s->used == 0) {
+    if (s->state == HM_SLAB_PARTIAL) hm_partial_remove(h, s);
+    hm_ss_slab_release(h, s);
+  } else if (s->state == HM_SLAB_FULL) {
+    hm_partial_push(h, s);
+  }
+}
+
+#endif /* HAKMEM_SUPERSLAB_H */

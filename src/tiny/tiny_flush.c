@@ -1,0 +1,88 @@
+/* tiny_flush.c -- free's slow paths for the superslab classes: a full TLS
+ * bin is flushed back to its slabs (ss_local), a block of another thread's
+ * superslab is posted to its slab's remote list (ss_remote), and pointers
+ * that are not live blocks end in a diagnostic and abort. */
+#include "tiny/tiny.h"
+#include "superslab/superslab.h"
+
+uint32_t hm_class_magic[HM_NUM_CLASSES];
+
+void hm_slab_validate_block(hm_slab *s, const void *p, const char *what) {
+  if (hm_unlikely(!hm_slab_owns_block(s, p))) hm_fatal(what, p);
+}
+
+/* Return the blocks of a list (of this heap's superslabs) to their slabs. */
+static void return_list(hm_heap *h, hm_block *b) {
+  while (b) {
+    hm_block *next = b->next;
+    hm_superslab *ss = hm_ss_of(b);
+    hm_slab *s = hm_slab_of(ss, b);
+    hm_slab_validate_block(s, b, "free(): invalid pointer");
+    hm_slab_return_block(h, s, b);
+    b = next;
+  }
+}
+
+/* Keep the `keep` most recently freed blocks of the bin, return the rest. */
+static void flush_bin(hm_heap *h, unsigned cls, uint32_t keep) {
+  hm_block *cut = NULL;
+  if (keep == 0) {
+    cut = h->head[cls];
+    h->head[cls] = NULL;
+  } else {
+    hm_block *b = h->head[cls];
+    for (uint32_t i = 1; b && i < keep; i++) b = b->next;
+    if (!b) return;
+    cut = b->next;
+    b->next = NULL;
+  }
+  uint32_t n = 0;
+  for (hm_block *b = cut; b; b = b->next) n++;
+  h->room[cls] += n;
+  return_list(h, cut);
+}
+
+void hm_small_free_slow(void *p, hm_superslab *ss, unsigned cls) {
+  hm_heap *h = hm_tls_heap;
+  if (hm_load_relaxed(&ss->owner) != h) {
+    hm_small_free_remote(ss, p);
+    return;
+  }
+  hm_slab *s = hm_slab_of(ss, p);
+  hm_slab_validate_block(s, p, "free(): invalid pointer");
+  if (h->head[cls] == p) hm_fatal("free(): double free detected", p);
+  /* The bin is full: return the older half of it to the slabs. */
+  flush_bin(h, cls, h->cap[cls] / 2);
+  ((hm_block *)p)->next = h->head[cls];
+  h->head[cls] = (hm_block *)p;
+  h->room[cls]--;
+  if (h->retire_candidate) hm_heap_retire_empty(h);
+}
+
+void hm_small_free_remote(hm_superslab *ss, void *p) {
+  hm_slab *s = hm_slab_of(ss, p);
+  hm_slab_validate_block(s, p, "free(): invalid pointer");
+  hm_block *b = (hm_block *)p;
+  hm_block *old = atomic_load_explicit(&s->remote, memory_order_relaxed);
+  do {
+    b->next = old;
+  } while (!atomic_compare_exchange_weak_explicit(&s->remote, &old, b, memory_order_release,
+                                                  memory_order_relaxed));
+  /* First block on an empty list: tell the owner (see the remote-free
+   * protocol in hakmem_internal.h). Nothing of ss is touched after this. */
+  if (old == NULL)
+    atomic_fetch_or_explicit(&ss->remote_units, 1u << hm_slab_index(ss, s), memory_order_release);
+}
+
+/* Thread exit or collection: empty every bin and retire the active slabs. */
+void hm_heap_flush_all(hm_heap *h) {
+  for (unsigned c = 0; c < HM_NUM_CLASSES; c++) {
+    if (h->head[c]) flush_bin(h, c, 0);
+    hm_slab *s = h->active[c];
+    if (!s) continue;
+    h->active[c] = NULL;
+    if (s->used == 0) hm_ss_slab_release(h, s);
+    else if (s->free || s->bump < s->end) hm_partial_push(h, s);
+    else s->state = HM_SLAB_FULL;
+  }
+}

@@ -1,0 +1,99 @@
+/* tiny_refill.c -- malloc's slow path for the superslab classes: refill the
+ * thread's TLS SLL from its active slab (bump carving first, then the slab's
+ * free list, then the frees other threads posted), switching to a partial
+ * slab or a new slab when the active one is exhausted. */
+#include "tiny/tiny.h"
+#include "superslab/superslab.h"
+
+#include <errno.h>
+
+/* Take up to `want` blocks out of slab s, linked in address order for bump
+ * blocks. Returns the count and the list in *first (NULL-terminated). */
+static uint32_t slab_take(hm_slab *s, uint32_t want, hm_block **first) {
+  hm_block head = {NULL};
+  hm_block *tail = &head;
+  uint32_t n = 0;
+  uint8_t *bp = s->bump, *end = s->end;
+  size_t bs = s->block_size;
+  while (n < want && bp < end) {
+    tail->next = (hm_block *)bp;
+    tail = (hm_block *)bp;
+    bp += bs;
+    n++;
+  }
+  s->bump = bp;
+  hm_block *f = s->free;
+  while (n < want && f) {
+    tail->next = f;
+    tail = f;
+    f = f->next;
+    n++;
+  }
+  s->free = f;
+  tail->next = NULL;
+  s->used += n;
+  *first = head.next;
+  return n;
+}
+
+/* Drain the remote frees of every owned superslab; returns blocks recovered. */
+static uint32_t heap_drain_all(hm_heap *h) {
+  uint32_t n = 0;
+  for (hm_superslab *ss = h->ss_list; ss; ss = ss->next)
+    if (hm_load_relaxed(&ss->remote_units)) n += (uint32_t)hm_ss_drain_remote(h, ss, HM_UNITS_ALL);
+  return n;
+}
+
+static void *refill(hm_heap *h, unsigned cls) {
+  uint32_t want = h->batch[cls];
+  if (want > h->room[cls]) want = h->room[cls];
+  if (want == 0) want = 1;   /* cannot happen with cap >= 1; keeps the loop honest */
+  for (;;) {
+    hm_slab *s = h->active[cls];
+    if (s) {
+      hm_block *first;
+      uint32_t n = slab_take(s, want, &first);
+      if (n) {
+        h->head[cls] = first->next;
+        h->room[cls] -= n - 1;
+        return first;
+      }
+      hm_superslab *ss = hm_ss_of_slab(s);
+      uint32_t bit = 1u << hm_slab_index(ss, s);
+      if ((hm_load_relaxed(&ss->remote_units) & bit) && hm_ss_drain_remote(h, ss, bit)) continue;
+      s->state = HM_SLAB_FULL;   /* unlisted; a free brings it back to partial */
+      h->active[cls] = NULL;
+    }
+    s = h->partial[cls];
+    if (s) {
+      hm_partial_remove(h, s);
+      s->state = HM_SLAB_ACTIVE;
+      h->active[cls] = s;
+      continue;
+    }
+    if (heap_drain_all(h) && h->partial[cls]) continue;
+    s = hm_ss_slab_new(h, cls);
+    if (!s) return NULL;
+    h->active[cls] = s;
+  }
+}
+
+void *hm_small_alloc_slow(unsigned cls) {
+  hm_heap *h = hm_tls_heap;
+  if (hm_unlikely(h == &hm_heap_empty)) {
+    h = hm_thread_heap_create();
+    if (!h) {
+      errno = ENOMEM;
+      return NULL;
+    }
+    if (h->head[cls]) return hm_small_alloc(cls);
+  }
+  if (hm_unlikely(++h->slow_ticks >= hm_param.purge_check_ticks)) {
+    h->slow_ticks = 0;
+    hm_ss_purge(h, 0);
+  }
+  void *p = refill(h, cls);
+  if (hm_unlikely(!p)) errno = ENOMEM;
+  if (h->retire_candidate) hm_heap_retire_empty(h);
+  return p;
+}
