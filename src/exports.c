@@ -215,7 +215,7 @@ HM_EXPORT struct mallinfo2 mallinfo2(void) {
   mi.arena = u.superslabs * HM_REGION_SIZE;             /* non-mmapped-per-block space */
   mi.hblks = u.large_count;                             /* one mapping per large block */
   mi.hblkhd = u.large_bytes;
-  mi.uordblks = u.in_use;                               /* blocks handed out (incl. thread caches) */
+  mi.uordblks = ss_in_use;                              /* blocks handed out (incl. thread caches) */
   mi.fordblks = (u.committed_est > u.large_bytes + ss_in_use
                      ? u.committed_est - u.large_bytes - ss_in_use : 0);
   mi.ordblks = u.cached_ss + u.abandoned;               /* whole free / ownerless superslabs */

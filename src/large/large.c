@@ -209,7 +209,9 @@ void *hm_large_realloc(void *p, size_t size) {
       errno = ENOMEM;
       return NULL;
     }
-    region_mark(h, 0);
+    /* The old header is unmapped now: clear its map entry by address. */
+    if (off == HM_REGION_SIZE) hm_region_set((uintptr_t)h + HM_REGION_SIZE, HM_REGION_NONE);
+    else hm_region_set((uintptr_t)h, HM_REGION_NONE);
     h = r;
     region_mark(h, 1);
   }
