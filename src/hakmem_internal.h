@@ -270,7 +270,7 @@ void hm_unlock(pthread_mutex_t *m);
 
 /* ---- small (superslab) engine: tiny/ and superslab/ ----------------------- */
 void *hm_small_alloc_slow(unsigned cls);
-void hm_small_free_slow(void *p, hm_superslab *ss, unsigned cls);
+void hm_small_free_slow(void *p);
 void hm_heap_flush_all(hm_heap *h);
 void hm_heap_collect(hm_heap *h, int force);
 void hm_small_free_remote(hm_superslab *ss, void *p);

@@ -25,15 +25,18 @@ HM_INLINE void *hm_small_alloc(unsigned cls) {
 HM_INLINE void hm_small_free(void *p, hm_superslab *ss) {
   hm_heap *h = hm_tls_heap;
   size_t cls = ss->slabs[hm_unit_of(p)].cls;
+  hm_block *head = h->head[cls];
+  uint32_t room = h->room[cls];
   /* owner is read plainly (a relaxed load) so that it folds into the compare;
-   * only the owner thread ever stores its own heap there. */
-  if (hm_likely(ss->owner_plain == h && h->room[cls] != 0)) {
-    ((hm_block *)p)->next = h->head[cls];
+   * only the owner thread ever stores its own heap there. head != p catches
+   * the immediate double free (free(p); free(p)) for one compare. */
+  if (hm_likely(ss->owner_plain == h && room != 0 && head != p)) {
+    ((hm_block *)p)->next = head;
     h->head[cls] = (hm_block *)p;
-    h->room[cls]--;
+    h->room[cls] = room - 1;
     return;
   }
-  hm_small_free_slow(p, ss, (unsigned)cls);
+  hm_small_free_slow(p);   /* recomputes what it needs: no argument shuffling here */
 }
 
 #endif /* HAKMEM_TINY_H */

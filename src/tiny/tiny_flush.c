@@ -42,7 +42,9 @@ static void flush_bin(hm_heap *h, unsigned cls, uint32_t keep) {
   return_list(h, cut);
 }
 
-void hm_small_free_slow(void *p, hm_superslab *ss, unsigned cls) {
+void hm_small_free_slow(void *p) {
+  hm_superslab *ss = hm_ss_of(p);
+  unsigned cls = ss->slabs[hm_unit_of(p)].cls;
   hm_heap *h = hm_tls_heap;
   if (hm_load_relaxed(&ss->owner) != h) {
     hm_small_free_remote(ss, p);
