@@ -6,6 +6,7 @@
  * realloc(p, 0) frees and returns NULL, malloc(0) returns a unique pointer,
  * and a pointer hakmem did not hand out ends in one line on stderr + abort. */
 #include "tiny/tiny.h"
+#include "l2/l2.h"
 #include "superslab/superslab.h"
 #include "hakmem.h"
 
@@ -18,7 +19,7 @@
 #define PAGE 4096u
 
 static HM_NOINLINE void *malloc_big(size_t n) {
-  if (n <= HM_SMALL_MAX) return hm_small_alloc(hm_size_class(n));
+  if (n <= HM_SMALL_MAX) return hm_l2_alloc(hm_size_class(n));
   return hm_large_alloc(n, 0, 0);
 }
 
@@ -39,9 +40,16 @@ static HM_COLD void free_other(void *p, uintptr_t idx) {
 
 HM_EXPORT void free(void *p) {
   uintptr_t idx = (uintptr_t)p >> HM_REGION_SHIFT;
-  if (hm_likely(idx < HM_MAP_ENTRIES && hm_region_map[idx] == HM_REGION_SS)) {
-    hm_small_free(p, (hm_superslab *)(idx << HM_REGION_SHIFT));
-    return;
+  if (hm_likely(idx < HM_MAP_ENTRIES)) {
+    unsigned kind = hm_region_map[idx];
+    if (hm_likely(kind == HM_REGION_SS)) {
+      hm_small_free(p, (hm_superslab *)(idx << HM_REGION_SHIFT));
+      return;
+    }
+    if (hm_likely(kind == HM_REGION_L2)) {
+      hm_l2_free(p, (hm_superslab *)(idx << HM_REGION_SHIFT));
+      return;
+    }
   }
   free_other(p, idx);
 }
@@ -56,7 +64,9 @@ static unsigned kind_of(const void *p, const char *what) {
 
 /* Usable size of a live block, validating it. */
 static size_t usable_size(const void *p, const char *what) {
-  if (kind_of(p, what) == HM_REGION_SS) {
+  unsigned k = kind_of(p, what);
+  if (k == HM_REGION_L2) return hm_l2_usable(p, what);
+  if (k == HM_REGION_SS) {
     hm_superslab *ss = hm_ss_of(p);
     hm_slab *s = hm_slab_of(ss, p);
     hm_slab_validate_block(s, p, what);
@@ -123,7 +133,7 @@ static void *aligned_alloc_pow2(size_t align, size_t size) {
   if (align <= HM_MAX_ALIGN_IN_SLAB && size <= HM_SMALL_MAX) {
     unsigned c = hm_size_class(size < align ? align : size);
     while (hm_class_size[c] & (align - 1)) c++;
-    return hm_small_alloc(c);
+    return c < HM_TINY_CLASSES ? hm_small_alloc(c) : hm_l2_alloc(c);
   }
   if (align > (size_t)PTRDIFF_MAX / 2) {
     errno = ENOMEM;

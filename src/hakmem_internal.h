@@ -109,12 +109,18 @@ enum {
   HM_REGION_SS = 1,        /* superslab header at this chunk base */
   HM_REGION_LARGE = 2,     /* large-block header at this chunk base */
   HM_REGION_LARGE_HI = 3,  /* 2 MiB-aligned large block: header one chunk below */
+  HM_REGION_L2 = 4,        /* L2 segment header at this chunk base */
 };
+
+/* Segment kinds: a 2 MiB region (hm_superslab header) serves either Tiny
+ * slabs or L2 pages; the empty cache is shared, so memory moves freely
+ * between the two. */
+enum { HM_SEG_TINY = 0, HM_SEG_L2 = 1, HM_SEG_KINDS = 2 };
 
 /* ---- size classes (size_class.c documents the table) ---------------------- */
 #define HM_TINY_MAX 1024                  /* largest tiny size */
 #define HM_SMALL_MAX (256u * 1024)        /* largest size served by superslabs */
-#define HM_TINY_CLASSES 21                /* classes 0..20 are tiny (<= 1 KiB) */
+#define HM_TINY_CLASSES 21                /* classes 0..20 are tiny (<= 1 KiB); 21..52 are L2 */
 #define HM_NUM_CLASSES 53                 /* classes 0..52 */
 #define HM_CLASS_NONE HM_NUM_CLASSES      /* marks unassigned units; its bin has no room */
 #define HM_MAX_ALIGN_IN_SLAB 4096         /* power-of-two blocks are aligned to their size up to this */
@@ -154,6 +160,45 @@ typedef struct hm_slab {
 
 _Static_assert(sizeof(hm_slab) == 64, "hm_slab is one cache line");
 
+/* L2 page: one run of units serving one medium class (src/l2/l2.c).
+ *
+ * Invariants (head unit of an assigned page):
+ *   used == blocks out of the page: in user hands or on thread_free;
+ *   used + len(free) + len(local_free) + (capacity - bump) == capacity.
+ *   free and local_free belong to the owner; thread_free is a lock-free LIFO
+ *   of other threads' frees whose low two bits hold the page's notify state:
+ *     HM_TF_NORMAL    remote frees just push;
+ *     HM_TF_FULL      the page is full and unqueued (in_full): the next remote
+ *                     freer moves it to NOTIFYING, pushes the page onto its
+ *                     owner heap's l2_delayed list, and sets NORMAL again;
+ *     HM_TF_NOTIFYING a freer is doing that (the owner waits for it before
+ *                     leaving or requeueing the page itself);
+ *     HM_TF_NEVER     the owner left: remote frees just push.
+ *   A page is on the class queue, or in_full, or unassigned -- never two.
+ *   A page on the l2_delayed list is in_full; it leaves the list only when
+ *   the owner drains it, and is never released while on it. */
+enum { HM_TF_NORMAL = 0, HM_TF_FULL = 1, HM_TF_NOTIFYING = 2, HM_TF_NEVER = 3 };
+
+typedef struct hm_l2_page {
+  hm_block *free;                       /* allocation list */
+  hm_block *local_free;                 /* owner's frees */
+  _Atomic(uintptr_t) thread_free;       /* other threads' frees | HM_TF_* state */
+  struct hm_l2_page *next, *prev;       /* class queue of the owner heap */
+  struct hm_l2_page *delayed_next;      /* owner heap's l2_delayed stack */
+  uint16_t used;                        /* see invariants */
+  uint16_t bump;                        /* blocks carved so far */
+  uint16_t capacity;
+  uint8_t in_full;                      /* full: unqueued, notified by remote frees */
+  uint8_t reserved;
+  uint32_t block_size;
+  uint8_t cls;                          /* on every unit of the page */
+  uint8_t span;                         /* units (head unit only); 0 = unassigned */
+  uint8_t head;                         /* the page's head unit */
+  uint8_t state;                        /* HM_SLAB_UNUSED or HM_SLAB_ACTIVE */
+} hm_l2_page;
+
+_Static_assert(sizeof(hm_l2_page) == 64, "hm_l2_page is one cache line");
+
 struct hm_heap;
 #define HM_OWNER_ABANDONED ((struct hm_heap *)(uintptr_t)1)
 
@@ -162,15 +207,19 @@ typedef struct hm_superslab {
     _Atomic(struct hm_heap *) owner;
     struct hm_heap *owner_plain;     /* free()'s fast path: see tiny.h */
   };
-  _Atomic(uint32_t) remote_units;    /* head units whose remote list needs draining */
-  uint32_t free_units;               /* units not assigned to a slab */
+  _Atomic(uint32_t) remote_units;    /* Tiny: head units whose remote list needs draining */
+  uint32_t free_units;               /* units not assigned to a slab / page */
   uint32_t dirty_units;              /* free units whose memory is still committed */
-  uint32_t reserved;
+  uint8_t kind;                      /* HM_SEG_TINY or HM_SEG_L2 */
+  uint8_t reserved[3];
   uint64_t dirty_since_ms;           /* when dirty_units became non-empty */
   struct hm_superslab *next, *prev;  /* owner's list, abandoned list or cache */
   struct hm_superslab *all_next, *all_prev; /* registry of every superslab */
   uint8_t pad[64 - 56];
-  hm_slab slabs[HM_UNITS];
+  union {
+    hm_slab slabs[HM_UNITS];         /* HM_SEG_TINY */
+    hm_l2_page pages[HM_UNITS];      /* HM_SEG_L2 */
+  };
 } hm_superslab;
 
 _Static_assert(sizeof(hm_superslab) <= HM_SS_HEADER_SIZE, "header fits its page");
@@ -202,8 +251,12 @@ typedef struct hm_heap {
   uint32_t cap[HM_NUM_CLASSES + 1];
   hm_slab *active[HM_NUM_CLASSES];        /* slab being carved, per class */
   hm_slab *partial[HM_NUM_CLASSES];       /* slabs with free blocks, per class */
-  hm_superslab *ss_list;                  /* owned superslabs */
-  uint32_t ss_count;
+  hm_l2_page *l2_page[HM_NUM_CLASSES];    /* hot: L2 current page (queue head) per class;
+                                             &hm_l2_page_empty when the queue is empty */
+  hm_l2_page *l2_tail[HM_NUM_CLASSES];    /* L2 queue tails */
+  _Atomic(hm_l2_page *) l2_delayed;       /* full pages that received remote frees */
+  hm_superslab *segs[HM_SEG_KINDS];       /* owned segments per kind */
+  uint32_t seg_count[HM_SEG_KINDS];
   uint32_t slow_ticks;                    /* slow-path events since the last purge check */
   uint32_t batch[HM_NUM_CLASSES];         /* refill batch per class */
   hm_superslab *retire_candidate;         /* became empty; retire at a safe point */
@@ -213,6 +266,7 @@ typedef struct hm_heap {
 
 extern __thread hm_heap *hm_tls_heap;
 extern const hm_heap hm_heap_empty;
+extern const hm_l2_page hm_l2_page_empty;   /* no free blocks: misses into the slow path */
 
 /* ---- large blocks ---------------------------------------------------------- */
 #define HM_LARGE_MAGIC 0x68616b6d656d4c47ull
@@ -233,7 +287,8 @@ typedef struct hm_params {
   uint32_t refill_batch_max;   /* ... and at most this many blocks            */
   uint32_t purge_delay_ms;     /* free memory stays committed this long       */
   uint32_t purge_check_ticks;  /* slow-path events between purge checks       */
-  uint32_t heap_keep_empty_ss; /* empty superslabs a heap keeps for itself     */
+  uint32_t heap_keep_empty_ss; /* empty segments a heap keeps, per kind         */
+  uint32_t l2_carve_max;       /* L2 blocks carved into a page's free list at once */
   uint32_t ss_cache_max;       /* empty superslabs kept process-wide          */
   size_t large_cache_bytes;    /* freed large mappings kept for reuse          */
   uint32_t large_cache_count;
@@ -278,14 +333,33 @@ void hm_slab_validate_block(hm_slab *s, const void *p, const char *what);
 
 hm_slab *hm_ss_slab_new(hm_heap *h, unsigned cls);
 void hm_ss_slab_release(hm_heap *h, hm_slab *s);
-void hm_heap_retire_empty(hm_heap *h);
 int hm_ss_drain_remote(hm_heap *h, hm_superslab *ss, uint32_t units);
-void hm_ss_abandon_all(hm_heap *h);
+void hm_tiny_adopt(hm_heap *h, hm_superslab *ss);
+void hm_tiny_abandon_all(hm_heap *h);
+
+/* ---- segment layer (superslab/superslab.c), shared by Tiny and L2 ------------ */
+hm_superslab *hm_seg_acquire(hm_heap *h, unsigned kind);
+hm_superslab *hm_seg_abandoned_pop(unsigned kind);
+void hm_seg_abandon(hm_heap *h, hm_superslab *ss);
+int hm_seg_find_run(uint32_t free_units, unsigned span);
+void hm_seg_units_take(hm_superslab *ss, unsigned u, unsigned span);
+void hm_seg_units_return(hm_heap *h, hm_superslab *ss, unsigned u, unsigned span);
+void hm_seg_heap_add(hm_heap *h, hm_superslab *ss);
+void hm_heap_retire_empty(hm_heap *h);
 void hm_ss_purge(hm_heap *h, int force);
 size_t hm_ss_collect_global(int force);
 void hm_ss_lock_all(void);
 void hm_ss_unlock_all(void);
 void hm_ss_reinit_locks(void);
+
+/* ---- L2 (l2/l2.c) ------------------------------------------------------------ */
+void *hm_l2_alloc_slow(unsigned cls);
+void hm_l2_free_slow(void *p);
+void hm_l2_page_emptied(hm_heap *h, hm_l2_page *pg);
+void hm_l2_adopt(hm_heap *h, hm_superslab *ss);
+void hm_l2_abandon_all(hm_heap *h);
+void hm_l2_drain_delayed(hm_heap *h);
+size_t hm_l2_usable(const void *p, const char *what);
 
 typedef struct hm_usage {
   size_t mapped, committed_est, in_use, superslabs, abandoned, cached_ss;

@@ -13,7 +13,9 @@ __thread hm_heap *hm_tls_heap = (hm_heap *)&hm_heap_empty;
 
 /* All bins empty with zero room: every fast path misses on it. Const, so a
  * stray write faults instead of corrupting state. */
-const hm_heap hm_heap_empty;
+const hm_heap hm_heap_empty = {
+  .l2_page = {[0 ... HM_NUM_CLASSES - 1] = (hm_l2_page *)&hm_l2_page_empty},
+};
 
 static _Atomic int init_state;            /* 0 none, 1 running, 2 ready */
 static pthread_key_t heap_key;
@@ -90,6 +92,7 @@ hm_heap *hm_thread_heap_create(void) {
     h->cap[c] = cap;
     h->room[c] = cap;
     h->batch[c] = hm_params_refill_batch(c);
+    h->l2_page[c] = (hm_l2_page *)&hm_l2_page_empty;
   }
   h->live = 1;
   hm_tls_heap = h;
@@ -103,7 +106,8 @@ static void thread_exit(void *arg) {
   hm_heap *h = arg;
   if (!h || !h->live) return;
   hm_heap_flush_all(h);
-  hm_ss_abandon_all(h);
+  hm_tiny_abandon_all(h);
+  hm_l2_abandon_all(h);
   if (hm_tls_heap == h) hm_tls_heap = (hm_heap *)&hm_heap_empty;
   h->live = 0;
   hm_lock(&heap_pool_lock);

@@ -16,6 +16,7 @@ hm_params hm_param = {
   .purge_delay_ms = 1000,
   .purge_check_ticks = 256,
   .heap_keep_empty_ss = 1,
+  .l2_carve_max = 16,
   .ss_cache_max = 16,
   .large_cache_bytes = 64u << 20,
   .large_cache_count = 32,

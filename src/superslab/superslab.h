@@ -6,6 +6,8 @@
 
 #include "hakmem_internal.h"
 
+#include <string.h>
+
 extern uint32_t hm_class_magic[HM_NUM_CLASSES];   /* ceil(2^32 / size), for block checks */
 
 HM_INLINE void hm_partial_push(hm_heap *h, hm_slab *s) {

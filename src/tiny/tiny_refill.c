@@ -39,7 +39,7 @@ static uint32_t slab_take(hm_slab *s, uint32_t want, hm_block **first) {
 /* Drain the remote frees of every owned superslab; returns blocks recovered. */
 static uint32_t heap_drain_all(hm_heap *h) {
   uint32_t n = 0;
-  for (hm_superslab *ss = h->ss_list; ss; ss = ss->next)
+  for (hm_superslab *ss = h->segs[HM_SEG_TINY]; ss; ss = ss->next)
     if (hm_load_relaxed(&ss->remote_units)) n += (uint32_t)hm_ss_drain_remote(h, ss, HM_UNITS_ALL);
   return n;
 }

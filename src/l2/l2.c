@@ -1,0 +1,404 @@
+/* l2.c -- the L2 pool's slow paths: medium classes (1 KiB .. 256 KiB) served
+ * from pages of thread-owned segments, in the spirit of mimalloc.
+ *
+ * Per heap and class: a queue of pages with free space whose head is the
+ * current page (h->l2_page[cls]). Per page: free (allocation), local_free
+ * (owner frees), thread_free (remote frees + notify state, see
+ * hakmem_internal.h). A full page leaves the queue; the first remote free
+ * into it pushes the page onto the owner's l2_delayed list, which the owner
+ * drains on its next slow path -- the owner never scans for such pages.
+ * Empty pages are released to their segment (units dirty, decommitted after
+ * purge_delay_ms). Thread exit stops notifications (HM_TF_NEVER) and abandons
+ * the segments; other threads adopt them. */
+#include "l2/l2.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <string.h>
+
+const hm_l2_page hm_l2_page_empty;
+
+#define TF_STATE(tf) ((tf) & (uintptr_t)3)
+#define TF_LIST(tf) ((hm_block *)((tf) & ~(uintptr_t)3))
+
+/* Units per page: ~64 KiB pages up to 8 KiB blocks, 512 KiB up to 64 KiB,
+ * 1 MiB up to 128 KiB, a whole segment (31 units) above: >= 7 blocks. */
+static unsigned page_span(unsigned cls) {
+  uint32_t bs = hm_class_size[cls];
+  return bs <= 8192 ? 1 : bs <= 65536 ? 8 : bs <= 131072 ? 16 : 31;
+}
+
+/* ---- class queue ------------------------------------------------------------ */
+static int queue_empty(hm_heap *h, unsigned cls) {
+  return h->l2_page[cls] == &hm_l2_page_empty;
+}
+
+static void queue_push_front(hm_heap *h, hm_l2_page *pg) {
+  unsigned c = pg->cls;
+  pg->prev = NULL;
+  if (queue_empty(h, c)) {
+    pg->next = NULL;
+    h->l2_tail[c] = pg;
+  } else {
+    pg->next = h->l2_page[c];
+    pg->next->prev = pg;
+  }
+  h->l2_page[c] = pg;
+}
+
+static void queue_push_back(hm_heap *h, hm_l2_page *pg) {
+  unsigned c = pg->cls;
+  if (queue_empty(h, c)) {
+    queue_push_front(h, pg);
+    return;
+  }
+  pg->next = NULL;
+  pg->prev = h->l2_tail[c];
+  pg->prev->next = pg;
+  h->l2_tail[c] = pg;
+}
+
+static void queue_remove(hm_heap *h, hm_l2_page *pg) {
+  unsigned c = pg->cls;
+  if (pg->prev) pg->prev->next = pg->next;
+  else h->l2_page[c] = pg->next ? pg->next : (hm_l2_page *)&hm_l2_page_empty;
+  if (pg->next) pg->next->prev = pg->prev;
+  else h->l2_tail[c] = pg->prev;
+  pg->next = pg->prev = NULL;
+}
+
+/* ---- pages -------------------------------------------------------------------- */
+static hm_superslab *seg_of_page(const hm_l2_page *pg) {
+  return (hm_superslab *)((uintptr_t)pg & ~(uintptr_t)HM_REGION_MASK);
+}
+
+/* Take the remote frees; returns how many. */
+static uint32_t collect_thread_free(hm_l2_page *pg) {
+  uintptr_t tf = atomic_load_explicit(&pg->thread_free, memory_order_relaxed);
+  do {
+    if (!TF_LIST(tf)) return 0;
+  } while (!atomic_compare_exchange_weak_explicit(&pg->thread_free, &tf, TF_STATE(tf),
+                                                  memory_order_acquire, memory_order_relaxed));
+  hm_block *list = TF_LIST(tf), *tail = list;
+  uint32_t n = 1;
+  while (tail->next) {
+    tail = tail->next;
+    n++;
+  }
+  tail->next = pg->free;
+  pg->free = list;
+  if (hm_unlikely(n > pg->used)) hm_fatal("free(): double free detected (remote)", list);
+  pg->used = (uint16_t)(pg->used - n);
+  return n;
+}
+
+/* Make pg->free non-empty if the page has anything left; 0 if it is full. */
+static int page_extend(hm_l2_page *pg) {
+  if (pg->free) return 1;
+  if (pg->local_free) {
+    pg->free = pg->local_free;
+    pg->local_free = NULL;
+    return 1;
+  }
+  if (collect_thread_free(pg)) return 1;
+  if (pg->bump < pg->capacity) {
+    uint32_t n = pg->capacity - pg->bump;
+    if (n > hm_param.l2_carve_max) n = hm_param.l2_carve_max;
+    uint8_t *b = hm_l2_page_start(seg_of_page(pg), pg) + (size_t)pg->bump * pg->block_size;
+    for (uint32_t i = 0; i + 1 < n; i++, b += pg->block_size)
+      ((hm_block *)b)->next = (hm_block *)(b + pg->block_size);
+    ((hm_block *)b)->next = NULL;
+    pg->free = (hm_block *)(hm_l2_page_start(seg_of_page(pg), pg) +
+                            (size_t)pg->bump * pg->block_size);
+    pg->bump = (uint16_t)(pg->bump + n);
+    return 1;
+  }
+  return 0;
+}
+
+static hm_l2_page *page_init(hm_superslab *seg, unsigned u, unsigned cls) {
+  unsigned span = page_span(cls);
+  size_t area = (size_t)span * HM_UNIT_SIZE - (u == 0 ? HM_SS_HEADER_SIZE : 0);
+  for (unsigned i = u; i < u + span; i++) {
+    seg->pages[i].cls = (uint8_t)cls;
+    seg->pages[i].head = (uint8_t)u;
+  }
+  hm_l2_page *pg = &seg->pages[u];
+  pg->free = pg->local_free = NULL;
+  atomic_store_explicit(&pg->thread_free, HM_TF_NORMAL, memory_order_relaxed);
+  pg->next = pg->prev = pg->delayed_next = NULL;
+  pg->used = 0;
+  pg->bump = 0;
+  pg->block_size = hm_class_size[cls];
+  pg->capacity = (uint16_t)(area / pg->block_size);
+  pg->in_full = 0;
+  pg->span = (uint8_t)span;
+  pg->state = HM_SLAB_ACTIVE;
+  hm_seg_units_take(seg, u, span);
+  return pg;
+}
+
+static void page_release(hm_heap *h, hm_l2_page *pg) {
+  hm_superslab *seg = seg_of_page(pg);
+  unsigned u = (unsigned)(pg - seg->pages), span = pg->span;
+  pg->state = HM_SLAB_UNUSED;
+  pg->span = 0;
+  pg->free = pg->local_free = NULL;
+  pg->used = pg->bump = pg->capacity = 0;
+  pg->in_full = 0;
+  atomic_store_explicit(&pg->thread_free, HM_TF_NORMAL, memory_order_relaxed);
+  for (unsigned i = u; i < u + span; i++) {
+    seg->pages[i].cls = HM_CLASS_NONE;
+    seg->pages[i].head = (uint8_t)i;
+  }
+  hm_seg_units_return(h, seg, u, span);
+}
+
+/* The page has nothing to give: unqueue it and ask remote freers to notify
+ * us. If remote frees arrived meanwhile, keep it queued instead. */
+static void page_to_full(hm_heap *h, hm_l2_page *pg) {
+  queue_remove(h, pg);
+  uintptr_t tf = atomic_load_explicit(&pg->thread_free, memory_order_relaxed);
+  for (;;) {
+    if (TF_LIST(tf) || TF_STATE(tf) != HM_TF_NORMAL) {
+      /* blocks arrived, or a notification of an earlier life is finishing */
+      queue_push_back(h, pg);
+      return;
+    }
+    pg->in_full = 1;
+    if (atomic_compare_exchange_weak_explicit(&pg->thread_free, &tf, HM_TF_FULL,
+                                              memory_order_release, memory_order_relaxed))
+      return;
+    pg->in_full = 0;
+  }
+}
+
+/* Full pages that received remote frees go back to their queues. */
+void hm_l2_drain_delayed(hm_heap *h) {
+  hm_l2_page *pg = atomic_exchange_explicit(&h->l2_delayed, NULL, memory_order_acquire);
+  while (pg) {
+    hm_l2_page *next = pg->delayed_next;
+    pg->delayed_next = NULL;
+    if (pg->in_full) {
+      pg->in_full = 0;
+      queue_push_back(h, pg);
+    }
+    pg = next;
+  }
+}
+
+/* The owner takes a page back from the full state itself (a local free). */
+static void page_unfull(hm_heap *h, hm_l2_page *pg) {
+  uintptr_t tf = atomic_load_explicit(&pg->thread_free, memory_order_relaxed);
+  for (;;) {
+    if (!pg->in_full) return;
+    uintptr_t st = TF_STATE(tf);
+    if (st == HM_TF_FULL) {
+      if (atomic_compare_exchange_weak_explicit(&pg->thread_free, &tf, (uintptr_t)TF_LIST(tf),
+                                                memory_order_acq_rel, memory_order_relaxed)) {
+        pg->in_full = 0;
+        queue_push_back(h, pg);
+        return;
+      }
+    } else if (st == HM_TF_NOTIFYING) {
+      sched_yield();   /* a freer is pushing this page onto our delayed list */
+      tf = atomic_load_explicit(&pg->thread_free, memory_order_relaxed);
+    } else {
+      hm_l2_drain_delayed(h);   /* notified: the page is on the delayed list */
+      tf = atomic_load_explicit(&pg->thread_free, memory_order_relaxed);
+    }
+  }
+}
+
+/* used dropped to 0 on a local free. Keep the current page; release others. */
+void hm_l2_page_emptied(hm_heap *h, hm_l2_page *pg) {
+  if (pg->in_full || h->l2_page[pg->cls] == pg) return;
+  if (TF_STATE(atomic_load_explicit(&pg->thread_free, memory_order_acquire)) != HM_TF_NORMAL)
+    return;   /* a notifier may still touch it; it will be emptied again later */
+  queue_remove(h, pg);
+  page_release(h, pg);
+  if (h->retire_candidate) hm_heap_retire_empty(h);
+}
+
+static hm_l2_page *page_new(hm_heap *h, unsigned cls) {
+  unsigned span = page_span(cls);
+  for (;;) {
+    for (hm_superslab *seg = h->segs[HM_SEG_L2]; seg; seg = seg->next) {
+      int u = hm_seg_find_run(seg->free_units, span);
+      if (u >= 0) return page_init(seg, (unsigned)u, cls);
+    }
+    hm_superslab *seg = hm_seg_abandoned_pop(HM_SEG_L2);
+    if (seg) {
+      hm_l2_adopt(h, seg);
+      if (!queue_empty(h, cls)) return NULL;   /* adoption brought pages of this class */
+      continue;
+    }
+    if (!hm_seg_acquire(h, HM_SEG_L2)) {
+      errno = ENOMEM;
+      return NULL;
+    }
+  }
+}
+
+static void *pop(hm_l2_page *pg) {
+  hm_block *b = pg->free;
+  pg->free = b->next;
+  pg->used++;
+  return b;
+}
+
+#define QUEUE_VISIT_MAX 8
+
+void *hm_l2_alloc_slow(unsigned cls) {
+  hm_heap *h = hm_tls_heap;
+  if (hm_unlikely(h == &hm_heap_empty)) {
+    h = hm_thread_heap_create();
+    if (!h) {
+      errno = ENOMEM;
+      return NULL;
+    }
+  }
+  if (hm_unlikely(++h->slow_ticks >= hm_param.purge_check_ticks)) {
+    h->slow_ticks = 0;
+    hm_ss_purge(h, 0);
+  }
+  if (atomic_load_explicit(&h->l2_delayed, memory_order_relaxed)) hm_l2_drain_delayed(h);
+  for (int attempt = 0; attempt < 2; attempt++) {
+    hm_l2_page *pg = h->l2_page[cls];
+    for (int visited = 0; pg && pg != &hm_l2_page_empty && visited < QUEUE_VISIT_MAX; visited++) {
+      hm_l2_page *next = pg->next;
+      if (page_extend(pg)) {
+        if (h->l2_page[cls] != pg) {
+          queue_remove(h, pg);
+          queue_push_front(h, pg);
+        }
+        return pop(pg);
+      }
+      page_to_full(h, pg);
+      pg = next;
+    }
+    pg = page_new(h, cls);
+    if (pg) {
+      queue_push_front(h, pg);
+      page_extend(pg);
+      void *b = pop(pg);
+      if (h->retire_candidate) hm_heap_retire_empty(h);
+      return b;
+    }
+    if (queue_empty(h, cls)) return NULL;   /* out of memory */
+  }
+  return NULL;
+}
+
+void hm_l2_free_slow(void *p) {
+  hm_superslab *seg = hm_ss_of(p);
+  hm_l2_page *pg = hm_l2_page_of(seg, p);
+  if (!hm_l2_block_ok(seg, pg, p)) hm_fatal("free(): invalid pointer", p);
+  hm_block *b = (hm_block *)p;
+  hm_heap *h = hm_tls_heap;
+  if (hm_load_relaxed(&seg->owner) == h) {
+    if (pg->local_free == b || pg->used == 0) hm_fatal("free(): double free detected", p);
+    b->next = pg->local_free;
+    pg->local_free = b;
+    pg->used--;
+    if (pg->in_full) page_unfull(h, pg);
+    if (pg->used == 0) hm_l2_page_emptied(h, pg);
+    return;
+  }
+  /* Remote free: push, and notify the owner if the page was full. */
+  uintptr_t tf = atomic_load_explicit(&pg->thread_free, memory_order_relaxed);
+  uintptr_t st;
+  do {
+    st = TF_STATE(tf);
+    b->next = TF_LIST(tf);
+  } while (!atomic_compare_exchange_weak_explicit(
+      &pg->thread_free, &tf, (uintptr_t)b | (st == HM_TF_FULL ? HM_TF_NOTIFYING : st),
+      memory_order_release, memory_order_relaxed));
+  if (st != HM_TF_FULL) return;   /* nothing of the page is touched after the push */
+  /* We own the notification: the owner cannot leave or requeue the page
+   * until we set NORMAL again. */
+  hm_heap *owner = atomic_load_explicit(&seg->owner, memory_order_acquire);
+  hm_l2_page *old = atomic_load_explicit(&owner->l2_delayed, memory_order_relaxed);
+  do {
+    pg->delayed_next = old;
+  } while (!atomic_compare_exchange_weak_explicit(&owner->l2_delayed, &old, pg,
+                                                  memory_order_release, memory_order_relaxed));
+  tf = atomic_load_explicit(&pg->thread_free, memory_order_relaxed);
+  while (!atomic_compare_exchange_weak_explicit(&pg->thread_free, &tf,
+                                                (uintptr_t)TF_LIST(tf) | HM_TF_NORMAL,
+                                                memory_order_release, memory_order_relaxed)) {
+  }
+}
+
+size_t hm_l2_usable(const void *p, const char *what) {
+  hm_superslab *seg = hm_ss_of(p);
+  hm_l2_page *pg = hm_l2_page_of(seg, p);
+  if (!hm_l2_block_ok(seg, pg, p)) hm_fatal(what, p);
+  return pg->block_size;
+}
+
+/* ---- adoption and abandonment -------------------------------------------------- */
+void hm_l2_adopt(hm_heap *h, hm_superslab *seg) {
+  hm_seg_heap_add(h, seg);
+  for (unsigned u = 0; u < HM_UNITS; u++) {
+    hm_l2_page *pg = &seg->pages[u];
+    if (pg->state == HM_SLAB_UNUSED || pg->head != u) continue;
+    /* The previous owner set HM_TF_NEVER: take the list, back to NORMAL. */
+    uintptr_t tf = atomic_load_explicit(&pg->thread_free, memory_order_relaxed);
+    while (!atomic_compare_exchange_weak_explicit(&pg->thread_free, &tf,
+                                                  (uintptr_t)TF_LIST(tf) | HM_TF_NORMAL,
+                                                  memory_order_acq_rel, memory_order_relaxed)) {
+    }
+    collect_thread_free(pg);
+    pg->in_full = 0;
+    pg->next = pg->prev = pg->delayed_next = NULL;
+    if (pg->used == 0) page_release(h, pg);
+    else if (pg->free || pg->local_free || pg->bump < pg->capacity) queue_push_back(h, pg);
+    else {
+      queue_push_back(h, pg);
+      page_to_full(h, pg);
+    }
+  }
+}
+
+void hm_l2_abandon_all(hm_heap *h) {
+  hm_l2_drain_delayed(h);
+  /* Stop notifications: every page goes to NEVER, waiting out a notifier. */
+  for (hm_superslab *seg = h->segs[HM_SEG_L2]; seg; seg = seg->next) {
+    for (unsigned u = 0; u < HM_UNITS; u++) {
+      hm_l2_page *pg = &seg->pages[u];
+      if (pg->state == HM_SLAB_UNUSED || pg->head != u) continue;
+      uintptr_t tf = atomic_load_explicit(&pg->thread_free, memory_order_relaxed);
+      for (;;) {
+        if (TF_STATE(tf) == HM_TF_NOTIFYING) {
+          sched_yield();
+          tf = atomic_load_explicit(&pg->thread_free, memory_order_relaxed);
+          continue;
+        }
+        if (atomic_compare_exchange_weak_explicit(&pg->thread_free, &tf,
+                                                  (uintptr_t)TF_LIST(tf) | HM_TF_NEVER,
+                                                  memory_order_acq_rel, memory_order_relaxed))
+          break;
+      }
+    }
+  }
+  hm_l2_drain_delayed(h);
+  /* No notification can reach this heap now. Release empty pages, forget
+   * the queues, give the segments up. */
+  for (hm_superslab *seg = h->segs[HM_SEG_L2]; seg; seg = seg->next) {
+    for (unsigned u = 0; u < HM_UNITS; u++) {
+      hm_l2_page *pg = &seg->pages[u];
+      if (pg->state == HM_SLAB_UNUSED || pg->head != u) continue;
+      pg->next = pg->prev = NULL;
+      pg->in_full = 0;
+      if (pg->used == 0) page_release(h, pg);
+    }
+  }
+  for (unsigned c = 0; c < HM_NUM_CLASSES; c++) {
+    h->l2_page[c] = (hm_l2_page *)&hm_l2_page_empty;
+    h->l2_tail[c] = NULL;
+  }
+  h->retire_candidate = NULL;
+  hm_superslab *seg;
+  while ((seg = h->segs[HM_SEG_L2]) != NULL) hm_seg_abandon(h, seg);
+}

@@ -1,0 +1,110 @@
+/* tiny_slab.c -- Tiny slabs inside SuperSlabs: assignment of a run of units
+ * to a size class, release of an empty slab, draining of remote frees (see
+ * the protocol in hakmem_internal.h), adoption of an abandoned SuperSlab and
+ * abandonment at thread exit. Runs on the owner thread only. */
+#include "superslab/superslab.h"
+
+int hm_ss_drain_remote(hm_heap *h, hm_superslab *ss, uint32_t units) {
+  uint32_t bits =
+      atomic_fetch_and_explicit(&ss->remote_units, ~units, memory_order_acquire) & units;
+  int n = 0;
+  while (bits) {
+    unsigned u = (unsigned)__builtin_ctz(bits);
+    bits &= bits - 1;
+    hm_slab *s = &ss->slabs[u];
+    hm_block *b = atomic_exchange_explicit(&s->remote, NULL, memory_order_acquire);
+    while (b) {
+      hm_block *next = b->next;
+      hm_slab_validate_block(s, b, "free(): invalid pointer (remote)");
+      hm_slab_return_block(h, s, b);
+      b = next;
+      n++;
+    }
+  }
+  return n;
+}
+
+void hm_tiny_adopt(hm_heap *h, hm_superslab *ss) {
+  hm_seg_heap_add(h, ss);
+  /* The previous owner's partial lists are gone: start every slab unlisted,
+   * take the posted frees, then list what has room. */
+  for (unsigned u = 0; u < HM_UNITS; u++) {
+    hm_slab *s = &ss->slabs[u];
+    if (s->state != HM_SLAB_UNUSED && s->head == u) {
+      s->state = HM_SLAB_FULL;
+      s->next = s->prev = NULL;
+    }
+  }
+  hm_ss_drain_remote(h, ss, HM_UNITS_ALL);
+  for (unsigned u = 0; u < HM_UNITS; u++) {
+    hm_slab *s = &ss->slabs[u];
+    if (s->state != HM_SLAB_FULL || s->head != u) continue;
+    if (s->used == 0) hm_ss_slab_release(h, s);
+    else if (s->free || s->bump < s->end) hm_partial_push(h, s);
+  }
+}
+
+void hm_tiny_abandon_all(hm_heap *h) {
+  hm_superslab *ss;
+  while ((ss = h->segs[HM_SEG_TINY]) != NULL) hm_seg_abandon(h, ss);
+}
+
+static hm_slab *slab_init(hm_superslab *ss, unsigned u, unsigned cls) {
+  unsigned span = hm_class_span[cls];
+  uint8_t *area = (uint8_t *)ss + (size_t)u * HM_UNIT_SIZE;
+  uint8_t *area_end = area + (size_t)span * HM_UNIT_SIZE;
+  if (u == 0) area += HM_SS_HEADER_SIZE;
+  uint32_t bs = hm_class_size[cls];
+  uint32_t cap = (uint32_t)((size_t)(area_end - area) / bs);
+  for (unsigned i = u; i < u + span; i++) {
+    ss->slabs[i].cls = (uint8_t)cls;
+    ss->slabs[i].head = (uint8_t)u;
+  }
+  hm_slab *s = &ss->slabs[u];
+  s->free = NULL;
+  s->bump = area;
+  s->end = area + (size_t)cap * bs;
+  s->next = s->prev = NULL;
+  s->used = 0;
+  s->block_size = bs;
+  s->span = (uint8_t)span;
+  s->capacity = cap;
+  s->state = HM_SLAB_ACTIVE;
+  hm_seg_units_take(ss, u, span);
+  return s;
+}
+
+/* A new slab of class cls: a free run of units in an owned SuperSlab, else an
+ * adopted abandoned one, else one from the empty cache or the OS. */
+hm_slab *hm_ss_slab_new(hm_heap *h, unsigned cls) {
+  unsigned span = hm_class_span[cls];
+  for (;;) {
+    for (hm_superslab *ss = h->segs[HM_SEG_TINY]; ss; ss = ss->next) {
+      int u = hm_seg_find_run(ss->free_units, span);
+      if (u >= 0) return slab_init(ss, (unsigned)u, cls);
+    }
+    hm_superslab *ss = hm_seg_abandoned_pop(HM_SEG_TINY);
+    if (ss) {
+      hm_tiny_adopt(h, ss);
+      continue;
+    }
+    if (!hm_seg_acquire(h, HM_SEG_TINY)) return NULL;
+  }
+}
+
+void hm_ss_slab_release(hm_heap *h, hm_slab *s) {
+  hm_superslab *ss = hm_ss_of_slab(s);
+  unsigned u = hm_slab_index(ss, s);
+  unsigned span = s->span;
+  for (unsigned i = u; i < u + span; i++) {
+    ss->slabs[i].cls = HM_CLASS_NONE;
+    ss->slabs[i].head = (uint8_t)i;
+  }
+  s->state = HM_SLAB_UNUSED;
+  s->span = 0;
+  s->free = NULL;
+  s->bump = s->end = NULL;
+  s->capacity = 0;
+  s->used = 0;
+  hm_seg_units_return(h, ss, u, span);
+}
