@@ -92,10 +92,20 @@ static uint32_t collect_thread_free(hm_l2_page *pg) {
   return n;
 }
 
+/* Every block on a list the owner pushed without checking (local_free) is
+ * validated before it can be handed out again: a pointer we did not hand out
+ * ends here in a diagnostic instead of an overlapping block. */
+static void validate_list(hm_l2_page *pg, hm_block *b) {
+  hm_superslab *seg = seg_of_page(pg);
+  for (; b; b = b->next)
+    if (hm_unlikely(!hm_l2_block_ok(seg, pg, b))) hm_fatal("free(): invalid pointer", b);
+}
+
 /* Make pg->free non-empty if the page has anything left; 0 if it is full. */
 static int page_extend(hm_l2_page *pg) {
   if (pg->free) return 1;
   if (pg->local_free) {
+    validate_list(pg, pg->local_free);
     pg->free = pg->local_free;
     pg->local_free = NULL;
     return 1;
@@ -210,8 +220,20 @@ static void page_unfull(hm_heap *h, hm_l2_page *pg) {
   }
 }
 
+/* A page about to be released must hold exactly its carved blocks, each
+ * valid: an unchecked invalid or double free would otherwise release memory
+ * that is still in use. */
+static void check_empty_page(hm_l2_page *pg) {
+  uint32_t n = 0;
+  validate_list(pg, pg->local_free);
+  for (hm_block *b = pg->local_free; b && n <= pg->bump; b = b->next) n++;
+  for (hm_block *b = pg->free; b && n <= pg->bump; b = b->next) n++;
+  if (n != pg->bump) hm_fatal("free(): double free or invalid pointer detected", pg->local_free);
+}
+
 /* used dropped to 0 on a local free. Keep the current page; release others. */
 void hm_l2_page_emptied(hm_heap *h, hm_l2_page *pg) {
+  check_empty_page(pg);
   if (pg->in_full || h->l2_page[pg->cls] == pg) return;
   if (TF_STATE(atomic_load_explicit(&pg->thread_free, memory_order_acquire)) != HM_TF_NORMAL)
     return;   /* a notifier may still touch it; it will be emptied again later */
@@ -264,7 +286,15 @@ void *hm_l2_alloc_slow(unsigned cls) {
   }
   if (atomic_load_explicit(&h->l2_delayed, memory_order_relaxed)) hm_l2_drain_delayed(h);
   for (int attempt = 0; attempt < 2; attempt++) {
+    /* Round robin: the current page ran dry, so start with the page after
+     * it; it has collected frees for a whole turn of the queue (the current
+     * page, only those since it was extended). The current page comes last. */
     hm_l2_page *pg = h->l2_page[cls];
+    if (pg != &hm_l2_page_empty && pg->next) {
+      queue_remove(h, pg);
+      queue_push_back(h, pg);
+      pg = h->l2_page[cls];
+    }
     for (int visited = 0; pg && pg != &hm_l2_page_empty && visited < QUEUE_VISIT_MAX; visited++) {
       hm_l2_page *next = pg->next;
       if (page_extend(pg)) {

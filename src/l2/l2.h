@@ -40,12 +40,14 @@ HM_INLINE int hm_l2_block_ok(hm_superslab *seg, const hm_l2_page *pg, const void
 }
 
 /* free of an L2 block: the owner pushes onto local_free; a full page, a
- * foreign owner or anything suspicious takes the slow path. */
+ * foreign owner or anything suspicious takes the slow path. The block is
+ * validated (hm_l2_block_ok) before it can be handed out again: when
+ * local_free is moved to free, and when the page empties -- not here. */
 HM_INLINE void hm_l2_free(void *p, hm_superslab *seg) {
   hm_heap *h = hm_tls_heap;
   hm_l2_page *pg = hm_l2_page_of(seg, p);
   if (hm_likely(seg->owner_plain == h && !pg->in_full && pg->used != 0 &&
-                pg->local_free != p && hm_l2_block_ok(seg, pg, p))) {
+                pg->local_free != p)) {
     ((hm_block *)p)->next = pg->local_free;
     pg->local_free = (hm_block *)p;
     if (hm_unlikely(--pg->used == 0)) hm_l2_page_emptied(h, pg);

@@ -1,0 +1,98 @@
+# scripts/lib.sh -- shell functions shared by the scripts in this directory
+# (sourced, not run). Owns: where the build lives, how the library and the
+# benchmarks get built, and where the peer allocators are. Sets nothing but
+# HK_* variables and hk_* functions.
+#
+# Needs HK_ROOT (the repository root) set by the caller.
+
+: "${HK_ROOT:?set HK_ROOT before sourcing scripts/lib.sh}"
+
+# Build directory: $HAKMEM_BUILD_DIR or build/; a relative one is taken from
+# the repository root.
+HK_BUILD=${HAKMEM_BUILD_DIR:-build}
+case $HK_BUILD in /*) ;; *) HK_BUILD=$HK_ROOT/$HK_BUILD ;; esac
+
+# Peer allocators, as Debian installs them.
+hk_multiarch=$(gcc -print-multiarch 2>/dev/null || true)
+HK_PEER_LIBDIR=/usr/lib/${hk_multiarch:-x86_64-linux-gnu}
+declare -A HK_PEER_LIB=(
+  [mimalloc]=$HK_PEER_LIBDIR/libmimalloc.so.2
+  [jemalloc]=$HK_PEER_LIBDIR/libjemalloc.so.2
+  [tcmalloc]=$HK_PEER_LIBDIR/libtcmalloc_minimal.so.4)
+declare -A HK_PEER_PKG=([mimalloc]=libmimalloc2.0 [jemalloc]=libjemalloc2 [tcmalloc]=libtcmalloc-minimal4)
+
+hk_install_peers() {
+  local sudo=
+  [ "$(id -u)" = 0 ] || sudo=sudo
+  echo "installing ${HK_PEER_PKG[*]}" >&2
+  $sudo apt-get install -y "${HK_PEER_PKG[@]}" >&2 ||
+    { $sudo apt-get update >&2 && $sudo apt-get install -y "${HK_PEER_PKG[@]}" >&2; } ||
+    echo "apt-get failed; going on with what is installed" >&2
+}
+
+# hk_configure LOG: configure $HK_BUILD (Release) unless it already has
+# build files (then `cmake --build` reconfigures by itself when needed).
+hk_configure() {
+  [ -f "$HK_BUILD/Makefile" ] || [ -f "$HK_BUILD/build.ninja" ] && return 0
+  mkdir -p "$HK_BUILD"
+  cmake -S "$HK_ROOT" -B "$HK_BUILD" -DCMAKE_BUILD_TYPE=Release >>"$1" 2>&1
+}
+
+# hk_build_lib LOG: build libhakmem.so; on failure show the errors on stderr.
+hk_build_lib() {
+  if hk_configure "$1" && cmake --build "$HK_BUILD" -j2 --target hakmem >>"$1" 2>&1; then
+    return 0
+  fi
+  echo "the hakmem library does not build (full log: $1):" >&2
+  grep -E -A3 'error|Error' "$1" | head -n 40 >&2 || tail -n 30 "$1" >&2
+  return 1
+}
+
+# hk_build_benches LOG: build bench/ and set HK_BENCH_BIN to where the
+# programs are. Uses the project's build; if the project does not configure
+# or build (library sources still missing, say), builds bench/ on its own in
+# $HK_BUILD/bench-standalone so the peers can still be measured.
+hk_build_benches() {
+  local targets=(bench_tiny_hot bench_random_mixed bench_mid_mt bench_cross_thread peakrss)
+  HK_BENCH_BIN=$HK_BUILD/bench
+  if grep -q '^HAKMEM_BUILD_BENCH:BOOL=OFF' "$HK_BUILD/CMakeCache.txt" 2>/dev/null; then
+    echo "note: $HK_BUILD has HAKMEM_BUILD_BENCH=OFF; building bench/ on its own" >&2
+  elif hk_configure "$1" && cmake --build "$HK_BUILD" -j2 --target "${targets[@]}" >>"$1" 2>&1; then
+    return 0
+  else
+    echo "the project does not build its benchmarks (log: $1); building bench/ on its own" >&2
+  fi
+  HK_BENCH_BIN=$HK_BUILD/bench-standalone
+  if cmake -S "$HK_ROOT/bench" -B "$HK_BENCH_BIN" -DCMAKE_BUILD_TYPE=Release >>"$1" 2>&1 &&
+     cmake --build "$HK_BENCH_BIN" -j2 >>"$1" 2>&1; then
+    return 0
+  fi
+  tail -n 30 "$1" >&2
+  return 1
+}
+
+# hk_find_benches: set HK_BENCH_BIN to already-built benchmarks, if any.
+hk_find_benches() {
+  HK_BENCH_BIN=$HK_BUILD/bench
+  [ -x "$HK_BENCH_BIN/bench_tiny_hot" ] || [ ! -x "$HK_BUILD/bench-standalone/bench_tiny_hot" ] ||
+    HK_BENCH_BIN=$HK_BUILD/bench-standalone
+}
+
+# hk_alloc_lib NAME: set HK_LIB to the library to preload for allocator NAME
+# ("" for system = glibc) and HK_NAME to its display name; NAME=PATH names
+# any preloadable library. Returns 1, after saying why on stdout, when the
+# library is not there.
+hk_alloc_lib() {
+  case $1 in
+    *=*) HK_NAME=${1%%=*} HK_LIB=${1#*=}
+         case $HK_LIB in /*) ;; *) HK_LIB=$PWD/$HK_LIB ;; esac
+         [ -f "$HK_LIB" ] || { echo "skipping $HK_NAME: $HK_LIB not found"; return 1; } ;;
+    hakmem) HK_NAME=hakmem HK_LIB=$HK_BUILD/libhakmem.so
+         [ -f "$HK_LIB" ] || { echo "skipping hakmem: $HK_LIB not found (the library did not build)"; return 1; } ;;
+    mimalloc|jemalloc|tcmalloc) HK_NAME=$1 HK_LIB=${HK_PEER_LIB[$1]}
+         [ -f "$HK_LIB" ] || { echo "skipping $1: $HK_LIB not found (apt-get install ${HK_PEER_PKG[$1]}, or --install-peers)"; return 1; } ;;
+    system|glibc) HK_NAME=system HK_LIB= ;;
+    *) echo "unknown allocator '$1' (hakmem, mimalloc, jemalloc, tcmalloc, system or NAME=PATH)" >&2
+       return 2 ;;
+  esac
+}

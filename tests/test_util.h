@@ -1,0 +1,212 @@
+/* test_util.h -- helpers shared by the hakmem C tests (header only).
+ *
+ * CHECK(cond, fmt, ...)  fatal: prints "file:line: CHECK(cond) failed: msg"
+ *                        to stderr and exits with status 1 immediately.
+ * EXPECT(cond, fmt, ...) non-fatal: same message, counts the failure and
+ *                        continues; test_finish() turns the count into the
+ *                        exit status (0 = pass, 1 = fail).
+ * NOTE(fmt, ...)         informational line on stdout.
+ *
+ * rss_kib()              resident set size of this process in KiB, read
+ *                        from /proc/self/statm with read(2) (no malloc).
+ * hk_active()            1 if hakmem is loaded into this process (the
+ *                        symbol hakmem_version resolves), else 0.
+ * hk_require_if_expected()
+ *                        CTest sets HAKMEM_TEST_EXPECT=1 for the _preload and
+ *                        _linked variants; then hakmem *must* be loaded
+ *                        (LD_PRELOAD of a missing/broken file only warns).
+ *
+ * Tests are deterministic: use the xorshift RNG below with fixed seeds.
+ */
+#ifndef HAKMEM_TEST_UTIL_H
+#define HAKMEM_TEST_UTIL_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int test_failures_ = 0;
+
+#define TEST_MAX_REPORTED_FAILURES 60
+
+#define CHECK(cond, ...)                                                     \
+    do {                                                                     \
+        if (!(cond)) {                                                       \
+            fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, \
+                    #cond);                                                  \
+            fprintf(stderr, __VA_ARGS__);                                    \
+            fputc('\n', stderr);                                             \
+            fflush(stdout);                                                  \
+            fflush(stderr);                                                  \
+            exit(1);                                                         \
+        }                                                                    \
+    } while (0)
+
+#define EXPECT(cond, ...)                                                    \
+    do {                                                                     \
+        if (!(cond)) {                                                       \
+            if (++test_failures_ <= TEST_MAX_REPORTED_FAILURES) {            \
+                fprintf(stderr, "%s:%d: EXPECT(%s) failed: ", __FILE__,      \
+                        __LINE__, #cond);                                    \
+                fprintf(stderr, __VA_ARGS__);                                \
+                fputc('\n', stderr);                                         \
+            } else if (test_failures_ == TEST_MAX_REPORTED_FAILURES + 1) {   \
+                fprintf(stderr, "(further failures not printed)\n");         \
+            }                                                                \
+        }                                                                    \
+    } while (0)
+
+#define NOTE(...)                                                            \
+    do {                                                                     \
+        printf("note: ");                                                    \
+        printf(__VA_ARGS__);                                                 \
+        putchar('\n');                                                       \
+        fflush(stdout);                                                      \
+    } while (0)
+
+static inline int test_finish(const char *name)
+{
+    fflush(stdout);
+    if (test_failures_) {
+        fprintf(stderr, "%s: FAILED (%d failed expectation%s)\n", name,
+                test_failures_, test_failures_ == 1 ? "" : "s");
+        return 1;
+    }
+    printf("%s: PASSED\n", name);
+    return 0;
+}
+
+/* ---- RNG (xorshift64; seed 0 remapped) --------------------------------- */
+static inline uint64_t rng_next(uint64_t *s)
+{
+    uint64_t x = *s ? *s : 0x9E3779B97F4A7C15ull;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return *s = x;
+}
+
+/* uniform in [lo, hi] (inclusive) */
+static inline size_t rng_range(uint64_t *s, size_t lo, size_t hi)
+{
+    return lo + (size_t)(rng_next(s) % (uint64_t)(hi - lo + 1));
+}
+
+/* ---- patterns ------------------------------------------------------------ */
+/* Deterministic byte stream: byte i of the pattern for `seed` depends only on
+ * (seed, i) -- never on the block length -- so a prefix check after realloc
+ * works, and a block shifted or overlapped by another one is detected. */
+static inline uint64_t pat_word(uint64_t seed, size_t word_off)
+{
+    uint64_t x = seed * 0xD6E8FEB86659FD93ull + 1;
+    return x ^ ((uint64_t)word_off * 0x9E3779B97F4A7C15ull);
+}
+
+static inline uint8_t pat_expected(uint64_t seed, size_t off)
+{
+    uint64_t v = pat_word(seed, off & ~(size_t)7);
+    return ((const uint8_t *)&v)[off & 7];
+}
+
+static inline void pat_fill(void *p, size_t n, uint64_t seed)
+{
+    uint8_t *b = (uint8_t *)p;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t v = pat_word(seed, i);
+        memcpy(b + i, &v, 8);
+    }
+    for (; i < n; i++)
+        b[i] = pat_expected(seed, i);
+}
+
+/* Returns the offset of the first mismatching byte, or (size_t)-1 if the
+ * block holds the pattern. */
+static inline size_t pat_check(const void *p, size_t n, uint64_t seed)
+{
+    const uint8_t *b = (const uint8_t *)p;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t v = pat_word(seed, i), got;
+        memcpy(&got, b + i, 8);
+        if (got != v) {
+            for (size_t k = 0; k < 8; k++)
+                if (((const uint8_t *)&got)[k] != ((const uint8_t *)&v)[k])
+                    return i + k;
+        }
+    }
+    for (; i < n; i++)
+        if (b[i] != pat_expected(seed, i))
+            return i;
+    return (size_t)-1;
+}
+
+/* ---- process info ------------------------------------------------------- */
+static inline long rss_kib(void)
+{
+    char buf[256];
+    int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    buf[n] = 0;
+    char *q = buf;
+    strtol(q, &q, 10); /* size */
+    long resident = strtol(q, &q, 10);
+    return resident * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+static inline int hk_active(void)
+{
+    return dlsym(RTLD_DEFAULT, "hakmem_version") != NULL;
+}
+
+/* 1 if the code at address `fn` lives in a DSO whose path contains "hakmem",
+ * 0 otherwise; *where receives the DSO path (or "?"). */
+static inline int hk_addr_in_hakmem(const void *fn, const char **where)
+{
+    Dl_info di;
+    memset(&di, 0, sizeof di);
+    if (!fn || !dladdr(fn, &di) || !di.dli_fname) {
+        if (where)
+            *where = "?";
+        return 0;
+    }
+    if (where)
+        *where = di.dli_fname;
+    return strstr(di.dli_fname, "hakmem") != NULL;
+}
+
+static inline int hk_expected(void)
+{
+    const char *e = getenv("HAKMEM_TEST_EXPECT");
+    return e && *e && strcmp(e, "0") != 0;
+}
+
+static inline void hk_require_if_expected(const char *test)
+{
+    if (hk_expected()) {
+        CHECK(hk_active(),
+              "%s: HAKMEM_TEST_EXPECT=1 but hakmem is not loaded in this "
+              "process (LD_PRELOAD=%s)",
+              test, getenv("LD_PRELOAD") ? getenv("LD_PRELOAD") : "(unset)");
+    }
+    printf("%s: allocator under test: %s\n", test,
+           hk_active() ? "hakmem" : "system malloc (glibc)");
+    fflush(stdout);
+}
+
+#endif /* HAKMEM_TEST_UTIL_H */
