@@ -18,14 +18,10 @@
 
 #define PAGE 4096u
 
-static HM_NOINLINE void *malloc_big(size_t n) {
-  if (n <= HM_SMALL_MAX) return hm_l2_alloc(hm_size_class(n));
-  return hm_large_alloc(n, 0, 0);
-}
-
 HM_EXPORT void *malloc(size_t n) {
   if (hm_likely(n <= HM_TINY_MAX)) return hm_small_alloc(hm_tiny_class_lut[n]);
-  return malloc_big(n);
+  if (hm_likely(n <= HM_SMALL_MAX)) return hm_l2_alloc(hm_mid_class_lut[(n + 255) >> 8]);
+  return hm_large_alloc(n, 0, 0);
 }
 
 static HM_COLD void free_other(void *p, uintptr_t idx) {

@@ -128,14 +128,27 @@ enum { HM_SEG_TINY = 0, HM_SEG_L2 = 1, HM_SEG_KINDS = 2 };
 extern const uint32_t hm_class_size[HM_NUM_CLASSES];
 extern const uint8_t hm_tiny_class_lut[HM_TINY_MAX + 1];
 extern const uint8_t hm_class_span[HM_NUM_CLASSES];   /* units per slab */
+extern const uint8_t hm_mid_class_lut[HM_SMALL_MAX / 256 + 1];
 
-/* Class of a size <= HM_SMALL_MAX: a table for tiny sizes, four classes per
- * doubling above. */
+/* Exact "is off a multiple of the class size, below max_index * size?" in
+ * three instructions: with size = d * 2^s (d odd) and inv = d^-1 mod 2^64,
+ * rotr(off * inv, s) equals off / size for exact multiples and is huge for
+ * every other value (multiplication by an odd number permutes 2^64). */
+typedef struct hm_class_div { uint64_t inv; uint32_t shift; } hm_class_div;
+extern hm_class_div hm_class_div_tab[HM_NUM_CLASSES];
+void hm_class_div_init(void);
+HM_INLINE int hm_block_index_ok(uintptr_t off, unsigned cls, uint64_t count) {
+  uint64_t x = (uint64_t)off * hm_class_div_tab[cls].inv;
+  unsigned s = hm_class_div_tab[cls].shift;
+  x = (x >> s) | (x << ((64 - s) & 63));
+  return x < count;
+}
+
+/* Class of a size <= HM_SMALL_MAX: one table load (two tables, see
+ * size_class.c). */
 HM_INLINE unsigned hm_size_class(size_t size) {
   if (hm_likely(size <= HM_TINY_MAX)) return hm_tiny_class_lut[size];
-  size_t s = size - 1;
-  unsigned b = 63u - (unsigned)__builtin_clzl(s);
-  return HM_TINY_CLASSES + (b - 10) * 4 + (unsigned)((s >> (b - 2)) & 3);
+  return hm_mid_class_lut[(size + 255) >> 8];
 }
 
 /* ---- blocks, slabs, superslabs -------------------------------------------- */
@@ -258,6 +271,7 @@ typedef struct hm_heap {
   hm_superslab *segs[HM_SEG_KINDS];       /* owned segments per kind */
   uint32_t seg_count[HM_SEG_KINDS];
   uint32_t slow_ticks;                    /* slow-path events since the last purge check */
+  uint64_t last_purge_ms;                 /* when the heap last purged */
   uint32_t batch[HM_NUM_CLASSES];         /* refill batch per class */
   hm_superslab *retire_candidate;         /* became empty; retire at a safe point */
   struct hm_heap *pool_next;              /* heap pool link when unused */
@@ -347,6 +361,13 @@ void hm_seg_units_return(hm_heap *h, hm_superslab *ss, unsigned u, unsigned span
 void hm_seg_heap_add(hm_heap *h, hm_superslab *ss);
 void hm_heap_retire_empty(hm_heap *h);
 void hm_ss_purge(hm_heap *h, int force);
+void hm_heap_tick_slow(hm_heap *h);
+
+/* Counted on every slow path: every purge_check_ticks events the heap looks
+ * at the clock, and purges at most every purge_delay_ms / 2. */
+HM_INLINE void hm_heap_tick(hm_heap *h) {
+  if (hm_unlikely(++h->slow_ticks >= hm_param.purge_check_ticks)) hm_heap_tick_slow(h);
+}
 size_t hm_ss_collect_global(int force);
 void hm_ss_lock_all(void);
 void hm_ss_unlock_all(void);
@@ -355,7 +376,7 @@ void hm_ss_reinit_locks(void);
 /* ---- L2 (l2/l2.c) ------------------------------------------------------------ */
 void *hm_l2_alloc_slow(unsigned cls);
 void hm_l2_free_slow(void *p);
-void hm_l2_page_emptied(hm_heap *h, hm_l2_page *pg);
+void hm_l2_release_empty(hm_heap *h);
 void hm_l2_adopt(hm_heap *h, hm_superslab *ss);
 void hm_l2_abandon_all(hm_heap *h);
 void hm_l2_drain_delayed(hm_heap *h);

@@ -50,8 +50,7 @@ static void process_init(void) {
   int expected = 0;
   if (atomic_compare_exchange_strong(&init_state, &expected, 1)) {
     hm_params_init();
-    for (unsigned c = 0; c < HM_NUM_CLASSES; c++)
-      hm_class_magic[c] = (uint32_t)((((uint64_t)1 << 32) + hm_class_size[c] - 1) / hm_class_size[c]);
+    hm_class_div_init();
     pthread_key_create(&heap_key, thread_exit);
     atomic_store(&init_state, 2);
     /* May allocate (glibc keeps handlers in a growable array): we are ready. */

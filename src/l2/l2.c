@@ -96,9 +96,15 @@ static uint32_t collect_thread_free(hm_l2_page *pg) {
  * validated before it can be handed out again: a pointer we did not hand out
  * ends here in a diagnostic instead of an overlapping block. */
 static void validate_list(hm_l2_page *pg, hm_block *b) {
-  hm_superslab *seg = seg_of_page(pg);
-  for (; b; b = b->next)
-    if (hm_unlikely(!hm_l2_block_ok(seg, pg, b))) hm_fatal("free(): invalid pointer", b);
+  if (pg->state == HM_SLAB_UNUSED && b) hm_fatal("free(): invalid pointer", b);
+  uintptr_t start = (uintptr_t)hm_l2_page_start(seg_of_page(pg), pg);
+  uint64_t inv = hm_class_div_tab[pg->cls].inv, count = pg->bump;
+  unsigned s = hm_class_div_tab[pg->cls].shift;
+  for (; b; b = b->next) {
+    uint64_t x = ((uintptr_t)b - start) * inv;
+    if (hm_unlikely(((x >> s) | (x << ((64 - s) & 63))) >= count))
+      hm_fatal("free(): invalid pointer", b);
+  }
 }
 
 /* Make pg->free non-empty if the page has anything left; 0 if it is full. */
@@ -231,15 +237,24 @@ static void check_empty_page(hm_l2_page *pg) {
   if (n != pg->bump) hm_fatal("free(): double free or invalid pointer detected", pg->local_free);
 }
 
-/* used dropped to 0 on a local free. Keep the current page; release others. */
-void hm_l2_page_emptied(hm_heap *h, hm_l2_page *pg) {
-  check_empty_page(pg);
-  if (pg->in_full || h->l2_page[pg->cls] == pg) return;
-  if (TF_STATE(atomic_load_explicit(&pg->thread_free, memory_order_acquire)) != HM_TF_NORMAL)
-    return;   /* a notifier may still touch it; it will be emptied again later */
-  queue_remove(h, pg);
-  page_release(h, pg);
-  if (h->retire_candidate) hm_heap_retire_empty(h);
+/* Empty pages stay in their queue (the best place to allocate from) until
+ * the heap's periodic purge: then every empty page but the current one of
+ * its class is released to its segment, whose units are decommitted after
+ * purge_delay_ms. */
+void hm_l2_release_empty(hm_heap *h) {
+  for (unsigned c = HM_TINY_CLASSES; c < HM_NUM_CLASSES; c++) {
+    hm_l2_page *pg = h->l2_page[c], *next;
+    if (pg == &hm_l2_page_empty) continue;
+    for (pg = pg->next; pg; pg = next) {   /* the current page stays */
+      next = pg->next;
+      if (pg->used != 0 ||
+          TF_STATE(atomic_load_explicit(&pg->thread_free, memory_order_acquire)) != HM_TF_NORMAL)
+        continue;   /* in use, or a notifier of an earlier life may still touch it */
+      check_empty_page(pg);
+      queue_remove(h, pg);
+      page_release(h, pg);
+    }
+  }
 }
 
 static hm_l2_page *page_new(hm_heap *h, unsigned cls) {
@@ -280,10 +295,7 @@ void *hm_l2_alloc_slow(unsigned cls) {
       return NULL;
     }
   }
-  if (hm_unlikely(++h->slow_ticks >= hm_param.purge_check_ticks)) {
-    h->slow_ticks = 0;
-    hm_ss_purge(h, 0);
-  }
+  hm_heap_tick(h);
   if (atomic_load_explicit(&h->l2_delayed, memory_order_relaxed)) hm_l2_drain_delayed(h);
   for (int attempt = 0; attempt < 2; attempt++) {
     /* Round robin: the current page ran dry, so start with the page after
@@ -332,7 +344,6 @@ void hm_l2_free_slow(void *p) {
     pg->local_free = b;
     pg->used--;
     if (pg->in_full) page_unfull(h, pg);
-    if (pg->used == 0) hm_l2_page_emptied(h, pg);
     return;
   }
   /* Remote free: push, and notify the owner if the page was full. */

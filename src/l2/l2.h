@@ -9,7 +9,6 @@
 
 #include "hakmem_internal.h"
 
-extern uint32_t hm_class_magic[HM_NUM_CLASSES];
 
 HM_INLINE void *hm_l2_alloc(unsigned cls) {
   hm_heap *h = hm_tls_heap;
@@ -33,10 +32,7 @@ HM_INLINE uint8_t *hm_l2_page_start(hm_superslab *seg, const hm_l2_page *pg) {
 /* Is p the start of a block this page has handed out? (one multiply) */
 HM_INLINE int hm_l2_block_ok(hm_superslab *seg, const hm_l2_page *pg, const void *p) {
   if (pg->state == HM_SLAB_UNUSED) return 0;
-  uintptr_t off = (uintptr_t)p - (uintptr_t)hm_l2_page_start(seg, pg);
-  if (off >= (uintptr_t)pg->bump * pg->block_size) return 0;
-  uint32_t q = (uint32_t)(((uint64_t)off * hm_class_magic[pg->cls]) >> 32);
-  return q * pg->block_size == off;
+  return hm_block_index_ok((uintptr_t)p - (uintptr_t)hm_l2_page_start(seg, pg), pg->cls, pg->bump);
 }
 
 /* free of an L2 block: the owner pushes onto local_free; a full page, a
@@ -50,7 +46,7 @@ HM_INLINE void hm_l2_free(void *p, hm_superslab *seg) {
                 pg->local_free != p)) {
     ((hm_block *)p)->next = pg->local_free;
     pg->local_free = (hm_block *)p;
-    if (hm_unlikely(--pg->used == 0)) hm_l2_page_emptied(h, pg);
+    pg->used--;   /* an empty page stays queued; purge releases it later */
     return;
   }
   hm_l2_free_slow(p);

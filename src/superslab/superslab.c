@@ -242,6 +242,7 @@ static void retire_all_empty(hm_heap *h) {
 void hm_ss_purge(hm_heap *h, int force) {
   uint64_t now = hm_os_now_ms();
   if (h) {
+    hm_l2_release_empty(h);
     retire_all_empty(h);
     for (unsigned k = 0; k < HM_SEG_KINDS; k++)
       for (hm_superslab *ss = h->segs[k]; ss; ss = ss->next)
@@ -249,6 +250,14 @@ void hm_ss_purge(hm_heap *h, int force) {
           purge_dirty(ss);
   }
   hm_ss_collect_global(force);
+}
+
+void hm_heap_tick_slow(hm_heap *h) {
+  h->slow_ticks = 0;
+  uint64_t now = hm_os_now_ms();
+  if (now - h->last_purge_ms < hm_param.purge_delay_ms / 2) return;
+  h->last_purge_ms = now;
+  hm_ss_purge(h, 0);
 }
 
 size_t hm_ss_collect_global(int force) {

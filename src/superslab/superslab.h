@@ -8,7 +8,6 @@
 
 #include <string.h>
 
-extern uint32_t hm_class_magic[HM_NUM_CLASSES];   /* ceil(2^32 / size), for block checks */
 
 HM_INLINE void hm_partial_push(hm_heap *h, hm_slab *s) {
   hm_slab *head = h->partial[s->cls];
@@ -30,10 +29,8 @@ HM_INLINE void hm_partial_remove(hm_heap *h, hm_slab *s) {
 HM_INLINE int hm_slab_owns_block(const hm_slab *s, const void *p) {
   const uint8_t *b = (const uint8_t *)p;
   uint8_t *start = s->end - (size_t)s->capacity * s->block_size;
-  if (s->state == HM_SLAB_UNUSED || b < start || b >= s->bump) return 0;
-  uint32_t off = (uint32_t)(b - start);
-  uint32_t q = (uint32_t)(((uint64_t)off * hm_class_magic[s->cls]) >> 32);
-  return q * s->block_size == off;
+  if (s->state == HM_SLAB_UNUSED || b >= s->bump) return 0;
+  return hm_block_index_ok((uintptr_t)(b - start), s->cls, s->capacity);
 }
 
 /* The owner takes block b back into slab s (after a flush or a remote drain). */

@@ -5,7 +5,6 @@
 #include "tiny/tiny.h"
 #include "superslab/superslab.h"
 
-uint32_t hm_class_magic[HM_NUM_CLASSES];
 
 void hm_slab_validate_block(hm_slab *s, const void *p, const char *what) {
   if (hm_unlikely(!hm_slab_owns_block(s, p))) hm_fatal(what, p);

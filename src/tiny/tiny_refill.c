@@ -88,10 +88,7 @@ void *hm_small_alloc_slow(unsigned cls) {
     }
     if (h->head[cls]) return hm_small_alloc(cls);
   }
-  if (hm_unlikely(++h->slow_ticks >= hm_param.purge_check_ticks)) {
-    h->slow_ticks = 0;
-    hm_ss_purge(h, 0);
-  }
+  hm_heap_tick(h);
   void *p = refill(h, cls);
   if (hm_unlikely(!p)) errno = ENOMEM;
   if (h->retire_candidate) hm_heap_retire_empty(h);
