@@ -20,7 +20,7 @@
 
 HM_EXPORT void *malloc(size_t n) {
   if (hm_likely(n <= HM_TINY_MAX)) return hm_small_alloc(hm_tiny_class_lut[n]);
-  if (hm_likely(n <= HM_SMALL_MAX)) return hm_l2_alloc(hm_mid_class_lut[(n + 255) >> 8]);
+  if (hm_likely(n <= HM_SMALL_MAX)) return hm_small_alloc(hm_mid_class_lut[(n + 255) >> 8]);
   return hm_large_alloc(n, 0, 0);
 }
 
@@ -37,13 +37,8 @@ static HM_COLD void free_other(void *p, uintptr_t idx) {
 HM_EXPORT void free(void *p) {
   uintptr_t idx = (uintptr_t)p >> HM_REGION_SHIFT;
   if (hm_likely(idx < HM_MAP_ENTRIES)) {
-    unsigned kind = hm_region_map[idx];
-    if (hm_likely(kind == HM_REGION_SS)) {
+    if (hm_likely(hm_region_is_segment(hm_region_map[idx]))) {
       hm_small_free(p, (hm_superslab *)(idx << HM_REGION_SHIFT));
-      return;
-    }
-    if (hm_likely(kind == HM_REGION_L2)) {
-      hm_l2_free(p, (hm_superslab *)(idx << HM_REGION_SHIFT));
       return;
     }
   }
@@ -129,7 +124,7 @@ static void *aligned_alloc_pow2(size_t align, size_t size) {
   if (align <= HM_MAX_ALIGN_IN_SLAB && size <= HM_SMALL_MAX) {
     unsigned c = hm_size_class(size < align ? align : size);
     while (hm_class_size[c] & (align - 1)) c++;
-    return c < HM_TINY_CLASSES ? hm_small_alloc(c) : hm_l2_alloc(c);
+    return hm_small_alloc(c);
   }
   if (align > (size_t)PTRDIFF_MAX / 2) {
     errno = ENOMEM;

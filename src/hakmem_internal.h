@@ -106,11 +106,13 @@
 /* Region kinds stored in hm_region_map. */
 enum {
   HM_REGION_NONE = 0,
-  HM_REGION_SS = 1,        /* superslab header at this chunk base */
-  HM_REGION_LARGE = 2,     /* large-block header at this chunk base */
-  HM_REGION_LARGE_HI = 3,  /* 2 MiB-aligned large block: header one chunk below */
+  HM_REGION_LARGE = 1,     /* large-block header at this chunk base */
+  HM_REGION_LARGE_HI = 2,  /* 2 MiB-aligned large block: header one chunk below */
+  HM_REGION_SS = 3,        /* Tiny superslab header at this chunk base */
   HM_REGION_L2 = 4,        /* L2 segment header at this chunk base */
 };
+/* Both segment kinds (3 and 4) share free()'s fast path: one byte compare. */
+HM_INLINE int hm_region_is_segment(unsigned kind) { return kind >= HM_REGION_SS; }
 
 /* Segment kinds: a 2 MiB region (hm_superslab header) serves either Tiny
  * slabs or L2 pages; the empty cache is shared, so memory moves freely
@@ -176,7 +178,8 @@ _Static_assert(sizeof(hm_slab) == 64, "hm_slab is one cache line");
 /* L2 page: one run of units serving one medium class (src/l2/l2.c).
  *
  * Invariants (head unit of an assigned page):
- *   used == blocks out of the page: in user hands or on thread_free;
+ *   used == blocks out of the page: in user hands, in the owner's TLS SLL,
+ *           or on thread_free;
  *   used + len(free) + len(local_free) + (capacity - bump) == capacity.
  *   free and local_free belong to the owner; thread_free is a lock-free LIFO
  *   of other threads' frees whose low two bits hold the page's notify state:
@@ -200,17 +203,20 @@ typedef struct hm_l2_page {
   struct hm_l2_page *delayed_next;      /* owner heap's l2_delayed stack */
   uint16_t used;                        /* see invariants */
   uint16_t bump;                        /* blocks carved so far */
-  uint16_t capacity;
-  uint8_t in_full;                      /* full: unqueued, notified by remote frees */
-  uint8_t reserved;
   uint32_t block_size;
-  uint8_t cls;                          /* on every unit of the page */
+  uint8_t cls;                          /* on every unit of the page (same offset as hm_slab) */
   uint8_t span;                         /* units (head unit only); 0 = unassigned */
   uint8_t head;                         /* the page's head unit */
   uint8_t state;                        /* HM_SLAB_UNUSED or HM_SLAB_ACTIVE */
+  uint16_t capacity;
+  uint8_t in_full;                      /* full: unqueued, notified by remote frees */
+  uint8_t reserved;
 } hm_l2_page;
 
 _Static_assert(sizeof(hm_l2_page) == 64, "hm_l2_page is one cache line");
+/* free()'s fast path reads the class and owner the same way for both kinds. */
+_Static_assert(offsetof(hm_l2_page, cls) == offsetof(hm_slab, cls), "cls at one offset");
+_Static_assert(offsetof(hm_l2_page, head) == offsetof(hm_slab, head), "head at one offset");
 
 struct hm_heap;
 #define HM_OWNER_ABANDONED ((struct hm_heap *)(uintptr_t)1)
@@ -273,6 +279,7 @@ typedef struct hm_heap {
   uint32_t slow_ticks;                    /* slow-path events since the last purge check */
   uint64_t last_purge_ms;                 /* when the heap last purged */
   uint32_t batch[HM_NUM_CLASSES];         /* refill batch per class */
+  uint32_t cap_max[HM_NUM_CLASSES];       /* the most cap[c] may grow to */
   hm_superslab *retire_candidate;         /* became empty; retire at a safe point */
   struct hm_heap *pool_next;              /* heap pool link when unused */
   int live;
@@ -303,6 +310,9 @@ typedef struct hm_params {
   uint32_t purge_check_ticks;  /* slow-path events between purge checks       */
   uint32_t heap_keep_empty_ss; /* empty segments a heap keeps, per kind         */
   uint32_t l2_carve_max;       /* L2 blocks carved into a page's free list at once */
+  uint32_t l2_cap_bytes;       /* L2 TLS SLL: about this many bytes per class at first, */
+  uint32_t l2_cap_max_bytes;   /* doubling on each overflow up to this many bytes,      */
+  uint32_t l2_batch_bytes;     /* ... refilled about this many bytes at a time    */
   uint32_t ss_cache_max;       /* empty superslabs kept process-wide          */
   size_t large_cache_bytes;    /* freed large mappings kept for reuse          */
   uint32_t large_cache_count;
@@ -312,6 +322,7 @@ extern hm_params hm_param;
 void hm_params_init(void);
 uint32_t hm_params_bin_cap(unsigned cls);
 uint32_t hm_params_refill_batch(unsigned cls);
+uint32_t hm_params_bin_cap_max(unsigned cls);
 
 /* ---- region map (region_map.c) --------------------------------------------- */
 extern uint8_t hm_region_map[HM_MAP_ENTRIES];
@@ -374,8 +385,9 @@ void hm_ss_unlock_all(void);
 void hm_ss_reinit_locks(void);
 
 /* ---- L2 (l2/l2.c) ------------------------------------------------------------ */
-void *hm_l2_alloc_slow(unsigned cls);
-void hm_l2_free_slow(void *p);
+void *hm_l2_refill(hm_heap *h, unsigned cls);
+void hm_l2_free_remote(hm_superslab *seg, void *p);
+void hm_l2_return_block(hm_heap *h, hm_l2_page *pg, hm_block *b);
 void hm_l2_release_empty(hm_heap *h);
 void hm_l2_adopt(hm_heap *h, hm_superslab *ss);
 void hm_l2_abandon_all(hm_heap *h);

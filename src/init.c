@@ -91,6 +91,7 @@ hm_heap *hm_thread_heap_create(void) {
     h->cap[c] = cap;
     h->room[c] = cap;
     h->batch[c] = hm_params_refill_batch(c);
+    h->cap_max[c] = hm_params_bin_cap_max(c);
     h->l2_page[c] = (hm_l2_page *)&hm_l2_page_empty;
   }
   h->live = 1;

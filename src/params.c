@@ -17,6 +17,9 @@ hm_params hm_param = {
   .purge_check_ticks = 256,
   .heap_keep_empty_ss = 1,
   .l2_carve_max = 16,
+  .l2_cap_bytes = 128 * 1024,
+  .l2_cap_max_bytes = 512 * 1024,
+  .l2_batch_bytes = 128 * 1024,
   .ss_cache_max = 16,
   .large_cache_bytes = 64u << 20,
   .large_cache_count = 32,
@@ -48,13 +51,21 @@ static uint32_t clamp_u32(uint32_t v, uint32_t lo, uint32_t hi) {
 }
 
 uint32_t hm_params_bin_cap(unsigned cls) {
-  return clamp_u32(hm_param.sll_cap_bytes / hm_class_size[cls], hm_param.sll_cap_min,
+  uint32_t bytes = cls < HM_TINY_CLASSES ? hm_param.sll_cap_bytes : hm_param.l2_cap_bytes;
+  return clamp_u32(bytes / hm_class_size[cls], hm_param.sll_cap_min, hm_param.sll_cap_max);
+}
+
+/* The most a bin may grow to (L2 bins start at hm_params_bin_cap and double
+ * each time they overflow, like a TCP slow start). */
+uint32_t hm_params_bin_cap_max(unsigned cls) {
+  if (cls < HM_TINY_CLASSES) return hm_params_bin_cap(cls);
+  return clamp_u32(hm_param.l2_cap_max_bytes / hm_class_size[cls], hm_param.sll_cap_min,
                    hm_param.sll_cap_max);
 }
 
 uint32_t hm_params_refill_batch(unsigned cls) {
-  uint32_t b = clamp_u32(hm_param.refill_batch_bytes / hm_class_size[cls], 1,
-                         hm_param.refill_batch_max);
+  uint32_t bytes = cls < HM_TINY_CLASSES ? hm_param.refill_batch_bytes : hm_param.l2_batch_bytes;
+  uint32_t b = clamp_u32(bytes / hm_class_size[cls], 1, hm_param.refill_batch_max);
   uint32_t cap = hm_params_bin_cap(cls);
   return b > cap ? cap : b;
 }

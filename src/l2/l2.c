@@ -1,10 +1,12 @@
 /* l2.c -- the L2 pool's slow paths: medium classes (1 KiB .. 256 KiB) served
- * from pages of thread-owned segments, in the spirit of mimalloc.
+ * from pages of thread-owned segments, in the spirit of mimalloc, behind the
+ * same bounded TLS SLL as Tiny (LIFO reuse of the hottest block; see
+ * docs/analysis/l2-tls-front.md for why).
  *
  * Per heap and class: a queue of pages with free space whose head is the
- * current page (h->l2_page[cls]). Per page: free (allocation), local_free
- * (owner frees), thread_free (remote frees + notify state, see
- * hakmem_internal.h). A full page leaves the queue; the first remote free
+ * current page (h->l2_page[cls]); the SLL refills from it in batches. Per
+ * page: free (refill source), local_free (owner frees flushed from the SLL),
+ * thread_free (remote frees + notify state, see hakmem_internal.h). A full page leaves the queue; the first remote free
  * into it pushes the page onto the owner's l2_delayed list, which the owner
  * drains on its next slow path -- the owner never scans for such pages.
  * Empty pages are released to their segment (units dirty, decommitted after
@@ -92,9 +94,7 @@ static uint32_t collect_thread_free(hm_l2_page *pg) {
   return n;
 }
 
-/* Every block on a list the owner pushed without checking (local_free) is
- * validated before it can be handed out again: a pointer we did not hand out
- * ends here in a diagnostic instead of an overlapping block. */
+/* Every block of a list must be a block this page handed out. */
 static void validate_list(hm_l2_page *pg, hm_block *b) {
   if (pg->state == HM_SLAB_UNUSED && b) hm_fatal("free(): invalid pointer", b);
   uintptr_t start = (uintptr_t)hm_l2_page_start(seg_of_page(pg), pg);
@@ -110,8 +110,7 @@ static void validate_list(hm_l2_page *pg, hm_block *b) {
 /* Make pg->free non-empty if the page has anything left; 0 if it is full. */
 static int page_extend(hm_l2_page *pg) {
   if (pg->free) return 1;
-  if (pg->local_free) {
-    validate_list(pg, pg->local_free);
+  if (pg->local_free) {   /* validated when flushed into it */
     pg->free = pg->local_free;
     pg->local_free = NULL;
     return 1;
@@ -277,32 +276,36 @@ static hm_l2_page *page_new(hm_heap *h, unsigned cls) {
   }
 }
 
-static void *pop(hm_l2_page *pg) {
-  hm_block *b = pg->free;
-  pg->free = b->next;
-  pg->used++;
-  return b;
+/* Move up to `want` blocks of pg->free into the TLS SLL of h; returns the
+ * first (the caller hands it out) and links the others as the SLL. */
+static void *take(hm_heap *h, hm_l2_page *pg, unsigned cls, uint32_t want) {
+  hm_block *first = pg->free, *last = first;
+  uint32_t n = 1;
+  while (n < want && last->next) {
+    last = last->next;
+    n++;
+  }
+  pg->free = last->next;
+  last->next = NULL;
+  pg->used = (uint16_t)(pg->used + n);
+  h->head[cls] = first->next;
+  h->room[cls] -= n - 1;
+  return first;
 }
 
 #define QUEUE_VISIT_MAX 8
 
-void *hm_l2_alloc_slow(unsigned cls) {
-  hm_heap *h = hm_tls_heap;
-  if (hm_unlikely(h == &hm_heap_empty)) {
-    h = hm_thread_heap_create();
-    if (!h) {
-      errno = ENOMEM;
-      return NULL;
-    }
-  }
-  hm_heap_tick(h);
+/* malloc's slow path for an L2 class: the SLL is empty. */
+void *hm_l2_refill(hm_heap *h, unsigned cls) {
+  uint32_t want = h->batch[cls];
+  if (want > h->room[cls]) want = h->room[cls];
+  if (want == 0) want = 1;
   if (atomic_load_explicit(&h->l2_delayed, memory_order_relaxed)) hm_l2_drain_delayed(h);
   for (int attempt = 0; attempt < 2; attempt++) {
-    /* Round robin: the current page ran dry, so start with the page after
-     * it; it has collected frees for a whole turn of the queue (the current
-     * page, only those since it was extended). The current page comes last. */
     hm_l2_page *pg = h->l2_page[cls];
-    if (pg != &hm_l2_page_empty && pg->next) {
+    if (pg != &hm_l2_page_empty && !pg->free && pg->next) {
+      /* Round robin: the current page ran dry, so go on with the page after
+       * it, which has collected frees for a whole turn of the queue. */
       queue_remove(h, pg);
       queue_push_back(h, pg);
       pg = h->l2_page[cls];
@@ -314,7 +317,7 @@ void *hm_l2_alloc_slow(unsigned cls) {
           queue_remove(h, pg);
           queue_push_front(h, pg);
         }
-        return pop(pg);
+        return take(h, pg, cls, want);
       }
       page_to_full(h, pg);
       pg = next;
@@ -323,29 +326,29 @@ void *hm_l2_alloc_slow(unsigned cls) {
     if (pg) {
       queue_push_front(h, pg);
       page_extend(pg);
-      void *b = pop(pg);
-      if (h->retire_candidate) hm_heap_retire_empty(h);
-      return b;
+      return take(h, pg, cls, want);
     }
     if (queue_empty(h, cls)) return NULL;   /* out of memory */
   }
   return NULL;
 }
 
-void hm_l2_free_slow(void *p) {
-  hm_superslab *seg = hm_ss_of(p);
+/* The owner takes a block back into its page (a flush of the TLS SLL). */
+void hm_l2_return_block(hm_heap *h, hm_l2_page *pg, hm_block *b) {
+  if (hm_unlikely(!hm_l2_block_ok(seg_of_page(pg), pg, b))) hm_fatal("free(): invalid pointer", b);
+  if (hm_unlikely(pg->used == 0 || pg->local_free == b))
+    hm_fatal("free(): double free detected", b);
+  b->next = pg->local_free;
+  pg->local_free = b;
+  pg->used--;
+  if (pg->in_full) page_unfull(h, pg);
+}
+
+/* free of an L2 block of another heap's segment (or an abandoned one). */
+void hm_l2_free_remote(hm_superslab *seg, void *p) {
   hm_l2_page *pg = hm_l2_page_of(seg, p);
   if (!hm_l2_block_ok(seg, pg, p)) hm_fatal("free(): invalid pointer", p);
   hm_block *b = (hm_block *)p;
-  hm_heap *h = hm_tls_heap;
-  if (hm_load_relaxed(&seg->owner) == h) {
-    if (pg->local_free == b || pg->used == 0) hm_fatal("free(): double free detected", p);
-    b->next = pg->local_free;
-    pg->local_free = b;
-    pg->used--;
-    if (pg->in_full) page_unfull(h, pg);
-    return;
-  }
   /* Remote free: push, and notify the owner if the page was full. */
   uintptr_t tf = atomic_load_explicit(&pg->thread_free, memory_order_relaxed);
   uintptr_t st;

@@ -1,8 +1,10 @@
-/* tiny_flush.c -- free's slow paths for the superslab classes: a full TLS
- * bin is flushed back to its slabs (ss_local), a block of another thread's
- * superslab is posted to its slab's remote list (ss_remote), and pointers
- * that are not live blocks end in a diagnostic and abort. */
+/* tiny_flush.c -- free's slow paths for both segment kinds (Tiny slabs and
+ * L2 pages share the TLS SLL): a full bin is flushed back to its slabs or
+ * pages (ss_local), a block of another thread's segment is posted to its
+ * slab's or page's remote list (ss_remote), and pointers that are not live
+ * blocks end in a diagnostic and abort. */
 #include "tiny/tiny.h"
+#include "l2/l2.h"
 #include "superslab/superslab.h"
 
 
@@ -10,14 +12,19 @@ void hm_slab_validate_block(hm_slab *s, const void *p, const char *what) {
   if (hm_unlikely(!hm_slab_owns_block(s, p))) hm_fatal(what, p);
 }
 
-/* Return the blocks of a list (of this heap's superslabs) to their slabs. */
+/* Return the blocks of a list (of this heap's segments) to their slabs or
+ * pages; every block is validated on the way. */
 static void return_list(hm_heap *h, hm_block *b) {
   while (b) {
     hm_block *next = b->next;
     hm_superslab *ss = hm_ss_of(b);
-    hm_slab *s = hm_slab_of(ss, b);
-    hm_slab_validate_block(s, b, "free(): invalid pointer");
-    hm_slab_return_block(h, s, b);
+    if (ss->kind == HM_SEG_L2) {
+      hm_l2_return_block(h, hm_l2_page_of(ss, b), b);
+    } else {
+      hm_slab *s = hm_slab_of(ss, b);
+      hm_slab_validate_block(s, b, "free(): invalid pointer");
+      hm_slab_return_block(h, s, b);
+    }
     b = next;
   }
 }
@@ -45,15 +52,29 @@ void hm_small_free_slow(void *p) {
   hm_superslab *ss = hm_ss_of(p);
   unsigned cls = ss->slabs[hm_unit_of(p)].cls;
   hm_heap *h = hm_tls_heap;
+  int l2 = ss->kind == HM_SEG_L2;
   if (hm_load_relaxed(&ss->owner) != h) {
-    hm_small_free_remote(ss, p);
+    if (l2) hm_l2_free_remote(ss, p);
+    else hm_small_free_remote(ss, p);
     return;
   }
-  hm_slab *s = hm_slab_of(ss, p);
-  hm_slab_validate_block(s, p, "free(): invalid pointer");
+  if (l2) {
+    hm_l2_page *pg = hm_l2_page_of(ss, p);
+    if (!hm_l2_block_ok(ss, pg, p)) hm_fatal("free(): invalid pointer", p);
+  } else {
+    hm_slab_validate_block(hm_slab_of(ss, p), p, "free(): invalid pointer");
+  }
   if (h->head[cls] == p) hm_fatal("free(): double free detected", p);
-  /* The bin is full: return the older half of it to the slabs. */
-  flush_bin(h, cls, h->cap[cls] / 2);
+  if (h->cap[cls] < h->cap_max[cls]) {
+    /* A bin that overflows grows (up to cap_max) before it starts flushing. */
+    uint32_t grow = h->cap[cls];
+    if (grow > h->cap_max[cls] - h->cap[cls]) grow = h->cap_max[cls] - h->cap[cls];
+    h->cap[cls] += grow;
+    h->room[cls] += grow;
+  } else {
+    /* The bin is full: return the older half of it to the slabs. */
+    flush_bin(h, cls, h->cap[cls] / 2);
+  }
   ((hm_block *)p)->next = h->head[cls];
   h->head[cls] = (hm_block *)p;
   h->room[cls]--;

@@ -1,7 +1,8 @@
-/* tiny_refill.c -- malloc's slow path for the superslab classes: refill the
- * thread's TLS SLL from its active slab (bump carving first, then the slab's
+/* tiny_refill.c -- malloc's slow path for the TLS SLL of every class: Tiny
+ * classes refill from the active slab (bump carving first, then the slab's
  * free list, then the frees other threads posted), switching to a partial
- * slab or a new slab when the active one is exhausted. */
+ * slab or a new slab when the active one is exhausted; L2 classes refill from
+ * their page queue (l2/l2.c). */
 #include "tiny/tiny.h"
 #include "superslab/superslab.h"
 
@@ -89,7 +90,7 @@ void *hm_small_alloc_slow(unsigned cls) {
     if (h->head[cls]) return hm_small_alloc(cls);
   }
   hm_heap_tick(h);
-  void *p = refill(h, cls);
+  void *p = cls < HM_TINY_CLASSES ? refill(h, cls) : hm_l2_refill(h, cls);
   if (hm_unlikely(!p)) errno = ENOMEM;
   if (h->retire_candidate) hm_heap_retire_empty(h);
   return p;
