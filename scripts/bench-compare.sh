@@ -4,7 +4,8 @@
 #
 # Usage: scripts/bench-compare.sh [OPTIONS] [BENCH[:ARG,ARG...]]...
 #
-#   BENCH is tiny_hot, random_mixed, mid_mt or cross_thread; ARGs after ':'
+#   BENCH is a bench/bench_<name> program (tiny_hot, random_mixed, mid_mt,
+#   cross_thread, larson, realloc_growth, large, phased); ARGs after ':'
 #   are its positional arguments, comma-separated ("mid_mt:4" = 4 threads,
 #   "tiny_hot:500000,64" = 500000 iterations of 64 B). See the top of
 #   bench/bench_<name>.c for the arguments.
@@ -89,8 +90,7 @@ else
   hakmem_built=1
 fi
 bindir=$HK_BENCH_BIN
-peakrss=$bindir/peakrss
-[ -x "$peakrss" ] || die "$peakrss not found (build first, or drop --no-build)"
+[ -x "$bindir/peakrss" ] || die "$bindir/peakrss not found (build first, or drop --no-build)"
 
 # ---- allocators -------------------------------------------------------------
 names=() libs=()
@@ -112,27 +112,17 @@ declare -A mops rss fails   # key "bench|alloc" -> space-separated values / coun
 
 # run_one BENCH_SPEC ALLOC_INDEX MEASURED(0/1)
 run_one() {
-  local spec=$1 i=$2 keep=$3 name=${names[$2]} lib=${libs[$2]}
-  local bench=${spec%%:*} args=() pre
+  local spec=$1 name=${names[$2]} lib=${libs[$2]} keep=$3
+  local bench=${spec%%:*} args=()
   [[ $spec == *:* ]] && IFS=, read -r -a args <<<"${spec#*:}"
-  if [ -n "$lib" ]; then pre=(env "LD_PRELOAD=$lib"); else pre=(env -u LD_PRELOAD); fi
-  local rc=0
-  "$peakrss" -o "$tmp/rss" timeout "$run_timeout" "${pre[@]}" "$bindir/bench_$bench" "${args[@]}" \
-    >"$tmp/out" 2>"$tmp/err" </dev/null || rc=$?
-  local line m=""
-  line=$(grep '^RESULT ' "$tmp/out" | tail -n 1 || true)
-  [[ $line =~ \ mops=([0-9.]+) ]] && m=${BASH_REMATCH[1]}
-  if grep -q 'cannot be preloaded' "$tmp/err"; then   # ld.so ignored it: that was glibc
-    rc=preload
-  fi
-  if [ $rc != 0 ] || [ -z "$m" ]; then
+  if ! hk_run_bench "$tmp" "$run_timeout" "$lib" "$bindir/bench_$bench" "${args[@]}"; then
     fails[$spec|$name]=$(( ${fails[$spec|$name]:-0} + 1 ))
-    { echo "bench-compare: $spec under $name failed (exit status: $rc):"; tail -n 5 "$tmp/err"; } >&2
+    { echo "bench-compare: $spec under $name failed (exit status: $HK_RC):"; tail -n 5 "$tmp/err"; } >&2
     return 0
   fi
   [ "$keep" = 1 ] || return 0
-  mops[$spec|$name]+="$m "
-  rss[$spec|$name]+="$(cat "$tmp/rss") "
+  mops[$spec|$name]+="$HK_MOPS "
+  rss[$spec|$name]+="$HK_RSS_KB "
 }
 
 for spec in "${benches[@]}"; do
@@ -148,14 +138,13 @@ for spec in "${benches[@]}"; do
 done
 
 # ---- table ----------------------------------------------------------------
-values() { tr ' ' '\n' | { grep . || true; } | sort -g; }   # one per line, ascending
-median() { values | awk '{v[NR]=$1} END {
-  if (NR == 0) print ""; else if (NR % 2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2 }'; }
-ratio() { if [ -n "$1" ] && [ -n "$2" ]; then awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a/b; else print "-" }'; else echo "-"; fi; }
+values() { hk_values; }
+median() { hk_median; }
+ratio() { hk_ratio "$@"; }
 
 echo
 echo "# scripts/bench-compare.sh --reps $reps --allocators $allocators ${benches[*]}"
-echo "# $(date -u +%Y-%m-%dT%H:%MZ)  $(uname -srm)  $(nproc) cpus  hakmem $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- src include 2>/dev/null || echo '+dirty')"
+echo "# $(date -u +%Y-%m-%dT%H:%MZ)  $(uname -srm)  $(nproc) cpus  hakmem $(hk_revision)"
 echo "# medians of $reps runs; x = ratio to mimalloc (Mops x>1: faster; RSS x<1: smaller);"
 echo "# spread = (max - min) / median of the Mops runs: how noisy the machine was"
 w=16; for spec in "${benches[@]}"; do [ ${#spec} -lt $w ] || w=$(( ${#spec} + 1 )); done

@@ -12,9 +12,10 @@
 HK_BUILD=${HAKMEM_BUILD_DIR:-build}
 case $HK_BUILD in /*) ;; *) HK_BUILD=$HK_ROOT/$HK_BUILD ;; esac
 
-# Peer allocators, as Debian installs them.
+# Peer allocators, as Debian installs them. HAKMEM_PEER_DIR looks for them
+# elsewhere (also a way to test what the scripts do when a peer is missing).
 hk_multiarch=$(gcc -print-multiarch 2>/dev/null || true)
-HK_PEER_LIBDIR=/usr/lib/${hk_multiarch:-x86_64-linux-gnu}
+HK_PEER_LIBDIR=${HAKMEM_PEER_DIR:-/usr/lib/${hk_multiarch:-x86_64-linux-gnu}}
 declare -A HK_PEER_LIB=(
   [mimalloc]=$HK_PEER_LIBDIR/libmimalloc.so.2
   [jemalloc]=$HK_PEER_LIBDIR/libjemalloc.so.2
@@ -53,7 +54,8 @@ hk_build_lib() {
 # or build (library sources still missing, say), builds bench/ on its own in
 # $HK_BUILD/bench-standalone so the peers can still be measured.
 hk_build_benches() {
-  local targets=(bench_tiny_hot bench_random_mixed bench_mid_mt bench_cross_thread peakrss)
+  local targets=(bench_tiny_hot bench_random_mixed bench_mid_mt bench_cross_thread
+                 bench_larson bench_realloc_growth bench_large bench_phased peakrss)
   HK_BENCH_BIN=$HK_BUILD/bench
   if grep -q '^HAKMEM_BUILD_BENCH:BOOL=OFF' "$HK_BUILD/CMakeCache.txt" 2>/dev/null; then
     echo "note: $HK_BUILD has HAKMEM_BUILD_BENCH=OFF; building bench/ on its own" >&2
@@ -95,4 +97,50 @@ hk_alloc_lib() {
     *) echo "unknown allocator '$1' (hakmem, mimalloc, jemalloc, tcmalloc, system or NAME=PATH)" >&2
        return 2 ;;
   esac
+}
+
+# hk_run_bench TMPDIR TIMEOUT LIB PROGRAM [ARG]...: run one benchmark with
+# LIB preloaded ("" = glibc: LD_PRELOAD unset) under
+#   peakrss -o TMPDIR/rss timeout TIMEOUT env LD_PRELOAD=LIB PROGRAM ARGS
+# (stdout in TMPDIR/out, stderr in TMPDIR/err) and set
+#   HK_MOPS    mops= of its RESULT line      HK_RESULT  that line
+#   HK_RSS_KB  peak RSS in KiB (wait4's ru_maxrss, as /usr/bin/time -f %M)
+#   HK_RC      0, the exit status, "timeout" or "preload" (ld.so ignored LIB,
+#              so the run measured glibc)
+# Returns 1 unless the run succeeded and printed a RESULT line.
+# Needs HK_BENCH_BIN (for peakrss).
+hk_run_bench() {
+  local tmp=$1 tmo=$2 lib=$3 pre; shift 3
+  if [ -n "$lib" ]; then pre=(env "LD_PRELOAD=$lib"); else pre=(env -u LD_PRELOAD); fi
+  HK_RC=0 HK_MOPS= HK_RSS_KB= HK_RESULT=
+  rm -f "$tmp/rss"
+  "$HK_BENCH_BIN/peakrss" -o "$tmp/rss" timeout "$tmo" "${pre[@]}" "$@" \
+    >"$tmp/out" 2>"$tmp/err" </dev/null || HK_RC=$?
+  [ "$HK_RC" != 124 ] || HK_RC=timeout
+  HK_RESULT=$(grep '^RESULT ' "$tmp/out" | tail -n 1 || true)
+  [[ $HK_RESULT =~ \ mops=([0-9.]+) ]] && HK_MOPS=${BASH_REMATCH[1]}
+  HK_RSS_KB=$(cat "$tmp/rss" 2>/dev/null || true)
+  ! grep -q 'cannot be preloaded' "$tmp/err" || HK_RC=preload
+  [ "$HK_RC" = 0 ] && [ -n "$HK_MOPS" ]
+}
+
+# Statistics on space-separated numbers given on stdin.
+hk_values() { tr ' ' '\n' | { grep . || true; } | sort -g; }   # one per line, ascending
+hk_median() { hk_values | awk '{v[NR]=$1} END {
+  if (NR == 0) print ""; else if (NR % 2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2 }'; }
+# hk_ratio A B: A/B with two decimals, "-" when either is missing or B is 0
+hk_ratio() { if [ -n "$1" ] && [ -n "$2" ]; then awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a/b; else print "-" }'; else echo "-"; fi; }
+
+# hk_machine: one line describing this machine (CPU, cores, memory, kernel, OS)
+hk_machine() {
+  local cpu mem os
+  cpu=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null)
+  mem=$(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo 2>/dev/null)
+  os=$(. /etc/os-release 2>/dev/null && echo "${PRETTY_NAME:-}")
+  echo "${cpu:-unknown CPU}, $(nproc) cpus, ${mem:-? GiB} RAM, $(uname -sr)${os:+, $os}"
+}
+
+# hk_revision: the hakmem commit, "+dirty" when src/ or include/ differ from it
+hk_revision() {
+  echo "$(git -C "$HK_ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$HK_ROOT" diff --quiet HEAD -- src include 2>/dev/null || echo '+dirty')"
 }

@@ -1,0 +1,468 @@
+#!/usr/bin/env bash
+# larson.sh -- the unified benchmark runner: every bench/ workload of a
+# profile under hakmem and its peers, in alternation; a table of median
+# throughput, peak RSS and the ratios to mimalloc; results as JSON (and CSV);
+# a chart (PNG) of both ratios per workload.
+#
+# Usage: scripts/larson.sh PROFILE [OPTIONS]
+#        scripts/larson.sh --list
+#
+#   PROFILE  quick, tiny, mid, mixed, large, mt or full (--list says what
+#            each runs); quick takes about a minute and runs every workload
+#
+# Options:
+#   --alloc LIST       comma-separated allocators, in run order (default
+#                      hakmem,mimalloc,jemalloc,tcmalloc,glibc); "system" is
+#                      glibc too; NAME=PATH adds any preloadable library
+#   --reps N           measured runs per workload and allocator (default: 3
+#                      for quick, 5 otherwise), after one warm-up round
+#   --threads LIST     thread counts for the multi-threaded workloads (those
+#                      shown as NAME:T<n>), e.g. 1,2,4 (default: per profile)
+#   --scale F          multiply every run's length by F (0.1: a ten times
+#                      shorter run, to try a profile out)
+#   --json FILE        where the results go (default
+#                      <build dir>/larson/PROFILE.json); the table (.txt),
+#                      the chart (.png) and gnuplot's data (.dat) are written
+#                      next to it, with the same name
+#   --csv FILE         also write the results as CSV
+#   --ref NAME         the allocator the ratios are taken to (default
+#                      mimalloc; glibc when mimalloc is not there)
+#   --no-chart         do not draw the chart
+#   --install-peers    apt-get install libmimalloc2.0 libjemalloc2
+#                      libtcmalloc-minimal4 first
+#   --build-dir DIR    CMake build directory (default $HAKMEM_BUILD_DIR, which
+#                      is relative to the repository, or build)
+#   --no-build         use what is built already
+#   --timeout S        kill a run after S seconds (default 300)
+#   --list             list the profiles and workloads, and exit
+#   -h, --help
+#
+# How it measures (docs/BENCHMARKS.md, /work/shared/BENCHMARKING.md): for each
+# workload, one warm-up round (every allocator once, not counted), then N
+# rounds, each running every allocator once in the same order (A B C A B C
+# ...), so the drifts of a shared machine hit all of them alike. A run is
+#   peakrss -o F timeout S env LD_PRELOAD=<lib> <build>/bench/bench_X ARGS
+# (glibc: LD_PRELOAD unset). Throughput is the mops= of the benchmark's
+# RESULT line, peak RSS is wait4()'s ru_maxrss (what /usr/bin/time -f %M
+# prints). The table gives medians, the spread ((max-min)/median: how noisy
+# the machine was) and the ratios to mimalloc: Mops x > 1 is faster, RSS
+# x < 1 is leaner. A run that fails (crash, timeout, no RESULT line) is
+# reported, counted in the table and left out of the medians.
+#
+# A peer that is not installed is reported at the start and in the table,
+# and skipped; so is hakmem when it does not build (an older libhakmem.so in
+# the build directory is used, with a warning, if there is one).
+#
+# The chart needs gnuplot; when it is missing the script tries
+# `apt-get install gnuplot-nox` and, if that fails, says so and skips the
+# chart. HAKMEM_PEER_DIR=DIR looks for the peers' libraries in DIR instead of
+# /usr/lib/<multiarch> (a way to see what happens when they are missing).
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"; }
+abspath() { case $1 in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
+die() { echo "larson.sh: $*" >&2; exit 2; }
+say() { echo "larson.sh: $*" >&2; }
+
+# ---- workloads ----------------------------------------------------------------
+# Each workload is a bench/ program with arguments. Its length (operations or
+# seconds) is given at scale 1 -- about a second per run for the faster
+# allocators on a 2-core machine -- and multiplied by the profile's scale
+# (quick: 0.25) and by --scale. Names ending in ":T" take a thread count.
+declare -A WL_DESC=(
+  [tiny_hot]="1 thread, malloc+free of 32 B in LIFO batches of 100 (the TLS fast path)"
+  [mid_hot]="1 thread, malloc+free of 16 KiB in LIFO batches of 100 (the medium fast path)"
+  [random_mixed]="1 thread, 4096 blocks of 8-128 B replaced at random"
+  [random_mid]="1 thread, 1000 blocks of 8-32 KiB replaced at random"
+  [mid_mt:T]="T threads, each 1000 blocks of 8-32 KiB replaced at random, every page written"
+  [cross_thread]="producer/consumer, 16-512 B: every free is a remote free"
+  [cross_thread_mid]="producer/consumer, 8-32 KiB: every free is a remote free"
+  [larson:T]="Larson server benchmark, T threads, 5000 blocks of 8-1024 B each; each thread hands its blocks to a new thread after 100000 steps"
+  [larson_mid:T]="Larson with 1000 blocks of 16-32 KiB, a new thread every 20000 steps"
+  [realloc_growth]="64 buffers grown by realloc in steps of 1-256 B to targets of 64 B-1 MiB"
+  [large]="1 thread, 32 blocks of 256 KiB-8 MiB replaced at random, every page written"
+  [large_mt:T]="T threads, each 16 blocks of 256 KiB-8 MiB replaced at random, every page written"
+  [phased]="4 phases (tiny 1 thread, mid 2, large 4, mixed 2) with new threads each; Mops = geometric mean of the phases"
+)
+WL_ORDER=(tiny_hot mid_hot random_mixed random_mid mid_mt:T cross_thread cross_thread_mid
+          larson:T larson_mid:T realloc_growth large large_mt:T phased)
+
+# n BASE: BASE * scale, at least MIN (default 1), as an integer
+n() { awk -v b="$1" -v s="$wl_scale" -v m="${2:-1}" 'BEGIN { v = int(b * s + 0.5); print (v < m ? m : v) }'; }
+# secs BASE: BASE * scale seconds, at least 0.02
+secs() { awk -v b="$1" -v s="$wl_scale" 'BEGIN { v = b * s; if (v < 0.02) v = 0.02; printf "%g", v }'; }
+
+# wl_cmd WORKLOAD THREADS: set WL_CMD to the program and its arguments
+wl_cmd() {
+  local t=$2
+  case $1 in
+    tiny_hot)         WL_CMD=(bench_tiny_hot "$(n 1000000)" 32 100) ;;
+    mid_hot)          WL_CMD=(bench_tiny_hot "$(n 30000)" 16384 100) ;;
+    random_mixed)     WL_CMD=(bench_random_mixed "$(n 40000000)" 4096 8 128) ;;
+    random_mid)       WL_CMD=(bench_random_mixed "$(n 8000000)" 1000 8192 32768) ;;
+    mid_mt:T)         WL_CMD=(bench_mid_mt "$t" "$(n $(( 6000000 / t )))" 1000 8192 32768) ;;
+    cross_thread)     WL_CMD=(bench_cross_thread "$(n 3000000 64)") ;;
+    cross_thread_mid) WL_CMD=(bench_cross_thread "$(n 1000000 64)" 64 8192 32768) ;;
+    larson:T)         WL_CMD=(bench_larson "$(secs 1)" "$t" 8 1024 5000 100000) ;;
+    larson_mid:T)     WL_CMD=(bench_larson "$(secs 1)" "$t" 16384 32768 1000 20000) ;;
+    realloc_growth)   WL_CMD=(bench_realloc_growth "$(n 1500000)" 64 1048576 256) ;;
+    large)            WL_CMD=(bench_large "$(n 2000)" 32 262144 8388608 1) ;;
+    large_mt:T)       WL_CMD=(bench_large "$(n $(( 2000 / t )))" 16 262144 8388608 "$t") ;;
+    phased)           WL_CMD=(bench_phased "$(secs 0.5)") ;;
+    *) die "internal: no workload $1" ;;
+  esac
+}
+
+# ---- profiles ---------------------------------------------------------------
+# workloads | default threads | scale | default reps | description
+declare -A PROFILE=(
+  [quick]="tiny_hot random_mixed mid_mt:T cross_thread larson:T realloc_growth large phased|2|0.25|3|every kind of workload once, short runs (about a minute with 5 allocators)"
+  [tiny]="tiny_hot random_mixed cross_thread larson:T|2|1|5|small blocks (<= 1 KiB): fast path, random sizes, remote frees, Larson"
+  [mid]="mid_hot random_mid mid_mt:T cross_thread_mid larson_mid:T|1,2|1|5|medium blocks (8-32 KiB): fast path, random, threads, remote frees, Larson"
+  [mixed]="random_mixed realloc_growth phased larson:T|2|1|5|mixed sizes: random small, realloc growth, the phased workload, Larson"
+  [large]="large large_mt:T realloc_growth|2|1|5|large blocks (256 KiB-8 MiB), alone and in threads, and realloc growth to 1 MiB"
+  [mt]="mid_mt:T larson:T larson_mid:T large_mt:T cross_thread|1,2,4|1|5|thread sweep (--threads, default 1,2,4) of the multi-threaded workloads"
+  [full]="tiny_hot mid_hot random_mixed random_mid mid_mt:T cross_thread cross_thread_mid larson:T larson_mid:T realloc_growth large large_mt:T phased|1,2,4|1|5|every workload, every thread count, full-length runs (tens of minutes)"
+)
+PROFILE_ORDER=(quick tiny mid mixed large mt full)
+
+list_profiles() {
+  echo "profiles (scripts/larson.sh PROFILE):"
+  local p f
+  for p in "${PROFILE_ORDER[@]}"; do
+    IFS='|' read -r -a f <<<"${PROFILE[$p]}"
+    printf "  %-6s %s -- %s (threads %s, %s reps)\n" "$p" "${f[4]}" "${f[0]}" "${f[1]}" "${f[3]}"
+  done
+  echo
+  echo "workloads (:T = one run per thread count):"
+  local w
+  for w in "${WL_ORDER[@]}"; do printf "  %-17s %s\n" "$w" "${WL_DESC[$w]}"; done
+}
+
+# ---- options --------------------------------------------------------------------
+profile= alloc_list=hakmem,mimalloc,jemalloc,tcmalloc,glibc reps= threads= scale=1
+json= csv= ref= chart=1 install_peers=0 do_build=1 run_timeout=300
+cmdline="scripts/larson.sh $*"
+while [ $# -gt 0 ]; do
+  case $1 in
+    --alloc|--allocators) alloc_list=${2:?}; shift 2 ;;
+    --alloc=*|--allocators=*) alloc_list=${1#*=}; shift ;;
+    --reps) reps=${2:?}; shift 2 ;;
+    --reps=*) reps=${1#*=}; shift ;;
+    --threads) threads=${2:?}; shift 2 ;;
+    --threads=*) threads=${1#*=}; shift ;;
+    --scale) scale=${2:?}; shift 2 ;;
+    --scale=*) scale=${1#*=}; shift ;;
+    --json) json=$(abspath "${2:?}"); shift 2 ;;
+    --json=*) json=$(abspath "${1#*=}"); shift ;;
+    --csv) csv=$(abspath "${2:?}"); shift 2 ;;
+    --csv=*) csv=$(abspath "${1#*=}"); shift ;;
+    --ref) ref=${2:?}; shift 2 ;;
+    --ref=*) ref=${1#*=}; shift ;;
+    --no-chart) chart=0; shift ;;
+    --install-peers) install_peers=1; shift ;;
+    --build-dir) HAKMEM_BUILD_DIR=$(abspath "${2:?}"); shift 2 ;;
+    --build-dir=*) HAKMEM_BUILD_DIR=$(abspath "${1#*=}"); shift ;;
+    --no-build) do_build=0; shift ;;
+    --timeout) run_timeout=${2:?}; shift 2 ;;
+    --timeout=*) run_timeout=${1#*=}; shift ;;
+    --list) list_profiles; exit 0 ;;
+    -h|--help) usage; exit 0 ;;
+    -*) die "unknown option $1 (see --help)" ;;
+    *) [ -z "$profile" ] || die "one profile at a time ('$profile', then '$1')"
+       profile=$1; shift ;;
+  esac
+done
+[ -n "$profile" ] || { usage >&2; echo >&2; list_profiles >&2; exit 2; }
+[ -n "${PROFILE[$profile]+x}" ] || die "unknown profile '$profile' (--list shows them)"
+IFS='|' read -r p_workloads p_threads p_scale p_reps _ <<<"${PROFILE[$profile]}"
+reps=${reps:-$p_reps}
+threads=${threads:-$p_threads}
+[[ $reps =~ ^[1-9][0-9]*$ ]] || die "--reps wants a positive number"
+[[ $threads =~ ^[1-9][0-9]*(,[1-9][0-9]*)*$ ]] || die "--threads wants a list like 1,2,4"
+[[ $scale =~ ^[0-9]*\.?[0-9]+$ ]] && awk -v s="$scale" 'BEGIN { exit !(s > 0) }' ||
+  die "--scale wants a positive number"
+[[ $run_timeout =~ ^[1-9][0-9]*$ ]] || die "--timeout wants a number of seconds"
+wl_scale=$(awk -v a="$p_scale" -v b="$scale" 'BEGIN { printf "%g", a * b }')
+
+HK_ROOT=$root
+. "$root/scripts/lib.sh"
+cd "$root"
+[ -n "$json" ] || json=$HK_BUILD/larson/$profile.json
+base=${json%.json}
+mkdir -p "$(dirname "$json")"
+[ -z "$csv" ] || mkdir -p "$(dirname "$csv")"
+
+# the runs: workload instances (NAME with :T replaced by :T<n>) and commands
+runs=()
+declare -A run_cmd
+IFS=, read -r -a thread_list <<<"$threads"
+for w in $p_workloads; do
+  if [[ $w == *:T ]]; then
+    for t in "${thread_list[@]}"; do
+      wl_cmd "$w" "$t"; runs+=("${w%:T}:T$t"); run_cmd[${w%:T}:T$t]="${WL_CMD[*]}"
+    done
+  else
+    wl_cmd "$w" 1; runs+=("$w"); run_cmd[$w]="${WL_CMD[*]}"
+  fi
+done
+
+[ $install_peers = 0 ] || hk_install_peers
+
+# ---- build ------------------------------------------------------------------------
+if [ $do_build = 1 ]; then
+  log=$HK_BUILD/larson-build.log
+  mkdir -p "$HK_BUILD"; : >"$log"
+  say "building in $HK_BUILD (log: $log)"
+  hk_build_benches "$log" || die "cannot build bench/"
+  hakmem_built=1
+  [[ ,$alloc_list, != *,hakmem,* ]] || hk_build_lib "$log" || hakmem_built=0
+else
+  hk_find_benches
+  hakmem_built=1
+fi
+[ -x "$HK_BENCH_BIN/peakrss" ] || die "$HK_BENCH_BIN/peakrss not found (build first, or drop --no-build)"
+for r in "${runs[@]}"; do
+  read -r prog _ <<<"${run_cmd[$r]}"
+  [ -x "$HK_BENCH_BIN/$prog" ] || die "$HK_BENCH_BIN/$prog is missing (rebuild: drop --no-build)"
+done
+
+# ---- allocators -------------------------------------------------------------------
+names=() libs=() skipped=() skip_why=()
+IFS=, read -r -a wanted <<<"$alloc_list"
+for a in "${wanted[@]}"; do
+  rc=0; why=$(hk_alloc_lib "$a") || rc=$?
+  [ $rc != 2 ] || exit 2
+  if [ $rc != 0 ]; then
+    say "$why"
+    skipped+=("${a%%=*}"); skip_why+=("${why#skipping * }")
+    continue
+  fi
+  hk_alloc_lib "$a" >/dev/null
+  [ "$HK_NAME" != system ] || HK_NAME=glibc
+  [[ " ${names[*]} " != *" $HK_NAME "* ]] || die "allocator $HK_NAME named twice"
+  [ "$HK_NAME" != hakmem ] || [ $hakmem_built = 1 ] ||
+    say "warning: hakmem did not rebuild; measuring the older $HK_LIB"
+  names+=("$HK_NAME"); libs+=("$HK_LIB")
+done
+[ ${#names[@]} -gt 0 ] || die "no allocator to run"
+if [ -z "$ref" ]; then   # mimalloc, or when it is missing the first of glibc, the others
+  for ref in mimalloc glibc "${names[0]}"; do [[ " ${names[*]} " != *" $ref "* ]] || break; done
+  [ $ref = mimalloc ] || say "note: mimalloc is not measured: the ratios are to $ref instead"
+fi
+[ "$ref" != system ] || ref=glibc
+[[ " ${names[*]} " == *" $ref "* ]] ||
+  say "note: $ref (--ref) is not measured: no ratios, no chart"
+
+# ---- runs ---------------------------------------------------------------------------
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/larson.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+declare -A mops rss fails
+
+total=$(( ${#runs[@]} * ${#names[@]} * (reps + 1) ))
+done_runs=0 started=$(date +%s)
+tty=0; [ -t 2 ] && tty=1
+say "profile $profile: ${#runs[@]} workloads x ${#names[@]} allocators (${names[*]}) x (1 warm-up + $reps runs) = $total runs"
+
+fmt_mops() { awk -v m="$1" 'BEGIN { if (m >= 100) printf "%.1f", m; else if (m >= 1) printf "%.2f", m; else if (m >= 0.01) printf "%.4f", m; else printf "%.6f", m }'; }
+fmt_mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+
+# progress RUN ALLOC WHAT RESULT
+progress() {
+  local el=$(( $(date +%s) - started ))
+  local line
+  line=$(printf "[%3d/%d %3ds] %-18s %-9s %-8s %s" "$done_runs" "$total" "$el" "$1" "$2" "$3" "$4")
+  if [ $tty = 1 ]; then printf '\r\033[K%s' "$line" >&2; else echo "$line" >&2; fi
+}
+
+# run_one RUN ALLOC_INDEX ROUND(0 = warm-up)
+run_one() {
+  local run=$1 name=${names[$2]} lib=${libs[$2]} round=$3 what cmd
+  what=warm-up; [ "$round" = 0 ] || what="run $round/$reps"
+  read -r -a cmd <<<"${run_cmd[$run]}"
+  cmd[0]=$HK_BENCH_BIN/${cmd[0]}
+  [ $tty = 0 ] || progress "$run" "$name" "$what" "..."
+  done_runs=$(( done_runs + 1 ))
+  if ! hk_run_bench "$tmp" "$run_timeout" "$lib" "${cmd[@]}"; then
+    fails[$run|$name]=$(( ${fails[$run|$name]:-0} + 1 ))
+    progress "$run" "$name" "$what" "FAILED ($HK_RC)"
+    [ $tty = 0 ] || echo >&2
+    { echo "larson.sh: $run under $name failed (exit status $HK_RC): ${run_cmd[$run]}"
+      tail -n 3 "$tmp/err" | sed 's/^/    /'; } >&2
+    return 0
+  fi
+  progress "$run" "$name" "$what" "$(fmt_mops "$HK_MOPS") Mops/s  $(fmt_mib "$HK_RSS_KB") MiB"
+  [ "$round" != 0 ] || return 0
+  mops[$run|$name]+="$HK_MOPS "
+  rss[$run|$name]+="$HK_RSS_KB "
+}
+
+for run in "${runs[@]}"; do
+  for ((r = 0; r <= reps; r++)); do
+    for ((i = 0; i < ${#names[@]}; i++)); do run_one "$run" "$i" "$r"; done
+  done
+  if [ $tty = 1 ]; then   # one line per finished workload stays on the screen
+    printf '\r\033[K%-18s' "$run" >&2
+    for name in "${names[@]}"; do
+      m=$(hk_median <<<"${mops[$run|$name]:-}")
+      printf ' %s %s' "$name" "${m:+$(fmt_mops "$m")}" >&2; [ -n "$m" ] || printf FAIL >&2
+    done
+    echo " Mops/s" >&2
+  fi
+done
+elapsed=$(( $(date +%s) - started ))
+
+# ---- table, JSON, CSV ----------------------------------------------------------------
+machine=$(hk_machine)
+revision=$(hk_revision)
+date=$(date -u +%Y-%m-%dT%H:%MZ)
+jstr() { local s=${1//\\/\\\\}; s=${s//\"/\\\"}; printf '"%s"' "$s"; }
+jnum() { if [ -n "$1" ] && [ "$1" != - ]; then printf '%s' "$1"; else printf null; fi; }
+jarr() { local v out= ; for v in $1; do out+="${out:+, }$v"; done; printf '[%s]' "$out"; }
+
+table=$tmp/table.txt
+dat=$tmp/chart.dat
+w=18; for r in "${runs[@]}"; do [ ${#r} -lt $w ] || w=$(( ${#r} + 1 )); done
+tfmt="%-${w}s %-9s %10s %6s %7s %9s %6s %s\n"
+{
+  echo "# $cmdline"
+  echo "# $date, hakmem $revision, ${elapsed}s"
+  echo "# $machine"
+  echo "# medians of $reps runs after a warm-up, allocators alternating; x = ratio to $ref"
+  echo "# (Mops x > 1: faster than $ref; RSS x < 1: smaller); spread = (max-min)/median of the runs"
+  printf "$tfmt" workload allocator Mops/s x spread RSS_MiB x ""
+} >"$table"
+: >"$dat"
+[ -z "$csv" ] || echo "workload,allocator,command,runs,failed,median_mops,min_mops,max_mops,mops_ratio_$ref,median_rss_kib,rss_ratio_$ref" >"$csv"
+
+{
+  echo "{"
+  echo "  \"profile\": $(jstr "$profile"),"
+  echo "  \"command\": $(jstr "$cmdline"),"
+  echo "  \"date\": $(jstr "$date"),"
+  echo "  \"machine\": $(jstr "$machine"),"
+  echo "  \"hakmem_revision\": $(jstr "$revision"),"
+  echo "  \"reps\": $reps, \"warmup\": 1, \"scale\": $wl_scale, \"reference\": $(jstr "$ref"),"
+  echo "  \"seconds\": $elapsed,"
+  printf '  "skipped": ['
+  for ((i = 0; i < ${#skipped[@]}; i++)); do
+    [ $i = 0 ] || printf ', '
+    printf '{"allocator": %s, "reason": %s}' "$(jstr "${skipped[$i]}")" "$(jstr "${skip_why[$i]}")"
+  done
+  echo "],"
+  echo "  \"results\": ["
+} >"$json"
+
+first=1
+declare -A mx_of rx_of
+for run in "${runs[@]}"; do
+  ref_m=$(hk_median <<<"${mops[$run|$ref]:-}")
+  ref_r=$(hk_median <<<"${rss[$run|$ref]:-}")
+  for ((ai = 0; ai < ${#names[@]}; ai++)); do
+    name=${names[$ai]}
+    vals=${mops[$run|$name]:-} rvals=${rss[$run|$name]:-}
+    m=$(hk_median <<<"$vals") r=$(hk_median <<<"$rvals")
+    nf=${fails[$run|$name]:-0}
+    note=; [ "$nf" = 0 ] || note="($nf failed runs)"
+    lo= hi= n=0 mx=- rx=- spread=-
+    if [ -n "$m" ]; then
+      read -r n lo hi < <(hk_values <<<"$vals" | awk 'NR == 1 { lo = $1 } { hi = $1 } END { print NR, lo, hi }')
+      mx=$(hk_ratio "$m" "$ref_m"); rx=$(hk_ratio "$r" "$ref_r")
+      spread=$(awk -v lo="$lo" -v hi="$hi" -v m="$m" 'BEGIN { printf "%.0f%%", (m > 0 ? (hi - lo) / m * 100 : 0) }')
+      printf "$tfmt" "$run" "$name" "$(fmt_mops "$m")" "$mx" "$spread" "$(fmt_mib "$r")" "$rx" "$note" >>"$table"
+    else
+      printf "$tfmt" "$run" "$name" FAIL - - - - "$note" >>"$table"
+    fi
+    mx_of[$run|$name]=$mx rx_of[$run|$name]=$rx
+    [ -z "$csv" ] || echo "$run,$name,\"${run_cmd[$run]}\",$n,$nf,$m,$lo,$hi,${mx#-},$r,${rx#-}" >>"$csv"
+    {
+      [ $first = 1 ] || echo ","
+      printf '    {"workload": %s, "allocator": %s, "command": %s, "library": %s,\n' \
+        "$(jstr "$run")" "$(jstr "$name")" "$(jstr "${run_cmd[$run]}")" "$(jstr "${libs[$ai]:-(none: glibc)}")"
+      printf '     "median_mops": %s, "samples_mops": %s, "failed_runs": %s,\n' "$(jnum "$m")" "$(jarr "$vals")" "$nf"
+      printf '     "peak_rss_kib": %s, "samples_rss_kib": %s,\n' "$(jnum "$r")" "$(jarr "$rvals")"
+      printf '     "mops_ratio_%s": %s, "rss_ratio_%s": %s}' "$ref" "$(jnum "$mx")" "$ref" "$(jnum "$rx")"
+    } >>"$json"
+    first=0
+  done
+done
+printf '\n  ]\n}\n' >>"$json"
+for label in mops rss; do
+  printf '# %s relative to %s\nworkload' "$label" "$ref" >>"$dat"
+  for name in "${names[@]}"; do printf ' %s' "$name" >>"$dat"; done
+  echo >>"$dat"
+  for run in "${runs[@]}"; do
+    printf '%s' "$run" >>"$dat"
+    for name in "${names[@]}"; do
+      if [ $label = mops ]; then v=${mx_of[$run|$name]}; else v=${rx_of[$run|$name]}; fi
+      printf ' %s' "$v" >>"$dat"
+    done
+    echo >>"$dat"
+  done
+  printf '\n\n' >>"$dat"   # gnuplot: index 0 = throughput, index 1 = RSS
+done
+
+[ $tty = 0 ] || printf '\r\033[K' >&2
+echo
+cat "$table"
+for ((i = 0; i < ${#skipped[@]}; i++)); do
+  echo "# not measured: ${skipped[$i]} (${skip_why[$i]})"
+done | tee -a "$table"
+cp "$table" "$base.txt"
+echo "# results: $json, table: $base.txt${csv:+, CSV: $csv}"
+
+# ---- chart ---------------------------------------------------------------------------
+draw_chart() {
+  [[ " ${names[*]} " == *" $ref "* ]] || { echo "# no chart: $ref was not measured"; return 0; }
+  if ! command -v gnuplot >/dev/null; then
+    say "gnuplot is not installed; trying apt-get install gnuplot-nox"
+    local sudo=; [ "$(id -u)" = 0 ] || sudo=sudo
+    { $sudo apt-get install -y gnuplot-nox || { $sudo apt-get update && $sudo apt-get install -y gnuplot-nox; }; } >"$tmp/apt.log" 2>&1 || true
+    command -v gnuplot >/dev/null || {
+      echo "# no chart: gnuplot is missing and could not be installed (apt-get install gnuplot-nox; log below)"
+      tail -n 3 "$tmp/apt.log" | sed 's/^/#   /'
+      return 0; }
+  fi
+  cp "$dat" "$base.dat"
+  local term='pngcairo font "sans,10"'
+  gnuplot -e 'set terminal' 2>&1 | grep -q pngcairo || term='png'
+  local nw=${#runs[@]} na=${#names[@]} width ncol
+  width=$(( 200 + nw * (na * 18 + 30) )); [ $width -ge 900 ] || width=900
+  ncol=$(( na + 1 ))
+  {
+    echo "set terminal $term size $width,900 noenhanced"
+    echo "set output '$base.png'"
+    echo "set datafile missing '-'"
+    echo "set style data histograms"
+    echo "set style histogram clustered gap 1"
+    echo "set style fill solid 0.85 border -1"
+    echo "set boxwidth 0.9"
+    echo "set grid ytics"
+    echo "set key outside right top vertical"
+    echo "set xtics rotate by -30 nomirror"
+    echo "set yrange [0:*]"
+    echo "set offsets 0, 0, graph 0.05, 0"
+    echo "set lmargin 10"
+    echo "set rmargin 16"
+    echo "set multiplot layout 2,1 title \"scripts/larson.sh $profile -- $date, hakmem $revision\\n$machine\" font ',11'"
+    echo "set title 'throughput relative to $ref (median Mops/s; higher is better)'"
+    echo "set ylabel 'x $ref'"
+    echo "set arrow 1 from graph 0, first 1 to graph 1, first 1 nohead dt 2 lw 1.5 lc rgb 'black' front"
+    printf "plot '%s' index 0 using 2:xtic(1) title columnheader(2)" "$base.dat"
+    for ((c = 3; c <= ncol; c++)); do printf ", '' index 0 using %d title columnheader(%d)" $c $c; done
+    echo
+    echo "set title 'peak RSS relative to $ref (median; lower is better)'"
+    echo "unset key"
+    printf "plot '%s' index 1 using 2:xtic(1) title columnheader(2)" "$base.dat"
+    for ((c = 3; c <= ncol; c++)); do printf ", '' index 1 using %d title columnheader(%d)" $c $c; done
+    echo
+    echo "unset multiplot"
+  } >"$base.gp"
+  if gnuplot "$base.gp" 2>"$tmp/gnuplot.err"; then
+    echo "# chart: $base.png (gnuplot script: $base.gp)"
+  else
+    echo "# no chart: gnuplot failed:"; sed 's/^/#   /' "$tmp/gnuplot.err" | head -n 10
+  fi
+}
+[ $chart = 0 ] || draw_chart
