@@ -255,6 +255,7 @@ HM_EXPORT int malloc_trim(size_t pad) {
   hm_usage before, after;
   usage(&before);
   hm_heap *h = hm_tls_heap;
+  if (h != &hm_heap_empty) hm_heap_flush_all(h);   /* the caller's cached blocks too */
   hm_heap_collect(h == &hm_heap_empty ? NULL : h, 1);
   hm_large_collect(1);
   usage(&after);
