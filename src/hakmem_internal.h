@@ -78,6 +78,8 @@
 #include <stdint.h>
 #include <pthread.h>
 
+#include "hakmem.h"   /* public structs reused inside: hakmem_debug_counters */
+
 /* ---- compiler helpers ---------------------------------------------------- */
 #define HM_INLINE static inline __attribute__((always_inline))
 #define HM_NOINLINE __attribute__((noinline))
@@ -259,6 +261,63 @@ HM_INLINE hm_superslab *hm_ss_of_slab(const hm_slab *s) {
   return (hm_superslab *)((uintptr_t)s & ~(uintptr_t)HM_REGION_MASK);
 }
 
+/* ---- statistics (stats.c) --------------------------------------------------- */
+/* Per-class counts of one heap, kept on the slow paths only (batch
+ * granularity): blocks move between a slab/page and a TLS SLL bin only in
+ * refills (out of the slab) and in flushes and remote drains (back in).
+ * Summed over all heaps (live ones plus hm_stats_merged, where an exiting
+ * heap adds its counts), at a quiescent point:
+ *   refill_blocks - flush_blocks - remote_blocks == sum of `used` over the
+ *   class's slabs/pages   (blocks in user hands, in bins, or posted remotely)
+ * and, subtracting what sits in the bins (cap - room of every live heap),
+ * what the application holds. A block freed by another thread counts when
+ * its owner (or an adopter) drains it. */
+typedef struct hm_heap_stats {
+  uint64_t refill_blocks[HM_NUM_CLASSES];  /* blocks taken out of slabs/pages into the bin */
+  uint64_t flush_blocks[HM_NUM_CLASSES];   /* blocks the owner returned from the bin */
+  uint64_t remote_blocks[HM_NUM_CLASSES];  /* remote frees taken back by the owner (drains) */
+  uint64_t refills[HM_NUM_CLASSES];        /* refills of the bin (each hands out 1 block) */
+  uint64_t flushes[HM_NUM_CLASSES];        /* overflow flushes of the bin */
+} hm_heap_stats;
+
+void hm_stats_refill(struct hm_heap *h, unsigned cls, uint32_t n);
+void hm_stats_flush(struct hm_heap *h, unsigned cls, uint32_t n);
+void hm_stats_drained(struct hm_heap *h, unsigned cls, uint32_t n);
+void hm_stats_heap_exit(struct hm_heap *h);   /* heap registry lock held */
+void hm_stats_atexit_print(void);
+
+/* Debug counters (-DHAKMEM_DEBUG_COUNTERS=ON): per heap, merged into
+ * hm_dbg_global at thread exit and summed on request. The layout is the
+ * public struct's (include/hakmem.h documents each field). With the option
+ * off, HM_DBG / HM_DBG_FAST expand to nothing: the fast paths compile to the
+ * same instructions. */
+typedef struct hakmem_debug_counters hm_dbg_counters;
+enum {
+  HM_STAGE_BUMP = HAKMEM_STAGE_BUMP, HM_STAGE_FREELIST = HAKMEM_STAGE_FREELIST,
+  HM_STAGE_PARTIAL = HAKMEM_STAGE_PARTIAL, HM_STAGE_REMOTE = HAKMEM_STAGE_REMOTE,
+  HM_STAGE_NEW_SLAB = HAKMEM_STAGE_NEW_SLAB, HM_STAGE_ADOPT = HAKMEM_STAGE_ADOPT,
+  HM_STAGE_CACHE = HAKMEM_STAGE_CACHE, HM_STAGE_OS = HAKMEM_STAGE_OS,
+};
+#ifdef HAKMEM_DEBUG_COUNTERS
+extern hm_dbg_counters hm_dbg_global;   /* atomics: exited heaps and heap-less threads */
+#define HM_DBG_ONLY(...) __VA_ARGS__
+#define HM_DBG_FAST(stmt) (stmt)
+/* Add n to counter `field` of heap h, or of the global set for a thread
+ * without a heap (h == &hm_heap_empty, which is const). */
+#define HM_DBG(h, field, n)                                                    \
+  do {                                                                         \
+    struct hm_heap *dbg_h_ = (h);                                              \
+    if (dbg_h_ && dbg_h_ != (struct hm_heap *)&hm_heap_empty)                  \
+      dbg_h_->dbg.field += (n);                                                \
+    else                                                                       \
+      __atomic_fetch_add(&hm_dbg_global.field, (n), __ATOMIC_RELAXED);         \
+  } while (0)
+#else
+#define HM_DBG_ONLY(...)
+#define HM_DBG_FAST(stmt) ((void)0)
+#define HM_DBG(h, field, n) ((void)0)
+#endif
+
 /* ---- thread heap ----------------------------------------------------------- */
 /* The TLS SLL "bin" of class c is (head[c], room[c], cap[c]); separate arrays
  * so that the fast paths index them with the class directly (scale 8 / 4).
@@ -283,6 +342,14 @@ typedef struct hm_heap {
   hm_superslab *retire_candidate;         /* became empty; retire at a safe point */
   struct hm_heap *pool_next;              /* heap pool link when unused */
   int live;
+  /* Cold: statistics, written by the owner on slow paths only; the fast
+   * paths never touch them (the hot arrays above keep their offsets). */
+  struct hm_heap *all_next;               /* registry of every heap ever made (init.c) */
+  hm_heap_stats stats;                    /* see hm_heap_stats */
+#ifdef HAKMEM_DEBUG_COUNTERS
+  hm_dbg_counters dbg;                    /* see hm_dbg_counters */
+  uint8_t dbg_seg_src;                    /* scratch: where the last new segment came from */
+#endif
 } hm_heap;
 
 extern __thread hm_heap *hm_tls_heap;
@@ -316,10 +383,13 @@ typedef struct hm_params {
   uint32_t ss_cache_max;       /* empty superslabs kept process-wide          */
   size_t large_cache_bytes;    /* freed large mappings kept for reuse          */
   uint32_t large_cache_count;
+  uint32_t tiny_use_superslab; /* 1: Tiny slabs; 0: tiny sizes on L2 pages (comparison) */
+  uint32_t verbose;            /* 1: print the options in effect at start-up  */
+  uint32_t stats;              /* 1: print the statistics at exit             */
 } hm_params;
 
 extern hm_params hm_param;
-void hm_params_init(void);
+void hm_params_init(void);   /* options.c: defaults + HAKMEM_* environment, once */
 uint32_t hm_params_bin_cap(unsigned cls);
 uint32_t hm_params_refill_batch(unsigned cls);
 uint32_t hm_params_bin_cap_max(unsigned cls);
@@ -345,6 +415,12 @@ __attribute__((noreturn)) void hm_fatal(const char *what, const void *ptr);
 
 /* ---- process and thread set-up (init.c) ----------------------------------- */
 hm_heap *hm_thread_heap_create(void);    /* slow path of a new thread */
+/* The registry of every heap ever created (heaps are recycled, never
+ * unmapped): stats.c walks it with the lock held; thread exit merges the
+ * heap's counters under the same lock. */
+void hm_heap_registry_lock(void);
+void hm_heap_registry_unlock(void);
+hm_heap *hm_heap_registry_first(void);
 void hm_lock(pthread_mutex_t *m);
 void hm_unlock(pthread_mutex_t *m);
 
@@ -352,9 +428,9 @@ void hm_unlock(pthread_mutex_t *m);
 void *hm_small_alloc_slow(unsigned cls);
 void hm_small_free_slow(void *p);
 void hm_heap_flush_all(hm_heap *h);
+void hm_heap_apply_params(hm_heap *h);   /* bin capacities and batches from hm_param */
 void hm_heap_collect(hm_heap *h, int force);
 void hm_small_free_remote(hm_superslab *ss, void *p);
-void hm_slab_validate_block(hm_slab *s, const void *p, const char *what);
 
 hm_slab *hm_ss_slab_new(hm_heap *h, unsigned cls);
 void hm_ss_slab_release(hm_heap *h, hm_slab *s);
@@ -397,8 +473,12 @@ size_t hm_l2_usable(const void *p, const char *what);
 typedef struct hm_usage {
   size_t mapped, committed_est, in_use, superslabs, abandoned, cached_ss;
   size_t large_count, large_bytes, large_cached_bytes;
+  size_t active;                       /* bytes of units assigned to slabs/pages + large live */
+  size_t resident;                     /* mincore(2), only when asked for */
+  size_t seg_kind[HM_SEG_KINDS];       /* owned or abandoned segments per kind */
+  uint64_t class_out[HM_NUM_CLASSES];  /* sum of `used` per class */
 } hm_usage;
-void hm_ss_usage(hm_usage *u);
+void hm_ss_usage(hm_usage *u, int resident);
 
 /* ---- large (large.c) ------------------------------------------------------- */
 void *hm_large_alloc(size_t size, size_t align, int zero);
@@ -407,7 +487,7 @@ void *hm_large_realloc(void *p, size_t size);
 size_t hm_large_usable(const void *p);
 hm_large_hdr *hm_large_hdr_of(const void *p);
 size_t hm_large_collect(int force);
-void hm_large_usage(hm_usage *u);
+void hm_large_usage(hm_usage *u, int resident);
 void hm_large_lock(void);
 void hm_large_unlock(void);
 void hm_large_reinit_lock(void);

@@ -8,9 +8,6 @@
 #include "superslab/superslab.h"
 
 
-void hm_slab_validate_block(hm_slab *s, const void *p, const char *what) {
-  if (hm_unlikely(!hm_slab_owns_block(s, p))) hm_fatal(what, p);
-}
 
 /* Return the blocks of a list (of this heap's segments) to their slabs or
  * pages; every block is validated on the way. */
@@ -48,17 +45,11 @@ static void flush_bin(hm_heap *h, unsigned cls, uint32_t keep) {
   return_list(h, cut);
 }
 
-void hm_small_free_slow(void *p) {
-  hm_superslab *ss = hm_ss_of(p);
+/* The owner's slow path: validate, catch the immediate double free, grow or
+ * flush the full bin, push. */
+static HM_NOINLINE void free_local_slow(hm_heap *h, hm_superslab *ss, void *p) {
   unsigned cls = ss->slabs[hm_unit_of(p)].cls;
-  hm_heap *h = hm_tls_heap;
-  int l2 = ss->kind == HM_SEG_L2;
-  if (hm_load_relaxed(&ss->owner) != h) {
-    if (l2) hm_l2_free_remote(ss, p);
-    else hm_small_free_remote(ss, p);
-    return;
-  }
-  if (l2) {
+  if (ss->kind == HM_SEG_L2) {
     hm_l2_page *pg = hm_l2_page_of(ss, p);
     if (!hm_l2_block_ok(ss, pg, p)) hm_fatal("free(): invalid pointer", p);
   } else {
@@ -79,6 +70,19 @@ void hm_small_free_slow(void *p) {
   h->head[cls] = (hm_block *)p;
   h->room[cls]--;
   if (h->retire_candidate) hm_heap_retire_empty(h);
+}
+
+/* free's slow path: a block of another heap's segment goes to its remote
+ * list (tail calls, no frame); our own goes through free_local_slow. */
+void hm_small_free_slow(void *p) {
+  hm_superslab *ss = hm_ss_of(p);
+  hm_heap *h = hm_tls_heap;
+  if (hm_load_relaxed(&ss->owner) != h) {
+    if (ss->kind == HM_SEG_L2) hm_l2_free_remote(ss, p);
+    else hm_small_free_remote(ss, p);
+    return;
+  }
+  free_local_slow(h, ss, p);
 }
 
 void hm_small_free_remote(hm_superslab *ss, void *p) {

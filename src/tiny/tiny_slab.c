@@ -14,8 +14,7 @@ int hm_ss_drain_remote(hm_heap *h, hm_superslab *ss, uint32_t units) {
     hm_slab *s = &ss->slabs[u];
     hm_block *b = atomic_exchange_explicit(&s->remote, NULL, memory_order_acquire);
     while (b) {
-      hm_block *next = b->next;
-      hm_slab_validate_block(s, b, "free(): invalid pointer (remote)");
+      hm_block *next = b->next;   /* validated by the freer before the push */
       hm_slab_return_block(h, s, b);
       b = next;
       n++;
