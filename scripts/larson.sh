@@ -258,7 +258,7 @@ fi
 # ---- runs ---------------------------------------------------------------------------
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/larson.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
-declare -A mops rss fails
+declare -A mops rss fails last_result
 
 total=$(( ${#runs[@]} * ${#names[@]} * (reps + 1) ))
 done_runs=0 started=$(date +%s)
@@ -295,6 +295,7 @@ run_one() {
   progress "$run" "$name" "$what" "$(fmt_mops "$HK_MOPS") Mops/s  $(fmt_mib "$HK_RSS_KB") MiB"
   [ "$round" != 0 ] || return 0
   mops[$run|$name]+="$HK_MOPS "
+  last_result[$run|$name]=$HK_RESULT
   rss[$run|$name]+="$HK_RSS_KB "
 }
 
@@ -382,7 +383,8 @@ for run in "${runs[@]}"; do
         "$(jstr "$run")" "$(jstr "$name")" "$(jstr "${run_cmd[$run]}")" "$(jstr "${libs[$ai]:-(none: glibc)}")"
       printf '     "median_mops": %s, "samples_mops": %s, "failed_runs": %s,\n' "$(jnum "$m")" "$(jarr "$vals")" "$nf"
       printf '     "peak_rss_kib": %s, "samples_rss_kib": %s,\n' "$(jnum "$r")" "$(jarr "$rvals")"
-      printf '     "mops_ratio_%s": %s, "rss_ratio_%s": %s}' "$ref" "$(jnum "$mx")" "$ref" "$(jnum "$rx")"
+      printf '     "mops_ratio_%s": %s, "rss_ratio_%s": %s,\n' "$ref" "$(jnum "$mx")" "$ref" "$(jnum "$rx")"
+      printf '     "last_result": %s}' "$(jstr "${last_result[$run|$name]:-}")"
     } >>"$json"
     first=0
   done
@@ -432,7 +434,7 @@ draw_chart() {
   ncol=$(( na + 1 ))
   {
     echo "set terminal $term size $width,900 noenhanced"
-    echo "set output '$base.png'"
+    echo "set output '${base##*/}.png'"
     echo "set datafile missing '-'"
     echo "set style data histograms"
     echo "set style histogram clustered gap 1"
@@ -449,17 +451,17 @@ draw_chart() {
     echo "set title 'throughput relative to $ref (median Mops/s; higher is better)'"
     echo "set ylabel 'x $ref'"
     echo "set arrow 1 from graph 0, first 1 to graph 1, first 1 nohead dt 2 lw 1.5 lc rgb 'black' front"
-    printf "plot '%s' index 0 using 2:xtic(1) title columnheader(2)" "$base.dat"
+    printf "plot '%s' index 0 using 2:xtic(1) title columnheader(2)" "${base##*/}.dat"
     for ((c = 3; c <= ncol; c++)); do printf ", '' index 0 using %d title columnheader(%d)" $c $c; done
     echo
     echo "set title 'peak RSS relative to $ref (median; lower is better)'"
     echo "unset key"
-    printf "plot '%s' index 1 using 2:xtic(1) title columnheader(2)" "$base.dat"
+    printf "plot '%s' index 1 using 2:xtic(1) title columnheader(2)" "${base##*/}.dat"
     for ((c = 3; c <= ncol; c++)); do printf ", '' index 1 using %d title columnheader(%d)" $c $c; done
     echo
     echo "unset multiplot"
   } >"$base.gp"
-  if gnuplot "$base.gp" 2>"$tmp/gnuplot.err"; then
+  if (cd "$(dirname "$base")" && gnuplot "${base##*/}.gp") 2>"$tmp/gnuplot.err"; then
     echo "# chart: $base.png (gnuplot script: $base.gp)"
   else
     echo "# no chart: gnuplot failed:"; sed 's/^/#   /' "$tmp/gnuplot.err" | head -n 10
