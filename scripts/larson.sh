@@ -185,6 +185,13 @@ threads=${threads:-$p_threads}
   die "--scale wants a positive number"
 [[ $run_timeout =~ ^[1-9][0-9]*$ ]] || die "--timeout wants a number of seconds"
 wl_scale=$(awk -v a="$p_scale" -v b="$scale" 'BEGIN { printf "%g", a * b }')
+IFS=, read -r -a wanted <<<"$alloc_list"
+for a in "${wanted[@]}"; do   # names are checked before the build, libraries after
+  case $a in hakmem|mimalloc|jemalloc|tcmalloc|glibc|system|?*=?*) ;;
+    *) die "unknown allocator '$a' (hakmem, mimalloc, jemalloc, tcmalloc, glibc or NAME=PATH)" ;;
+  esac
+done
+
 
 HK_ROOT=$root
 . "$root/scripts/lib.sh"
@@ -230,7 +237,6 @@ done
 
 # ---- allocators -------------------------------------------------------------------
 names=() libs=() skipped=() skip_why=()
-IFS=, read -r -a wanted <<<"$alloc_list"
 for a in "${wanted[@]}"; do
   rc=0; why=$(hk_alloc_lib "$a") || rc=$?
   [ $rc != 2 ] || exit 2
