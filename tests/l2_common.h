@@ -11,6 +11,8 @@
  *                                    to 16 KiB, above that the first and last
  *                                    1 KiB plus one 8-byte word every 512 B
  *                                    (every 4 KiB page is written).
+ *   l2_check_prefix                  the first m bytes of such a block
+ *                                    (what realloc must preserve).
  *   xmap / xunmap                    bookkeeping memory straight from mmap,
  *                                    so the tests' own arrays never perturb
  *                                    the allocator state they observe.
@@ -121,6 +123,29 @@ static inline size_t l2_check(const void *p, size_t n, uint64_t seed)
                     return i + k;
     }
     for (size_t i = n - L2_EDGE; i < n; i++)
+        if (b[i] != pat_expected(seed, i))
+            return i;
+    return (size_t)-1;
+}
+
+/* Checks the first m bytes of a block that l2_fill wrote with length n (for
+ * realloc: the preserved prefix); offset of the first wrong byte or -1. */
+static inline size_t l2_check_prefix(const void *p, size_t n, size_t m,
+                                     uint64_t seed)
+{
+    const unsigned char *b = p;
+    if (m > n)
+        m = n;
+    if (n <= L2_FULL_PATTERN_MAX)
+        return pat_check(b, m, seed);
+    size_t off = pat_check(b, m < L2_EDGE ? m : L2_EDGE, seed);
+    if (off != (size_t)-1)
+        return off;
+    for (size_t i = L2_EDGE; i + 8 <= n - L2_EDGE && i + 8 <= m; i += L2_STRIDE)
+        for (size_t k = 0; k < 8; k++)
+            if (b[i + k] != pat_expected(seed, i + k))
+                return i + k;
+    for (size_t i = n - L2_EDGE; i < m; i++)
         if (b[i] != pat_expected(seed, i))
             return i;
     return (size_t)-1;
