@@ -25,6 +25,7 @@ HM_EXPORT void *malloc(size_t n) {
 }
 
 static HM_COLD void free_other(void *p, uintptr_t idx) {
+  HM_DBG(hm_tls_heap, early[HAKMEM_EARLY_FREE_NOT_SMALL], 1);
   if (p == NULL) return;
   unsigned k = idx < HM_MAP_ENTRIES ? hm_region_map[idx] : HM_REGION_NONE;
   if (k == HM_REGION_LARGE || k == HM_REGION_LARGE_HI) {
@@ -117,6 +118,7 @@ HM_EXPORT void *reallocarray(void *p, size_t n, size_t size) {
 /* `align` is a power of two. Blocks of a class whose size is a multiple of
  * align are aligned to it (slabs start 4 KiB aligned), up to 4 KiB. */
 static void *aligned_alloc_pow2(size_t align, size_t size) {
+  if (align > 16) HM_DBG(hm_tls_heap, early[HAKMEM_EARLY_ALLOC_ALIGNED], 1);
   if (align <= 16) {
     if (align == 16 && size < 16) size = 16;
     return malloc(size);
@@ -201,26 +203,27 @@ HM_ALIAS(__libc_pvalloc, pvalloc);
 HM_ALIAS(__posix_memalign, posix_memalign);
 
 /* ---- introspection ----------------------------------------------------------------- */
-static void usage(hm_usage *u) {
-  memset(u, 0, sizeof *u);
-  hm_ss_usage(u);
-  hm_large_usage(u);
-}
-
+/* All from the statistics (stats.c); glibc's fields mapped as closely as
+ * hakmem's structure allows. */
 HM_EXPORT struct mallinfo2 mallinfo2(void) {
-  hm_usage u;
-  usage(&u);
+  static hakmem_stats st;   /* 4 KiB, off the stack; guarded below */
+  static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
   struct mallinfo2 mi;
   memset(&mi, 0, sizeof mi);
-  size_t ss_in_use = u.in_use - u.large_bytes;
-  mi.arena = u.superslabs * HM_REGION_SIZE;             /* non-mmapped-per-block space */
-  mi.hblks = u.large_count;                             /* one mapping per large block */
-  mi.hblkhd = u.large_bytes;
-  mi.uordblks = ss_in_use;                              /* blocks handed out (incl. thread caches) */
-  mi.fordblks = (u.committed_est > u.large_bytes + ss_in_use
-                     ? u.committed_est - u.large_bytes - ss_in_use : 0);
-  mi.ordblks = u.cached_ss + u.abandoned;               /* whole free / ownerless superslabs */
-  mi.keepcost = u.large_cached_bytes;                   /* releasable by malloc_trim */
+  hm_lock(&lock);
+  hm_stats_get_fast(&st);
+  size_t small_held = st.allocated - st.large_bytes;            /* in the application's hands */
+  size_t small_out = small_held + st.cached;                      /* ... and in thread caches */
+  size_t in_segments = st.committed - st.large_bytes - st.large_cached_bytes;
+  mi.arena = st.segments * HM_REGION_SIZE;                        /* non-mmapped-per-block space */
+  mi.ordblks = st.segments_cached + st.segments_abandoned;        /* whole free / ownerless segments */
+  mi.hblks = st.large_count;                                      /* one mapping per large block */
+  mi.hblkhd = st.large_bytes;
+  mi.uordblks = small_held;                                       /* small blocks allocated */
+  mi.fsmblks = st.cached;                                         /* free blocks in thread caches */
+  mi.fordblks = in_segments > small_out ? in_segments - small_out : 0;   /* committed, free */
+  mi.keepcost = st.large_cached_bytes;                            /* releasable by malloc_trim */
+  hm_unlock(&lock);
   return mi;
 }
 
@@ -250,30 +253,14 @@ HM_EXPORT int mallopt(int param, int value) {
   return 0;
 }
 
+/* Everything free goes back to the OS now (hakmem_collect(1)); 1 if any
+ * memory was released, as glibc. */
 HM_EXPORT int malloc_trim(size_t pad) {
   (void)pad;
-  hm_usage before, after;
-  usage(&before);
-  hm_heap *h = hm_tls_heap;
-  if (h != &hm_heap_empty) hm_heap_flush_all(h);   /* the caller's cached blocks too */
-  hm_heap_collect(h == &hm_heap_empty ? NULL : h, 1);
-  hm_large_collect(1);
-  usage(&after);
-  return after.committed_est < before.committed_est;
+  return hakmem_collect(1) > 0;
 }
 
-HM_EXPORT void malloc_stats(void) {
-  hm_usage u;
-  usage(&u);
-  fprintf(stderr,
-          "hakmem %s\n"
-          "superslabs       = %10zu (%zu abandoned, %zu cached empty)\n"
-          "system bytes     = %10zu\n"
-          "committed bytes  = %10zu\n"
-          "in use bytes     = %10zu\n"
-          "large blocks     = %10zu (%zu bytes, %zu bytes cached)\n",
-          hakmem_version(), u.superslabs, u.abandoned, u.cached_ss, u.mapped, u.committed_est,
-          u.in_use, u.large_count, u.large_bytes, u.large_cached_bytes);
-}
+/* glibc prints its arenas to stderr; hakmem prints its statistics. */
+HM_EXPORT void malloc_stats(void) { hakmem_stats_print(); }
 
 HM_EXPORT const char *hakmem_version(void) { return "0.1.0"; }

@@ -284,7 +284,8 @@ void hm_stats_refill(struct hm_heap *h, unsigned cls, uint32_t n);
 void hm_stats_flush(struct hm_heap *h, unsigned cls, uint32_t n);
 void hm_stats_drained(struct hm_heap *h, unsigned cls, uint32_t n);
 void hm_stats_heap_exit(struct hm_heap *h);   /* heap registry lock held */
-void hm_stats_atexit_print(void);
+void hm_stats_get_fast(hakmem_stats *st);    /* hakmem_stats_get without mincore/statm */
+void hm_stats_atexit_register(void);          /* HAKMEM_STATS: print at exit, once */
 
 /* Debug counters (-DHAKMEM_DEBUG_COUNTERS=ON): per heap, merged into
  * hm_dbg_global at thread exit and summed on request. The layout is the
@@ -311,6 +312,14 @@ extern hm_dbg_counters hm_dbg_global;   /* atomics: exited heaps and heap-less t
       dbg_h_->dbg.field += (n);                                                \
     else                                                                       \
       __atomic_fetch_add(&hm_dbg_global.field, (n), __ATOMIC_RELAXED);         \
+  } while (0)
+#define HM_DBG_MAX(a, b) ((a) > (b) ? (a) : (b))
+/* A refill of a bin served by `stage`, bringing n blocks. */
+#define HM_DBG_REFILL(h, stage, n)                                             \
+  do {                                                                         \
+    (h)->dbg.refills++;                                                        \
+    (h)->dbg.refill_stage[(stage)]++;                                          \
+    (h)->dbg.refill_stage_blocks[(stage)] += (n);                              \
   } while (0)
 #else
 #define HM_DBG_ONLY(...)
@@ -408,6 +417,7 @@ void *hm_os_map(size_t size);
 void *hm_os_map_aligned(size_t size, size_t align, size_t phase);
 void hm_os_unmap(void *p, size_t size);
 void hm_os_decommit(void *p, size_t size);
+size_t hm_os_resident(void *p, size_t size);   /* mincore: bytes resident */
 uint64_t hm_os_now_ms(void);
 size_t hm_os_page_size(void);
 void hm_os_write_stderr(const char *msg);
@@ -415,6 +425,7 @@ __attribute__((noreturn)) void hm_fatal(const char *what, const void *ptr);
 
 /* ---- process and thread set-up (init.c) ----------------------------------- */
 hm_heap *hm_thread_heap_create(void);    /* slow path of a new thread */
+void hm_process_init(void);              /* once per process; cheap when done */
 /* The registry of every heap ever created (heaps are recycled, never
  * unmapped): stats.c walks it with the lock held; thread exit merges the
  * heap's counters under the same lock. */

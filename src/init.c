@@ -17,10 +17,14 @@ const hm_heap hm_heap_empty = {
   .l2_page = {[0 ... HM_NUM_CLASSES - 1] = (hm_l2_page *)&hm_l2_page_empty},
 };
 
+_Static_assert(offsetof(hm_heap, stats) == offsetof(hm_heap, all_next) + sizeof(hm_heap *),
+               "hm_thread_heap_create clears all but all_next in two runs");
+
 static _Atomic int init_state;            /* 0 none, 1 running, 2 ready */
 static pthread_key_t heap_key;
 static pthread_mutex_t heap_pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static hm_heap *heap_pool;                /* recycled heaps */
+static hm_heap *heap_all;                 /* registry of every heap (all_next), for stats */
 static uint8_t *heap_chunk, *heap_chunk_end;
 
 void hm_lock(pthread_mutex_t *m) { pthread_mutex_lock(m); }
@@ -49,16 +53,29 @@ static void fork_child(void) {
 static void process_init(void) {
   int expected = 0;
   if (atomic_compare_exchange_strong(&init_state, &expected, 1)) {
-    hm_params_init();
+    hm_params_init();   /* options.c: environment, warnings; never allocates */
     hm_class_div_init();
     pthread_key_create(&heap_key, thread_exit);
     atomic_store(&init_state, 2);
-    /* May allocate (glibc keeps handlers in a growable array): we are ready. */
+    /* These may allocate (glibc keeps handlers in growable arrays): we are
+     * ready, and a nested first allocation creates this thread's heap
+     * (hm_thread_heap_create copes). */
     pthread_atfork(fork_prepare, fork_parent, fork_child);
+    if (hm_param.stats) hm_stats_atexit_register();
     return;
   }
   while (atomic_load(&init_state) != 2) sched_yield();
 }
+
+/* For entry points that may run before any heap exists (large blocks, the
+ * statistics and options API). */
+void hm_process_init(void) {
+  if (atomic_load_explicit(&init_state, memory_order_acquire) != 2) process_init();
+}
+
+void hm_heap_registry_lock(void) { hm_lock(&heap_pool_lock); }
+void hm_heap_registry_unlock(void) { hm_unlock(&heap_pool_lock); }
+hm_heap *hm_heap_registry_first(void) { return heap_all; }
 
 static hm_heap *heap_alloc(void) {
   hm_lock(&heap_pool_lock);
@@ -75,6 +92,8 @@ static hm_heap *heap_alloc(void) {
     if (heap_chunk) {
       h = (hm_heap *)heap_chunk;
       heap_chunk += sz;
+      h->all_next = heap_all;   /* registered for good: heaps are never unmapped */
+      heap_all = h;
     }
   }
   hm_unlock(&heap_pool_lock);
@@ -82,10 +101,17 @@ static hm_heap *heap_alloc(void) {
 }
 
 hm_heap *hm_thread_heap_create(void) {
-  if (atomic_load_explicit(&init_state, memory_order_acquire) != 2) process_init();
+  if (atomic_load_explicit(&init_state, memory_order_acquire) != 2) {
+    process_init();
+    /* process_init may have allocated (atexit, pthread_atfork): that nested
+     * allocation already created this thread's heap. */
+    if (hm_tls_heap != &hm_heap_empty) return hm_tls_heap;
+  }
   hm_heap *h = heap_alloc();
   if (!h) return NULL;
-  memset(h, 0, sizeof *h);
+  /* Everything but the registry link, which a stats reader may be following. */
+  memset(h, 0, offsetof(hm_heap, all_next));
+  memset(&h->stats, 0, sizeof *h - offsetof(hm_heap, stats));
   for (unsigned c = 0; c < HM_NUM_CLASSES; c++) {
     uint32_t cap = hm_params_bin_cap(c);
     h->cap[c] = cap;
@@ -109,8 +135,9 @@ static void thread_exit(void *arg) {
   hm_tiny_abandon_all(h);
   hm_l2_abandon_all(h);
   if (hm_tls_heap == h) hm_tls_heap = (hm_heap *)&hm_heap_empty;
-  h->live = 0;
   hm_lock(&heap_pool_lock);
+  hm_stats_heap_exit(h);   /* its counts join the process totals */
+  h->live = 0;
   h->pool_next = heap_pool;
   heap_pool = h;
   hm_unlock(&heap_pool_lock);

@@ -46,6 +46,20 @@ void hm_os_decommit(void *p, size_t size) {
   errno = saved;
 }
 
+/* Bytes of [p, p + size) resident in memory (mincore), page by page. */
+size_t hm_os_resident(void *p, size_t size) {
+  unsigned char vec[512];
+  size_t total = 0;
+  int saved = errno;
+  for (size_t off = 0; off < size; off += sizeof vec * 4096) {
+    size_t len = size - off < sizeof vec * 4096 ? size - off : sizeof vec * 4096;
+    if (mincore((uint8_t *)p + off, len, vec) != 0) continue;
+    for (size_t i = 0; i < (len + 4095) / 4096; i++) total += (vec[i] & 1) * 4096u;
+  }
+  errno = saved;
+  return total;
+}
+
 uint64_t hm_os_now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);

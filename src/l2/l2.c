@@ -75,7 +75,7 @@ static hm_superslab *seg_of_page(const hm_l2_page *pg) {
 }
 
 /* Take the remote frees; returns how many. */
-static uint32_t collect_thread_free(hm_l2_page *pg) {
+static uint32_t collect_thread_free(hm_heap *h, hm_l2_page *pg) {
   uintptr_t tf = atomic_load_explicit(&pg->thread_free, memory_order_relaxed);
   do {
     if (!TF_LIST(tf)) return 0;
@@ -91,6 +91,7 @@ static uint32_t collect_thread_free(hm_l2_page *pg) {
   pg->free = list;
   if (hm_unlikely(n > pg->used)) hm_fatal("free(): double free detected (remote)", list);
   pg->used = (uint16_t)(pg->used - n);
+  hm_stats_drained(h, pg->cls, n);
   return n;
 }
 
@@ -107,15 +108,16 @@ static void validate_list(hm_l2_page *pg, hm_block *b) {
   }
 }
 
-/* Make pg->free non-empty if the page has anything left; 0 if it is full. */
-static int page_extend(hm_l2_page *pg) {
-  if (pg->free) return 1;
+/* Make pg->free non-empty if the page has anything left; 0 if it is full,
+ * else 1 + the refill stage that filled it (HM_STAGE_*, debug counters). */
+static int page_extend(hm_heap *h, hm_l2_page *pg) {
+  if (pg->free) return 1 + HM_STAGE_FREELIST;
   if (pg->local_free) {   /* validated when flushed into it */
     pg->free = pg->local_free;
     pg->local_free = NULL;
-    return 1;
+    return 1 + HM_STAGE_FREELIST;
   }
-  if (collect_thread_free(pg)) return 1;
+  if (collect_thread_free(h, pg)) return 1 + HM_STAGE_REMOTE;
   if (pg->bump < pg->capacity) {
     uint32_t n = pg->capacity - pg->bump;
     if (n > hm_param.l2_carve_max) n = hm_param.l2_carve_max;
@@ -126,7 +128,7 @@ static int page_extend(hm_l2_page *pg) {
     pg->free = (hm_block *)(hm_l2_page_start(seg_of_page(pg), pg) +
                             (size_t)pg->bump * pg->block_size);
     pg->bump = (uint16_t)(pg->bump + n);
-    return 1;
+    return 1 + HM_STAGE_BUMP;
   }
   return 0;
 }
@@ -241,7 +243,7 @@ static void check_empty_page(hm_l2_page *pg) {
  * its class is released to its segment, whose units are decommitted after
  * purge_delay_ms. */
 void hm_l2_release_empty(hm_heap *h) {
-  for (unsigned c = HM_TINY_CLASSES; c < HM_NUM_CLASSES; c++) {
+  for (unsigned c = 0; c < HM_NUM_CLASSES; c++) {   /* tiny too: HAKMEM_TINY_USE_SUPERSLAB=0 */
     hm_l2_page *pg = h->l2_page[c], *next;
     if (pg == &hm_l2_page_empty) continue;
     for (pg = pg->next; pg; pg = next) {   /* the current page stays */
@@ -265,6 +267,7 @@ static hm_l2_page *page_new(hm_heap *h, unsigned cls) {
     }
     hm_superslab *seg = hm_seg_abandoned_pop(HM_SEG_L2);
     if (seg) {
+      HM_DBG_ONLY(h->dbg_seg_src = HM_DBG_MAX(h->dbg_seg_src, HM_STAGE_ADOPT);)
       hm_l2_adopt(h, seg);
       if (!queue_empty(h, cls)) return NULL;   /* adoption brought pages of this class */
       continue;
@@ -277,8 +280,9 @@ static hm_l2_page *page_new(hm_heap *h, unsigned cls) {
 }
 
 /* Move up to `want` blocks of pg->free into the TLS SLL of h; returns the
- * first (the caller hands it out) and links the others as the SLL. */
-static void *take(hm_heap *h, hm_l2_page *pg, unsigned cls, uint32_t want) {
+ * first (the caller hands it out) and links the others as the SLL. `stage`
+ * is for the debug counters. */
+static void *take(hm_heap *h, hm_l2_page *pg, unsigned cls, uint32_t want, unsigned stage) {
   hm_block *first = pg->free, *last = first;
   uint32_t n = 1;
   while (n < want && last->next) {
@@ -290,6 +294,9 @@ static void *take(hm_heap *h, hm_l2_page *pg, unsigned cls, uint32_t want) {
   pg->used = (uint16_t)(pg->used + n);
   h->head[cls] = first->next;
   h->room[cls] -= n - 1;
+  hm_stats_refill(h, cls, n);
+  HM_DBG_ONLY(HM_DBG_REFILL(h, stage, n);)
+  (void)stage;
   return first;
 }
 
@@ -301,6 +308,7 @@ void *hm_l2_refill(hm_heap *h, unsigned cls) {
   if (want > h->room[cls]) want = h->room[cls];
   if (want == 0) want = 1;
   if (atomic_load_explicit(&h->l2_delayed, memory_order_relaxed)) hm_l2_drain_delayed(h);
+  unsigned stage = 0;   /* debug counters: the costliest step taken (HM_STAGE_*) */
   for (int attempt = 0; attempt < 2; attempt++) {
     hm_l2_page *pg = h->l2_page[cls];
     if (pg != &hm_l2_page_empty && !pg->free && pg->next) {
@@ -309,24 +317,30 @@ void *hm_l2_refill(hm_heap *h, unsigned cls) {
       queue_remove(h, pg);
       queue_push_back(h, pg);
       pg = h->l2_page[cls];
+      HM_DBG_ONLY(stage = HM_DBG_MAX(stage, HM_STAGE_PARTIAL);)
     }
     for (int visited = 0; pg && pg != &hm_l2_page_empty && visited < QUEUE_VISIT_MAX; visited++) {
       hm_l2_page *next = pg->next;
-      if (page_extend(pg)) {
+      int got = page_extend(h, pg);
+      if (got) {
         if (h->l2_page[cls] != pg) {
           queue_remove(h, pg);
           queue_push_front(h, pg);
         }
-        return take(h, pg, cls, want);
+        HM_DBG_ONLY(stage = HM_DBG_MAX(stage, (unsigned)got - 1);)
+        HM_DBG_ONLY(if (visited) stage = HM_DBG_MAX(stage, HM_STAGE_PARTIAL);)
+        return take(h, pg, cls, want, stage);
       }
       page_to_full(h, pg);
       pg = next;
     }
+    HM_DBG_ONLY(h->dbg_seg_src = HM_STAGE_NEW_SLAB;)
     pg = page_new(h, cls);
+    HM_DBG_ONLY(stage = HM_DBG_MAX(stage, h->dbg_seg_src);)
     if (pg) {
       queue_push_front(h, pg);
-      page_extend(pg);
-      return take(h, pg, cls, want);
+      page_extend(h, pg);
+      return take(h, pg, cls, want, stage);
     }
     if (queue_empty(h, cls)) return NULL;   /* out of memory */
   }
@@ -393,7 +407,7 @@ void hm_l2_adopt(hm_heap *h, hm_superslab *seg) {
                                                   (uintptr_t)TF_LIST(tf) | HM_TF_NORMAL,
                                                   memory_order_acq_rel, memory_order_relaxed)) {
     }
-    collect_thread_free(pg);
+    collect_thread_free(h, pg);
     pg->in_full = 0;
     pg->next = pg->prev = pg->delayed_next = NULL;
     if (pg->used == 0) page_release(h, pg);

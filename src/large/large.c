@@ -83,6 +83,8 @@ static void region_mark(hm_large_hdr *h, int live) {
 }
 
 void *hm_large_alloc(size_t size, size_t align, int zero) {
+  hm_process_init();   /* a process may start with a large block: options first */
+  HM_DBG(hm_tls_heap, early[HAKMEM_EARLY_ALLOC_LARGE], 1);
   if (align < 16) align = 16;
   size_t off = user_off_for(align);
   if (size > PTRDIFF_MAX - off - align - HM_REGION_SIZE) {
@@ -233,7 +235,9 @@ size_t hm_large_collect(int force) {
   return bytes;
 }
 
-void hm_large_usage(hm_usage *u) {
+/* Live large blocks are not listed: they count as resident in full; the
+ * cached spans are probed with mincore (when `resident`). */
+void hm_large_usage(hm_usage *u, int resident) {
   hm_lock(&large_lock);
   u->large_count = live_count;
   u->large_bytes = live_bytes;
@@ -241,6 +245,11 @@ void hm_large_usage(hm_usage *u) {
   u->mapped += live_bytes + cache_bytes;
   u->committed_est += live_bytes + cache_bytes;
   u->in_use += live_bytes;
+  u->active += live_bytes;
+  if (resident) {
+    u->resident += live_bytes;
+    for (unsigned i = 0; i < cache_n; i++) u->resident += hm_os_resident(cache[i].hdr, cache[i].size);
+  }
   hm_unlock(&large_lock);
 }
 

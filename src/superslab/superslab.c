@@ -166,8 +166,10 @@ static void heap_remove(hm_heap *h, hm_superslab *ss) {
 /* A segment for heap h of the given kind: from the empty cache, else the OS. */
 hm_superslab *hm_seg_acquire(hm_heap *h, unsigned kind) {
   hm_superslab *ss = cache_get();
+  HM_DBG_ONLY(unsigned src = ss ? HM_STAGE_CACHE : HM_STAGE_OS;)
   if (!ss) ss = map_new();
   if (!ss) return NULL;
+  HM_DBG_ONLY(h->dbg_seg_src = HM_DBG_MAX(h->dbg_seg_src, src);)
   if (ss->kind != kind || hm_region_kind_at((uintptr_t)ss) != region_kind_of[kind]) {
     ss->kind = (uint8_t)kind;
     init_descriptors(ss);
@@ -290,24 +292,37 @@ void hm_heap_collect(hm_heap *h, int force) {
 }
 
 /* ---- statistics ------------------------------------------------------------------ */
-void hm_ss_usage(hm_usage *u) {
+/* Under the lock, so no segment is unmapped meanwhile; the owners keep
+ * running, so `used` counts are read as they are (exact when quiescent). */
+void hm_ss_usage(hm_usage *u, int resident) {
   hm_lock(&hm_ss_lock_);
   u->superslabs = all_count;
   u->abandoned = abandoned_count[0] + abandoned_count[1];
   u->cached_ss = cache_count;
   u->mapped += all_count * HM_REGION_SIZE;
   for (hm_superslab *ss = all_head; ss; ss = ss->all_next) {
-    size_t committed_units = (size_t)__builtin_popcount(~ss->free_units | ss->dirty_units);
+    uint32_t free_units = __atomic_load_n(&ss->free_units, __ATOMIC_RELAXED);
+    uint32_t dirty = __atomic_load_n(&ss->dirty_units, __ATOMIC_RELAXED);
+    size_t committed_units = (size_t)__builtin_popcount(~free_units | dirty);
     u->committed_est += committed_units * HM_UNIT_SIZE;
+    u->active += (size_t)__builtin_popcount(~free_units) * HM_UNIT_SIZE;
+    if (resident) u->resident += hm_os_resident(ss, HM_REGION_SIZE);
+    if (hm_load_relaxed(&ss->owner) != NULL) u->seg_kind[ss->kind & 1]++;   /* not cached */
     for (unsigned i = 0; i < HM_UNITS; i++) {
       if (ss->kind == HM_SEG_TINY) {
         hm_slab *s = &ss->slabs[i];
-        if (__atomic_load_n(&s->state, __ATOMIC_RELAXED) != HM_SLAB_UNUSED && s->head == i)
-          u->in_use += (size_t)__atomic_load_n(&s->used, __ATOMIC_RELAXED) * s->block_size;
+        if (__atomic_load_n(&s->state, __ATOMIC_RELAXED) != HM_SLAB_UNUSED && s->head == i) {
+          uint32_t used = __atomic_load_n(&s->used, __ATOMIC_RELAXED);
+          u->in_use += (size_t)used * s->block_size;
+          if (s->cls < HM_NUM_CLASSES) u->class_out[s->cls] += used;
+        }
       } else {
         hm_l2_page *pg = &ss->pages[i];
-        if (__atomic_load_n(&pg->state, __ATOMIC_RELAXED) != HM_SLAB_UNUSED && pg->head == i)
-          u->in_use += (size_t)__atomic_load_n(&pg->used, __ATOMIC_RELAXED) * pg->block_size;
+        if (__atomic_load_n(&pg->state, __ATOMIC_RELAXED) != HM_SLAB_UNUSED && pg->head == i) {
+          uint16_t used = __atomic_load_n(&pg->used, __ATOMIC_RELAXED);
+          u->in_use += (size_t)used * pg->block_size;
+          if (pg->cls < HM_NUM_CLASSES) u->class_out[pg->cls] += used;
+        }
       }
     }
   }

@@ -16,6 +16,7 @@ HM_INLINE void *hm_small_alloc(unsigned cls) {
   if (hm_unlikely(b == NULL)) return hm_small_alloc_slow(cls);
   h->head[cls] = b->next;
   h->room[cls]++;
+  HM_DBG_FAST(h->dbg.alloc_tls_sll++);   /* nothing unless HAKMEM_DEBUG_COUNTERS */
   return b;
 }
 
@@ -34,6 +35,7 @@ HM_INLINE void hm_small_free(void *p, hm_superslab *ss) {
     ((hm_block *)p)->next = head;
     h->head[cls] = (hm_block *)p;
     h->room[cls] = room - 1;
+    HM_DBG_FAST(h->dbg.free_tls_sll++);
     return;
   }
   hm_small_free_slow(p);   /* recomputes what it needs: no argument shuffling here */

@@ -42,6 +42,8 @@ static void flush_bin(hm_heap *h, unsigned cls, uint32_t keep) {
   uint32_t n = 0;
   for (hm_block *b = cut; b; b = b->next) n++;
   h->room[cls] += n;
+  hm_stats_flush(h, cls, n);
+  HM_DBG(h, free_ss_local, n);
   return_list(h, cut);
 }
 
@@ -56,7 +58,9 @@ static HM_NOINLINE void free_local_slow(hm_heap *h, hm_superslab *ss, void *p) {
     hm_slab_validate_block(hm_slab_of(ss, p), p, "free(): invalid pointer");
   }
   if (h->head[cls] == p) hm_fatal("free(): double free detected", p);
+  HM_DBG(h, early[HAKMEM_EARLY_FREE_FULL], 1);
   if (h->cap[cls] < h->cap_max[cls]) {
+    HM_DBG(h, bin_grow, 1);
     /* A bin that overflows grows (up to cap_max) before it starts flushing. */
     uint32_t grow = h->cap[cls];
     if (grow > h->cap_max[cls] - h->cap[cls]) grow = h->cap_max[cls] - h->cap[cls];
@@ -64,11 +68,13 @@ static HM_NOINLINE void free_local_slow(hm_heap *h, hm_superslab *ss, void *p) {
     h->room[cls] += grow;
   } else {
     /* The bin is full: return the older half of it to the slabs. */
+    HM_DBG(h, flush_overflow, 1);
     flush_bin(h, cls, h->cap[cls] / 2);
   }
   ((hm_block *)p)->next = h->head[cls];
   h->head[cls] = (hm_block *)p;
   h->room[cls]--;
+  HM_DBG(h, free_tls_sll, 1);
   if (h->retire_candidate) hm_heap_retire_empty(h);
 }
 
@@ -78,6 +84,8 @@ void hm_small_free_slow(void *p) {
   hm_superslab *ss = hm_ss_of(p);
   hm_heap *h = hm_tls_heap;
   if (hm_load_relaxed(&ss->owner) != h) {
+    HM_DBG(h, early[h == &hm_heap_empty ? HAKMEM_EARLY_FREE_NO_HEAP : HAKMEM_EARLY_FREE_FOREIGN], 1);
+    HM_DBG(h, free_ss_remote, 1);
     if (ss->kind == HM_SEG_L2) hm_l2_free_remote(ss, p);
     else hm_small_free_remote(ss, p);
     return;
@@ -98,6 +106,23 @@ void hm_small_free_remote(hm_superslab *ss, void *p) {
    * protocol in hakmem_internal.h). Nothing of ss is touched after this. */
   if (old == NULL)
     atomic_fetch_or_explicit(&ss->remote_units, 1u << hm_slab_index(ss, s), memory_order_release);
+}
+
+/* hakmem_option_set of a cache parameter: the calling thread's bins take
+ * the new capacities and batches at once (excess blocks are flushed). */
+void hm_heap_apply_params(hm_heap *h) {
+  for (unsigned c = 0; c < HM_NUM_CLASSES; c++) {
+    uint32_t len = h->cap[c] - h->room[c];
+    uint32_t cap = hm_params_bin_cap(c);
+    if (len > cap) {
+      flush_bin(h, c, cap);
+      len = h->cap[c] - h->room[c];
+    }
+    h->cap[c] = cap;
+    h->room[c] = cap - len;
+    h->batch[c] = hm_params_refill_batch(c);
+    h->cap_max[c] = hm_params_bin_cap_max(c);
+  }
 }
 
 /* Thread exit or collection: empty every bin and retire the active slabs. */

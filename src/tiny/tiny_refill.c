@@ -45,23 +45,33 @@ static uint32_t heap_drain_all(hm_heap *h) {
   return n;
 }
 
+/* Debug counters record the refill's stage: the costliest step it took
+ * (HAKMEM_STAGE_*, ordered by cost). */
 static void *refill(hm_heap *h, unsigned cls) {
   uint32_t want = h->batch[cls];
   if (want > h->room[cls]) want = h->room[cls];
   if (want == 0) want = 1;   /* cannot happen with cap >= 1; keeps the loop honest */
+  HM_DBG_ONLY(unsigned stage = HM_STAGE_BUMP;)
   for (;;) {
     hm_slab *s = h->active[cls];
     if (s) {
       hm_block *first;
+      HM_DBG_ONLY(uint8_t *bump0 = s->bump;)
       uint32_t n = slab_take(s, want, &first);
       if (n) {
         h->head[cls] = first->next;
         h->room[cls] -= n - 1;
+        hm_stats_refill(h, cls, n);
+        HM_DBG_ONLY(if (stage == HM_STAGE_BUMP && s->bump == bump0) stage = HM_STAGE_FREELIST;)
+        HM_DBG_ONLY(HM_DBG_REFILL(h, stage, n);)
         return first;
       }
       hm_superslab *ss = hm_ss_of_slab(s);
       uint32_t bit = 1u << hm_slab_index(ss, s);
-      if ((hm_load_relaxed(&ss->remote_units) & bit) && hm_ss_drain_remote(h, ss, bit)) continue;
+      if ((hm_load_relaxed(&ss->remote_units) & bit) && hm_ss_drain_remote(h, ss, bit)) {
+        HM_DBG_ONLY(stage = HM_DBG_MAX(stage, HM_STAGE_REMOTE);)
+        continue;
+      }
       s->state = HM_SLAB_FULL;   /* unlisted; a free brings it back to partial */
       h->active[cls] = NULL;
     }
@@ -70,11 +80,17 @@ static void *refill(hm_heap *h, unsigned cls) {
       hm_partial_remove(h, s);
       s->state = HM_SLAB_ACTIVE;
       h->active[cls] = s;
+      HM_DBG_ONLY(stage = HM_DBG_MAX(stage, HM_STAGE_PARTIAL);)
       continue;
     }
-    if (heap_drain_all(h) && h->partial[cls]) continue;
+    if (heap_drain_all(h) && h->partial[cls]) {
+      HM_DBG_ONLY(stage = HM_DBG_MAX(stage, HM_STAGE_REMOTE);)
+      continue;
+    }
+    HM_DBG_ONLY(h->dbg_seg_src = HM_STAGE_NEW_SLAB;)
     s = hm_ss_slab_new(h, cls);
     if (!s) return NULL;
+    HM_DBG_ONLY(stage = HM_DBG_MAX(stage, h->dbg_seg_src);)
     h->active[cls] = s;
   }
 }
@@ -87,10 +103,16 @@ void *hm_small_alloc_slow(unsigned cls) {
       errno = ENOMEM;
       return NULL;
     }
+    HM_DBG(h, early[HAKMEM_EARLY_ALLOC_NO_HEAP], 1);
     if (h->head[cls]) return hm_small_alloc(cls);
+  } else {
+    HM_DBG(h, early[HAKMEM_EARLY_ALLOC_EMPTY], 1);
   }
   hm_heap_tick(h);
-  void *p = cls < HM_TINY_CLASSES ? refill(h, cls) : hm_l2_refill(h, cls);
+  /* HAKMEM_TINY_USE_SUPERSLAB=0 serves the tiny classes from L2 pages too
+   * (kept for comparison; both kinds coexist, so it may change at run time). */
+  void *p = cls < HM_TINY_CLASSES && hm_param.tiny_use_superslab ? refill(h, cls)
+                                                                 : hm_l2_refill(h, cls);
   if (hm_unlikely(!p)) errno = ENOMEM;
   if (h->retire_candidate) hm_heap_retire_empty(h);
   return p;

@@ -12,13 +12,17 @@ int hm_ss_drain_remote(hm_heap *h, hm_superslab *ss, uint32_t units) {
     unsigned u = (unsigned)__builtin_ctz(bits);
     bits &= bits - 1;
     hm_slab *s = &ss->slabs[u];
+    unsigned cls = s->cls;   /* the slab may be released on the way */
+    uint32_t k = 0;
     hm_block *b = atomic_exchange_explicit(&s->remote, NULL, memory_order_acquire);
     while (b) {
       hm_block *next = b->next;   /* validated by the freer before the push */
       hm_slab_return_block(h, s, b);
       b = next;
-      n++;
+      k++;
     }
+    if (k) hm_stats_drained(h, cls, k);
+    n += (int)k;
   }
   return n;
 }
@@ -84,6 +88,7 @@ hm_slab *hm_ss_slab_new(hm_heap *h, unsigned cls) {
     }
     hm_superslab *ss = hm_seg_abandoned_pop(HM_SEG_TINY);
     if (ss) {
+      HM_DBG_ONLY(h->dbg_seg_src = HM_DBG_MAX(h->dbg_seg_src, HM_STAGE_ADOPT);)
       hm_tiny_adopt(h, ss);
       continue;
     }

@@ -1,0 +1,285 @@
+/* options.c -- every tunable of hakmem in one table: its HAKMEM_* name, the
+ * hm_params field it sets, default, range, when a change takes effect, and
+ * what it trades. docs/TUNING.md is this table for people; keep them equal.
+ *
+ * The table also gives hm_param its static defaults, so the parameters are
+ * valid before start-up. hm_params_init() (called once by process_init)
+ * reads the environment; it must not allocate: getenv/environ only, and
+ * every message goes through hm_os_write_stderr from a fixed buffer. An
+ * invalid value is reported (variable, value, range, default used) and the
+ * default kept; a HAKMEM_* variable that is not an option is reported too. */
+#include "hakmem_internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* Kinds of value. */
+enum { OPT_NUM, OPT_BYTES, OPT_BOOL };
+/* When a change made by hakmem_option_set() takes effect. */
+enum {
+  AT_START,   /* read at start-up only (set later: see the description) */
+  AT_USE,     /* read each time it is used: at once */
+  AT_HEAP,    /* thread caches: the calling thread at once, threads created later */
+};
+
+/*   NAME (after HAKMEM_)    field               kind       default   min  max         when     trade-off */
+#define HM_OPTION_TABLE(X)                                                                          \
+  X(SLL_CAP_BYTES,      sll_cap_bytes,      OPT_BYTES, 32768,     64, 16u << 20,  AT_HEAP,          \
+    "Tiny thread cache per class holds about this many bytes: more is fewer refills/flushes, "      \
+    "more memory idle in caches")                                                                   \
+  X(SLL_CAP_MIN,        sll_cap_min,        OPT_NUM,   4,         1,  65535,      AT_HEAP,          \
+    "least blocks a thread cache holds (large classes); lowered to SLL_CAP_MAX if above it")        \
+  X(SLL_CAP_MAX,        sll_cap_max,        OPT_NUM,   256,       1,  65535,      AT_HEAP,          \
+    "most blocks a thread cache holds (small classes): bounds idle memory per thread and class")    \
+  X(REFILL_BATCH_BYTES, refill_batch_bytes, OPT_BYTES, 8192,      8,  16u << 20,  AT_HEAP,          \
+    "a Tiny refill brings about this many bytes: larger batches amortise the slow path, "           \
+    "but fill caches with blocks that may stay unused")                                             \
+  X(REFILL_BATCH_MAX,   refill_batch_max,   OPT_NUM,   64,        1,  4096,       AT_HEAP,          \
+    "most blocks one refill brings (never more than the cache capacity)")                           \
+  X(PURGE_DELAY_MS,     purge_delay_ms,     OPT_NUM,   1000,      0,  3600000,    AT_USE,           \
+    "free memory stays committed this long before MADV_DONTNEED/munmap: shorter returns memory "    \
+    "sooner, at the price of page faults when it is reused")                                        \
+  X(PURGE_CHECK_TICKS,  purge_check_ticks,  OPT_NUM,   256,       1,  1u << 30,   AT_USE,           \
+    "slow-path events of a thread between looks at the clock for purging")                          \
+  X(HEAP_KEEP_EMPTY,    heap_keep_empty_ss, OPT_NUM,   1,         0,  1024,       AT_USE,           \
+    "empty segments a thread keeps per kind before handing them to the process-wide cache")         \
+  X(L2_CARVE_MAX,       l2_carve_max,       OPT_NUM,   16,        1,  65535,      AT_USE,           \
+    "medium blocks carved from a page's never-used space at once (touches fewer pages when small)") \
+  X(L2_CAP_BYTES,       l2_cap_bytes,       OPT_BYTES, 131072,    1024, 64u << 20, AT_HEAP,         \
+    "medium thread cache per class starts at about this many bytes (doubling on overflow)")         \
+  X(L2_CAP_MAX_BYTES,   l2_cap_max_bytes,   OPT_BYTES, 524288,    1024, 256u << 20, AT_HEAP,        \
+    "medium thread cache per class grows up to about this many bytes")                              \
+  X(L2_BATCH_BYTES,     l2_batch_bytes,     OPT_BYTES, 131072,    1024, 64u << 20, AT_HEAP,         \
+    "a medium refill brings about this many bytes")                                                 \
+  X(SS_CACHE_MAX,       ss_cache_max,       OPT_NUM,   16,        0,  65536,      AT_USE,           \
+    "empty 2 MiB segments kept process-wide (decommitted after the purge delay) before munmap")     \
+  X(LARGE_CACHE_BYTES,  large_cache_bytes,  OPT_BYTES, 64u << 20, 0,  1ull << 40, AT_USE,           \
+    "bytes of freed large mappings kept for reuse (a span above a quarter of it is never kept)")    \
+  X(LARGE_CACHE_COUNT,  large_cache_count,  OPT_NUM,   32,        0,  64,         AT_USE,           \
+    "freed large mappings kept for reuse")                                                          \
+  X(TINY_USE_SUPERSLAB, tiny_use_superslab, OPT_BOOL,  1,         0,  1,          AT_USE,           \
+    "1: sizes up to 1 KiB come from Tiny slabs in SuperSlabs (the default); 0: from L2 pages, "     \
+    "kept only for comparison (applies at each refill)")                                            \
+  X(VERBOSE,            verbose,            OPT_NUM,   0,         0,  2,          AT_START,         \
+    "1: print the options in effect at start-up")                                                   \
+  X(STATS,              stats,              OPT_BOOL,  0,         0,  1,          AT_USE,           \
+    "1: print the statistics (hakmem_stats_print) to stderr at exit")
+
+#define HM_PARAM_INIT(NAME, field, kind, def, lo, hi, when, desc) .field = (def),
+hm_params hm_param = {HM_OPTION_TABLE(HM_PARAM_INIT)};
+
+typedef struct hm_option {
+  const char *name;         /* without the HAKMEM_ prefix */
+  uint16_t offset, size;    /* the hm_params field */
+  uint8_t kind, when;
+  uint64_t def, min, max;
+  const char *desc;
+} hm_option;
+
+#define HM_OPTION_ROW(NAME, field, kind_, def_, lo, hi, when_, desc_)                            \
+  {.name = #NAME, .offset = offsetof(hm_params, field), .size = sizeof(hm_param.field),         \
+   .kind = (kind_), .when = (when_), .def = (def_), .min = (lo), .max = (hi), .desc = (desc_)},
+static const hm_option options[] = {HM_OPTION_TABLE(HM_OPTION_ROW)};
+#define N_OPTIONS (sizeof options / sizeof options[0])
+
+/* HAKMEM_* names used by our scripts and test harness, not options. */
+static const char *const not_options[] = {"TEST_EXPECT", "BUILD_DIR", "CMAKE_ARGS",
+                                          "PEER_DIR",    "BENCH_FLAGS", "BENCHES"};
+
+static uint64_t opt_read(const hm_option *o) {
+  void *f = (char *)&hm_param + o->offset;
+  return o->size == 8 ? __atomic_load_n((uint64_t *)f, __ATOMIC_RELAXED)
+                      : __atomic_load_n((uint32_t *)f, __ATOMIC_RELAXED);
+}
+
+static void opt_write(const hm_option *o, uint64_t v) {
+  void *f = (char *)&hm_param + o->offset;
+  if (o->size == 8) __atomic_store_n((uint64_t *)f, v, __ATOMIC_RELAXED);
+  else __atomic_store_n((uint32_t *)f, (uint32_t)v, __ATOMIC_RELAXED);
+}
+
+/* ---- messages without stdio ------------------------------------------------------ */
+typedef struct msgbuf { char b[512]; size_t n; } msgbuf;
+
+static void put_s(msgbuf *m, const char *s) {
+  while (*s && m->n < sizeof m->b - 2) m->b[m->n++] = *s++;
+}
+static void put_u(msgbuf *m, uint64_t v) {
+  char t[24];
+  int k = 0;
+  do { t[k++] = (char)('0' + v % 10); v /= 10; } while (v);
+  while (k && m->n < sizeof m->b - 2) m->b[m->n++] = t[--k];
+}
+static void put_val(msgbuf *m, const char *s, size_t max) {   /* a user string, bounded */
+  size_t i = 0;
+  for (; s[i] && i < max && m->n < sizeof m->b - 2; i++)
+    m->b[m->n++] = (s[i] >= 32 && s[i] < 127) ? s[i] : '?';
+  if (s[i]) put_s(m, "...");
+}
+static void flush_msg(msgbuf *m) {
+  m->b[m->n++] = '\n';
+  m->b[m->n] = 0;
+  hm_os_write_stderr(m->b);
+  m->n = 0;
+}
+
+/* ---- parsing ----------------------------------------------------------------------- */
+/* 0 and *out, or -1 if `s` is not a valid value of option o (range included). */
+static int parse_value(const hm_option *o, const char *s, uint64_t *out) {
+  if (o->kind == OPT_BOOL) {
+    static const char *const t[] = {"1", "on", "yes", "true"}, *const f[] = {"0", "off", "no", "false"};
+    for (unsigned i = 0; i < 4; i++) {
+      if (!strcasecmp(s, t[i])) { *out = 1; return 0; }
+      if (!strcasecmp(s, f[i])) { *out = 0; return 0; }
+    }
+    return -1;
+  }
+  if (*s < '0' || *s > '9') return -1;   /* no sign, no blanks */
+  uint64_t v = 0;
+  for (; *s >= '0' && *s <= '9'; s++) {
+    if (v > (UINT64_MAX - 9) / 10) return -1;
+    v = v * 10 + (uint64_t)(*s - '0');
+  }
+  if (*s && o->kind == OPT_BYTES) {   /* K, M, G: binary multiples */
+    unsigned shift = (*s == 'k' || *s == 'K') ? 10 : (*s == 'm' || *s == 'M') ? 20
+                   : (*s == 'g' || *s == 'G') ? 30 : 0;
+    if (!shift) return -1;
+    if (v > (UINT64_MAX >> shift)) return -1;
+    v <<= shift;
+    s++;
+    if (*s == 'i' && s[1] == 'B') s += 2;   /* "KiB" */
+    else if (*s == 'B' || *s == 'b') s++;
+  }
+  if (*s) return -1;
+  if (v < o->min || v > o->max) return -1;
+  *out = v;
+  return 0;
+}
+
+static void warn_invalid(const hm_option *o, const char *value) {
+  msgbuf m = {.n = 0};
+  put_s(&m, "hakmem: warning: invalid value HAKMEM_");
+  put_s(&m, o->name);
+  put_s(&m, "=\"");
+  put_val(&m, value, 64);
+  put_s(&m, "\" (");
+  if (o->kind == OPT_BOOL) {
+    put_s(&m, "expected 0 or 1");
+  } else {
+    put_s(&m, "expected an integer in ");
+    put_u(&m, o->min);
+    put_s(&m, "..");
+    put_u(&m, o->max);
+    if (o->kind == OPT_BYTES) put_s(&m, ", K/M/G suffix allowed");
+  }
+  put_s(&m, "); using the default ");
+  put_u(&m, o->def);
+  flush_msg(&m);
+}
+
+static const hm_option *find_option(const char *name, size_t len) {
+  if (len > 7 && !strncasecmp(name, "HAKMEM_", 7)) {
+    name += 7;
+    len -= 7;
+  }
+  for (unsigned i = 0; i < N_OPTIONS; i++)
+    if (strlen(options[i].name) == len && !strncasecmp(options[i].name, name, len))
+      return &options[i];
+  return NULL;
+}
+
+extern char **environ;
+
+/* Report every HAKMEM_* variable that is not an option (a typo would
+ * otherwise be silently ignored). */
+static void warn_unknown(void) {
+  if (!environ) return;
+  for (char **e = environ; *e; e++) {
+    const char *v = *e;
+    if (strncmp(v, "HAKMEM_", 7)) continue;
+    const char *eq = strchr(v, '=');
+    size_t len = eq ? (size_t)(eq - v) : strlen(v);
+    int known = 0;
+    for (unsigned i = 0; i < N_OPTIONS && !known; i++)
+      known = strlen(options[i].name) == len - 7 && !strncmp(options[i].name, v + 7, len - 7);
+    for (unsigned i = 0; i < sizeof not_options / sizeof not_options[0] && !known; i++)
+      known = strlen(not_options[i]) == len - 7 && !strncmp(not_options[i], v + 7, len - 7);
+    if (known) continue;
+    msgbuf m = {.n = 0};
+    put_s(&m, "hakmem: warning: unknown variable ");
+    put_val(&m, v, len < 64 ? len : 64);
+    put_s(&m, " ignored (not a hakmem option; see docs/TUNING.md)");
+    flush_msg(&m);
+  }
+}
+
+static void print_options(void) {
+  for (unsigned i = 0; i < N_OPTIONS; i++) {
+    msgbuf m = {.n = 0};
+    put_s(&m, "hakmem: option HAKMEM_");
+    put_s(&m, options[i].name);
+    put_s(&m, "=");
+    put_u(&m, opt_read(&options[i]));
+    if (opt_read(&options[i]) != options[i].def) {
+      put_s(&m, " (default ");
+      put_u(&m, options[i].def);
+      put_s(&m, ")");
+    }
+    flush_msg(&m);
+  }
+}
+
+void hm_params_init(void) {
+  for (unsigned i = 0; i < N_OPTIONS; i++) {
+    const hm_option *o = &options[i];
+    char name[64] = "HAKMEM_";
+    size_t nl = strlen(o->name);
+    memcpy(name + 7, o->name, nl + 1);
+    const char *v = getenv(name);
+    if (!v) continue;
+    uint64_t x;
+    if (parse_value(o, v, &x) == 0) opt_write(o, x);
+    else {
+      opt_write(o, o->def);
+      warn_invalid(o, v);
+    }
+  }
+  warn_unknown();
+  if (hm_param.sll_cap_min > hm_param.sll_cap_max) hm_param.sll_cap_min = hm_param.sll_cap_max;
+  if (hm_param.verbose) print_options();
+}
+
+/* ---- public API ------------------------------------------------------------------------ */
+void hm_process_init(void);
+
+HM_EXPORT int hakmem_option_get(const char *name, long long *value) {
+  hm_process_init();
+  const hm_option *o = name ? find_option(name, strlen(name)) : NULL;
+  if (!o) {
+    errno = ENOENT;
+    return -1;
+  }
+  if (value) *value = (long long)opt_read(o);
+  return 0;
+}
+
+HM_EXPORT int hakmem_option_set(const char *name, long long value) {
+  hm_process_init();
+  const hm_option *o = name ? find_option(name, strlen(name)) : NULL;
+  if (!o) {
+    errno = ENOENT;
+    return -1;
+  }
+  if (value < 0 || (uint64_t)value < o->min || (uint64_t)value > o->max) {
+    errno = ERANGE;
+    return -1;
+  }
+  opt_write(o, (uint64_t)value);
+  if (hm_param.sll_cap_min > hm_param.sll_cap_max)
+    __atomic_store_n(&hm_param.sll_cap_min, hm_param.sll_cap_max, __ATOMIC_RELAXED);
+  if (o->when == AT_HEAP && hm_tls_heap != &hm_heap_empty) hm_heap_apply_params(hm_tls_heap);
+  if (o->offset == offsetof(hm_params, stats) && value) hm_stats_atexit_register();
+  return 0;
+}
