@@ -14,6 +14,7 @@
  *     units) and of the large blocks, and the live heaps' bin lengths. */
 #include "hakmem_internal.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -179,11 +180,20 @@ void hm_stats_get_fast(hakmem_stats *st) { gather(st, 0); }
 /* ---- the report --------------------------------------------------------------------- */
 /* Lines are formatted with snprintf into a fixed buffer (no allocation for
  * these conversions) and written with write(2). */
-typedef struct outbuf { char b[4096]; size_t n; } outbuf;
+typedef struct outbuf { char b[4096]; size_t n; int fd; } outbuf;
 
 static void ob_flush(outbuf *o) {
-  o->b[o->n] = 0;
-  hm_os_write_stderr(o->b);
+  const char *p = o->b;
+  size_t n = o->n;
+  while (n) {
+    ssize_t w = write(o->fd, p, n);
+    if (w <= 0) {
+      if (w < 0 && errno == EINTR) continue;
+      break;
+    }
+    p += w;
+    n -= (size_t)w;
+  }
   o->n = 0;
 }
 
@@ -202,11 +212,12 @@ static const char *const early_names[HAKMEM_EARLY_REASONS] = {
     "alloc_empty", "alloc_no_heap", "alloc_large", "alloc_aligned",
     "free_full",   "free_foreign",  "free_no_heap", "free_not_small"};
 
-static void print_stats(const hakmem_stats *st) {
+static void print_stats(const hakmem_stats *st, int fd) {
   static outbuf o;   /* off the stack; reports are rare */
   static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
   pthread_mutex_lock(&lock);
   o.n = 0;
+  o.fd = fd;
   ob_printf(&o, "hakmem stats: pid=%ld version=%s debug_counters=%d\n", (long)getpid(),
             hakmem_version(), st->debug_counters);
   ob_printf(&o, "%5s %7s %12s %12s %12s %10s %10s %14s %14s %10s %10s\n", "class", "size",
@@ -258,22 +269,32 @@ static void print_stats(const hakmem_stats *st) {
   pthread_mutex_unlock(&lock);
 }
 
-HM_EXPORT void hakmem_stats_print(void) {
+static void print_to(int fd) {
   static hakmem_stats st;   /* 4 KiB: off the stack */
   static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
   pthread_mutex_lock(&lock);
   hakmem_stats_get(&st);
-  print_stats(&st);
+  print_stats(&st, fd);
   pthread_mutex_unlock(&lock);
 }
 
+HM_EXPORT void hakmem_stats_print(void) { print_to(2); }
+
+/* The exit report goes to a copy of stderr taken at registration: programs
+ * such as coreutils close stderr in their own atexit handler, which runs
+ * before ours (registered earlier, at the first allocation). */
+static int exit_fd = 2;
+
 static void print_at_exit(void) {
-  if (__atomic_load_n(&hm_param.stats, __ATOMIC_RELAXED)) hakmem_stats_print();
+  if (__atomic_load_n(&hm_param.stats, __ATOMIC_RELAXED)) print_to(exit_fd);
 }
 
 void hm_stats_atexit_register(void) {
   static _Atomic int registered;
-  if (!atomic_exchange(&registered, 1)) atexit(print_at_exit);
+  if (atomic_exchange(&registered, 1)) return;
+  int fd = fcntl(2, F_DUPFD_CLOEXEC, 64);
+  if (fd >= 0) exit_fd = fd;
+  atexit(print_at_exit);
 }
 
 /* ---- collection --------------------------------------------------------------------- */
