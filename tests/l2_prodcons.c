@@ -30,7 +30,7 @@ struct pair {
     size_t items;
     size_t sent, received, replies_sent, replies_checked;
     int stopped_early;
-    int failed;
+    int failed_prod, failed_cons;   /* each written by one thread only */
 };
 
 static uint64_t t_start;
@@ -67,7 +67,7 @@ static void *producer(void *arg)
             /* keep it for a while, free it ourselves later */
             bq_item *slot = &local[i % LOCAL_RING];
             if (slot->p) {
-                pr->failed |= check_item(slot, "producer (own block)", pr->id);
+                pr->failed_prod |= check_item(slot, "producer (own block)", pr->id);
                 free(slot->p);
             }
             *slot = it;
@@ -77,7 +77,7 @@ static void *producer(void *arg)
         }
         bq_item reply;
         while (bq_try_pop(&pr->back, &reply)) {
-            pr->failed |= check_item(&reply, "producer (reply block)", pr->id);
+            pr->failed_prod |= check_item(&reply, "producer (reply block)", pr->id);
             free(reply.p);
             pr->replies_checked++;
         }
@@ -85,7 +85,7 @@ static void *producer(void *arg)
     bq_close(&pr->fwd);
     for (int k = 0; k < LOCAL_RING; k++)
         if (local[k].p) {
-            pr->failed |= check_item(&local[k], "producer (own block)", pr->id);
+            pr->failed_prod |= check_item(&local[k], "producer (own block)", pr->id);
             free(local[k].p);
         }
     /* the consumer closes `back` when it is done */
@@ -93,7 +93,7 @@ static void *producer(void *arg)
     size_t got;
     while ((got = bq_pop_some(&pr->back, reply, 32)) > 0)
         for (size_t k = 0; k < got; k++) {
-            pr->failed |= check_item(&reply[k], "producer (reply block)", pr->id);
+            pr->failed_prod |= check_item(&reply[k], "producer (reply block)", pr->id);
             free(reply[k].p);
             pr->replies_checked++;
         }
@@ -111,11 +111,11 @@ static void *consumer(void *arg)
     while ((got = bq_pop_some(&pr->fwd, batch, 32)) > 0) {
         for (size_t k = 0; k < got; k++, seq++) {
             pr->received++;
-            pr->failed |= check_item(&batch[k], "consumer", pr->id);
+            pr->failed_cons |= check_item(&batch[k], "consumer", pr->id);
             if (seq % 8 == 0) {
                 bq_item *slot = &delay[rng_range(&rng, 0, DELAY_RING - 1)];
                 if (slot->p) {
-                    pr->failed |= check_item(slot, "consumer (delayed)", pr->id);
+                    pr->failed_cons |= check_item(slot, "consumer (delayed)", pr->id);
                     free(slot->p);
                 }
                 *slot = batch[k];
@@ -130,7 +130,7 @@ static void *consumer(void *arg)
                 if (bq_try_push(&pr->back, r)) {
                     pr->replies_sent++;
                 } else {
-                    pr->failed |= check_item(&r, "consumer (own reply)", pr->id);
+                    pr->failed_cons |= check_item(&r, "consumer (own reply)", pr->id);
                     free(r.p);
                 }
             }
@@ -138,7 +138,7 @@ static void *consumer(void *arg)
     }
     for (int k = 0; k < DELAY_RING; k++)
         if (delay[k].p) {
-            pr->failed |= check_item(&delay[k], "consumer (delayed)", pr->id);
+            pr->failed_cons |= check_item(&delay[k], "consumer (delayed)", pr->id);
             free(delay[k].p);
         }
     bq_close(&pr->back);
@@ -177,7 +177,8 @@ int main(int argc, char **argv)
                "replies sent, %zu checked%s\n", k, pr->sent, pr->received,
                pr->replies_sent, pr->replies_checked,
                pr->stopped_early ? " (stopped at the time budget)" : "");
-        EXPECT(!pr->failed, "pair %d: corrupted blocks (see above)", k);
+        EXPECT(!pr->failed_prod && !pr->failed_cons,
+               "pair %d: corrupted blocks (see above)", k);
         EXPECT(pr->sent == pr->received, "pair %d: %zu blocks sent but %zu "
                "received", k, pr->sent, pr->received);
         EXPECT(pr->replies_sent == pr->replies_checked, "pair %d: %zu replies "
