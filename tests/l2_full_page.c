@@ -12,9 +12,9 @@
  *      without a scan, instead of A carving new pages -- and all contents
  *      intact. From the second round on, at least `count` minus one page's
  *      worth of blocks must be at addresses of the *last* batch: this share
- *      can be below 90% by design, because A first gets the never-used
- *      blocks its current (not full) page had already carved -- 15 of 64 for
- *      16 KiB blocks -- but never more than one page of them.
+ *      can be below 90% by design, because A first gets the blocks its
+ *      current (not full) page had already carved and never handed out --
+ *      15 of 64 for 16 KiB blocks -- but never more than one page of them.
  *   2. "mixed", ITERS times: A allocates `count` blocks, sends the odd ones
  *      to B and frees the even ones itself while B frees concurrently (local
  *      frees into pages that are full or being notified race with B's
