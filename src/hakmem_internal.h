@@ -441,7 +441,8 @@ void hm_small_free_slow(void *p);
 void hm_heap_flush_all(hm_heap *h);
 void hm_heap_apply_params(hm_heap *h);   /* bin capacities and batches from hm_param */
 void hm_heap_collect(hm_heap *h, int force);
-void hm_small_free_remote(hm_superslab *ss, void *p);
+void hm_remote_free(hm_superslab *ss, void *p);
+void hm_slab_remote_push(hm_superslab *ss, hm_slab *s, hm_block *head, hm_block *tail);
 
 hm_slab *hm_ss_slab_new(hm_heap *h, unsigned cls);
 void hm_ss_slab_release(hm_heap *h, hm_slab *s);
@@ -473,9 +474,10 @@ void hm_ss_reinit_locks(void);
 
 /* ---- L2 (l2/l2.c) ------------------------------------------------------------ */
 void *hm_l2_refill(hm_heap *h, unsigned cls);
-void hm_l2_free_remote(hm_superslab *seg, void *p);
+void hm_l2_remote_push(hm_superslab *seg, hm_l2_page *pg, hm_block *head, hm_block *tail);
 void hm_l2_return_block(hm_heap *h, hm_l2_page *pg, hm_block *b);
 void hm_l2_release_empty(hm_heap *h);
+void hm_l2_collect_all(hm_heap *h);
 void hm_l2_adopt(hm_heap *h, hm_superslab *ss);
 void hm_l2_abandon_all(hm_heap *h);
 void hm_l2_drain_delayed(hm_heap *h);

@@ -243,11 +243,13 @@ static void check_empty_page(hm_l2_page *pg) {
  * its class is released to its segment, whose units are decommitted after
  * purge_delay_ms. */
 void hm_l2_release_empty(hm_heap *h) {
+  hm_l2_drain_delayed(h);
   for (unsigned c = 0; c < HM_NUM_CLASSES; c++) {   /* tiny too: HAKMEM_TINY_USE_SUPERSLAB=0 */
     hm_l2_page *pg = h->l2_page[c], *next;
     if (pg == &hm_l2_page_empty) continue;
     for (pg = pg->next; pg; pg = next) {   /* the current page stays */
       next = pg->next;
+      collect_thread_free(h, pg);   /* remote frees may be all that keeps it in use */
       if (pg->used != 0 ||
           TF_STATE(atomic_load_explicit(&pg->thread_free, memory_order_acquire)) != HM_TF_NORMAL)
         continue;   /* in use, or a notifier of an earlier life may still touch it */
@@ -358,19 +360,17 @@ void hm_l2_return_block(hm_heap *h, hm_l2_page *pg, hm_block *b) {
   if (pg->in_full) page_unfull(h, pg);
 }
 
-/* free of an L2 block of another heap's segment (or an abandoned one). */
-void hm_l2_free_remote(hm_superslab *seg, void *p) {
-  hm_l2_page *pg = hm_l2_page_of(seg, p);
-  if (!hm_l2_block_ok(seg, pg, p)) hm_fatal("free(): invalid pointer", p);
-  hm_block *b = (hm_block *)p;
-  /* Remote free: push, and notify the owner if the page was full. */
+/* Push a chain of blocks (head .. tail) of another heap's page (or an
+ * abandoned one) onto its thread_free, and notify the owner if the page was
+ * full. */
+void hm_l2_remote_push(hm_superslab *seg, hm_l2_page *pg, hm_block *head, hm_block *tail) {
   uintptr_t tf = atomic_load_explicit(&pg->thread_free, memory_order_relaxed);
   uintptr_t st;
   do {
     st = TF_STATE(tf);
-    b->next = TF_LIST(tf);
+    tail->next = TF_LIST(tf);
   } while (!atomic_compare_exchange_weak_explicit(
-      &pg->thread_free, &tf, (uintptr_t)b | (st == HM_TF_FULL ? HM_TF_NOTIFYING : st),
+      &pg->thread_free, &tf, (uintptr_t)head | (st == HM_TF_FULL ? HM_TF_NOTIFYING : st),
       memory_order_release, memory_order_relaxed));
   if (st != HM_TF_FULL) return;   /* nothing of the page is touched after the push */
   /* We own the notification: the owner cannot leave or requeue the page
@@ -393,6 +393,20 @@ size_t hm_l2_usable(const void *p, const char *what) {
   hm_l2_page *pg = hm_l2_page_of(seg, p);
   if (!hm_l2_block_ok(seg, pg, p)) hm_fatal(what, p);
   return pg->block_size;
+}
+
+/* malloc_trim: take every page's remote frees, so that pages emptied by
+ * other threads can be released (hm_l2_release_empty runs next). */
+void hm_l2_collect_all(hm_heap *h) {
+  hm_l2_drain_delayed(h);
+  for (hm_superslab *seg = h->segs[HM_SEG_L2]; seg; seg = seg->next) {
+    for (unsigned u = 0; u < HM_UNITS; u++) {
+      hm_l2_page *pg = &seg->pages[u];
+      if (pg->state == HM_SLAB_UNUSED || pg->head != u) continue;
+      if (!collect_thread_free(h, pg) || !pg->in_full) continue;
+      page_unfull(h, pg);   /* it has free blocks again: back into its queue */
+    }
+  }
 }
 
 /* ---- adoption and abandonment -------------------------------------------------- */

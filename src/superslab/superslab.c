@@ -254,11 +254,25 @@ void hm_ss_purge(hm_heap *h, int force) {
   hm_ss_collect_global(force);
 }
 
+/* Abandoned segments hold memory nobody reuses until some thread adopts
+ * them: a heap that purges also adopts a few, which drains their remote frees
+ * and releases what became empty. */
+#define ADOPT_PER_PURGE 4
+
+static void adopt_some(hm_heap *h) {
+  hm_superslab *ss;
+  for (int i = 0; i < ADOPT_PER_PURGE && (ss = hm_seg_abandoned_pop(HM_SEG_TINY)); i++)
+    hm_tiny_adopt(h, ss);
+  for (int i = 0; i < ADOPT_PER_PURGE && (ss = hm_seg_abandoned_pop(HM_SEG_L2)); i++)
+    hm_l2_adopt(h, ss);
+}
+
 void hm_heap_tick_slow(hm_heap *h) {
   h->slow_ticks = 0;
   uint64_t now = hm_os_now_ms();
   if (now - h->last_purge_ms < hm_param.purge_delay_ms / 2) return;
   h->last_purge_ms = now;
+  adopt_some(h);
   hm_ss_purge(h, 0);
 }
 
@@ -286,7 +300,7 @@ void hm_heap_collect(hm_heap *h, int force) {
     while ((ss = hm_seg_abandoned_pop(HM_SEG_L2)) != NULL) hm_l2_adopt(h, ss);
     for (hm_superslab *s = h->segs[HM_SEG_TINY]; s; s = s->next)
       if (hm_load_relaxed(&s->remote_units)) hm_ss_drain_remote(h, s, HM_UNITS_ALL);
-    hm_l2_drain_delayed(h);
+    hm_l2_collect_all(h);
   }
   hm_ss_purge(h, force);
 }

@@ -86,23 +86,20 @@ void hm_small_free_slow(void *p) {
   if (hm_load_relaxed(&ss->owner) != h) {
     HM_DBG(h, early[h == &hm_heap_empty ? HAKMEM_EARLY_FREE_NO_HEAP : HAKMEM_EARLY_FREE_FOREIGN], 1);
     HM_DBG(h, free_ss_remote, 1);
-    if (ss->kind == HM_SEG_L2) hm_l2_free_remote(ss, p);
-    else hm_small_free_remote(ss, p);
+    hm_remote_free(ss, p);
     return;
   }
   free_local_slow(h, ss, p);
 }
 
-void hm_small_free_remote(hm_superslab *ss, void *p) {
-  hm_slab *s = hm_slab_of(ss, p);
-  hm_slab_validate_block(s, p, "free(): invalid pointer");
-  hm_block *b = (hm_block *)p;
+/* Push a chain of blocks (head .. tail) onto slab s's remote list. */
+void hm_slab_remote_push(hm_superslab *ss, hm_slab *s, hm_block *head, hm_block *tail) {
   hm_block *old = atomic_load_explicit(&s->remote, memory_order_relaxed);
   do {
-    b->next = old;
-  } while (!atomic_compare_exchange_weak_explicit(&s->remote, &old, b, memory_order_release,
+    tail->next = old;
+  } while (!atomic_compare_exchange_weak_explicit(&s->remote, &old, head, memory_order_release,
                                                   memory_order_relaxed));
-  /* First block on an empty list: tell the owner (see the remote-free
+  /* First blocks on an empty list: tell the owner (see the remote-free
    * protocol in hakmem_internal.h). Nothing of ss is touched after this. */
   if (old == NULL)
     atomic_fetch_or_explicit(&ss->remote_units, 1u << hm_slab_index(ss, s), memory_order_release);

@@ -1,0 +1,24 @@
+/* tiny_remote.c -- free of a block of another heap's segment (Tiny slab or
+ * L2 page): validate it, then push it onto the target's lock-free remote
+ * list (one CAS; see the remote-free protocols in hakmem_internal.h).
+ *
+ * Batching these pushes on the freeing side (chains per target, one CAS per
+ * chain) was tried and dropped: a thread that frees a burst and goes idle
+ * keeps its last chains, so the owner cannot reuse that memory
+ * (docs/analysis/remote-free-batching.md). */
+#include "tiny/tiny.h"
+#include "l2/l2.h"
+#include "superslab/superslab.h"
+
+void hm_remote_free(hm_superslab *ss, void *p) {
+  hm_block *b = (hm_block *)p;
+  if (ss->kind == HM_SEG_L2) {
+    hm_l2_page *pg = hm_l2_page_of(ss, p);
+    if (!hm_l2_block_ok(ss, pg, p)) hm_fatal("free(): invalid pointer", p);
+    hm_l2_remote_push(ss, pg, b, b);
+  } else {
+    hm_slab *s = hm_slab_of(ss, p);
+    hm_slab_validate_block(s, p, "free(): invalid pointer");
+    hm_slab_remote_push(ss, s, b, b);
+  }
+}
