@@ -260,8 +260,12 @@ void hm_l2_release_empty(hm_heap *h) {
   }
 }
 
-static hm_l2_page *page_new(hm_heap *h, unsigned cls) {
+/* A new page of class cls; NULL with *adopted set when an adopted segment
+ * brought pages of the class (look at the queue again), NULL otherwise when
+ * out of memory. */
+static hm_l2_page *page_new(hm_heap *h, unsigned cls, int *adopted) {
   unsigned span = page_span(cls);
+  *adopted = 0;
   for (;;) {
     for (hm_superslab *seg = h->segs[HM_SEG_L2]; seg; seg = seg->next) {
       int u = hm_seg_find_run(seg->free_units, span);
@@ -271,7 +275,10 @@ static hm_l2_page *page_new(hm_heap *h, unsigned cls) {
     if (seg) {
       HM_DBG_ONLY(h->dbg_seg_src = HM_DBG_MAX(h->dbg_seg_src, HM_STAGE_ADOPT);)
       hm_l2_adopt(h, seg);
-      if (!queue_empty(h, cls)) return NULL;   /* adoption brought pages of this class */
+      if (!queue_empty(h, cls)) {   /* adoption brought pages of this class */
+        *adopted = 1;
+        return NULL;
+      }
       continue;
     }
     if (!hm_seg_acquire(h, HM_SEG_L2)) {
@@ -311,7 +318,7 @@ void *hm_l2_refill(hm_heap *h, unsigned cls) {
   if (want == 0) want = 1;
   if (atomic_load_explicit(&h->l2_delayed, memory_order_relaxed)) hm_l2_drain_delayed(h);
   unsigned stage = 0;   /* debug counters: the costliest step taken (HM_STAGE_*) */
-  for (int attempt = 0; attempt < 2; attempt++) {
+  for (;;) {
     hm_l2_page *pg = h->l2_page[cls];
     if (pg != &hm_l2_page_empty && !pg->free && pg->next) {
       /* Round robin: the current page ran dry, so go on with the page after
@@ -321,7 +328,8 @@ void *hm_l2_refill(hm_heap *h, unsigned cls) {
       pg = h->l2_page[cls];
       HM_DBG_ONLY(stage = HM_DBG_MAX(stage, HM_STAGE_PARTIAL);)
     }
-    for (int visited = 0; pg && pg != &hm_l2_page_empty && visited < QUEUE_VISIT_MAX; visited++) {
+    int visited = 0;
+    for (; pg && pg != &hm_l2_page_empty && visited < QUEUE_VISIT_MAX; visited++) {
       hm_l2_page *next = pg->next;
       int got = page_extend(h, pg);
       if (got) {
@@ -336,17 +344,20 @@ void *hm_l2_refill(hm_heap *h, unsigned cls) {
       page_to_full(h, pg);
       pg = next;
     }
+    /* Every page visited so far was full and left the queue: look further
+     * before taking a new page (each full page is visited once per fill). */
+    if (visited == QUEUE_VISIT_MAX && !queue_empty(h, cls)) continue;
     HM_DBG_ONLY(h->dbg_seg_src = HM_STAGE_NEW_SLAB;)
-    pg = page_new(h, cls);
+    int adopted;
+    pg = page_new(h, cls, &adopted);
     HM_DBG_ONLY(stage = HM_DBG_MAX(stage, h->dbg_seg_src);)
     if (pg) {
       queue_push_front(h, pg);
       page_extend(h, pg);
       return take(h, pg, cls, want, stage);
     }
-    if (queue_empty(h, cls)) return NULL;   /* out of memory */
+    if (!adopted) return NULL;   /* out of memory */
   }
-  return NULL;
 }
 
 /* The owner takes a block back into its page (a flush of the TLS SLL). */
