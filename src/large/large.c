@@ -40,12 +40,21 @@ static size_t user_off_for(size_t align) {
 
 /* Pull a cached span of at least `size` bytes (and at most 1.5x, so we do
  * not pin big mappings under small requests); best fit. Lock held. */
+/* Any cached span can serve: the smallest one that fits (its tail is
+ * unmapped if much too long), else the largest smaller one (grown with
+ * mremap). Either way the pages it has stay: a fresh mapping would fault in
+ * every page the program touches. Lock held. */
 static hm_large_hdr *cache_take(size_t size, size_t *got) {
-  int best = -1;
+  int best = -1, below = -1;
   for (unsigned i = 0; i < cache_n; i++) {
     size_t s = cache[i].size;
-    if (s >= size && s - size <= size / 2 && (best < 0 || s < cache[best].size)) best = (int)i;
+    if (s >= size) {
+      if (best < 0 || s < cache[best].size) best = (int)i;
+    } else if (below < 0 || s > cache[below].size) {
+      below = (int)i;
+    }
   }
+  if (best < 0) best = below;
   if (best < 0) return NULL;
   hm_large_hdr *h = cache[best].hdr;
   *got = cache[best].size;
@@ -69,6 +78,23 @@ static unsigned cache_expire(int force, cached_span *out) {
     }
   }
   return k;
+}
+
+/* Grow the mapping at h from old to need bytes: in place when the next
+ * addresses are free, else by moving its pages (no copy) to a fresh 2 MiB
+ * aligned reservation. The caller updates the region map if h moved.
+ * Returns the new header or NULL (the old mapping is intact). */
+static hm_large_hdr *span_grow(hm_large_hdr *h, size_t old, size_t need) {
+  void *r = mremap(h, old, need, 0);
+  if (r != MAP_FAILED) return h;
+  void *dst = hm_os_map_aligned(need, HM_REGION_SIZE, 0);
+  if (!dst) return NULL;
+  r = mremap(h, old, need, MREMAP_MAYMOVE | MREMAP_FIXED, dst);
+  if (r == MAP_FAILED) {
+    hm_os_unmap(dst, need);
+    return NULL;
+  }
+  return r;
 }
 
 static void unmap_spans(cached_span *s, unsigned n) {
@@ -103,6 +129,16 @@ void *hm_large_alloc(size_t size, size_t align, int zero) {
     nexp = cache_expire(0, expired);
     hm_unlock(&large_lock);
     unmap_spans(expired, nexp);
+    if (h && map_size < need) {
+      hm_large_hdr *g = span_grow(h, map_size, need);
+      if (g) {
+        map_size = need;
+        h = g;
+      } else {
+        hm_os_unmap(h, map_size);
+        h = NULL;
+      }
+    }
   }
   if (!h) {
     map_size = need;
@@ -186,6 +222,10 @@ void *hm_large_realloc(void *p, size_t size) {
   }
   size_t need = page_up(off + size);
   size_t old = h->map_size;
+  /* Grow by at least a quarter: a buffer that grows step by step costs
+   * O(log n) mremaps, not one per page. Untouched pages cost no memory. */
+  if (need > old && need < old + old / 4 && old + old / 4 <= PTRDIFF_MAX - HM_REGION_SIZE)
+    need = page_up(old + old / 4);
   if (need <= old) {
     if (need < old / 2) {   /* shrink: give the tail back */
       hm_os_unmap((uint8_t *)h + need, old - need);
@@ -196,21 +236,12 @@ void *hm_large_realloc(void *p, size_t size) {
     }
     return p;
   }
-  /* Grow in place if the following addresses are free. */
-  void *r = mremap(h, old, need, 0);
-  if (r == MAP_FAILED) {
-    /* Move the pages to a fresh 2 MiB aligned reservation (no copy). */
-    void *dst = hm_os_map_aligned(need, HM_REGION_SIZE, 0);
-    if (!dst) {
-      errno = ENOMEM;
-      return NULL;
-    }
-    r = mremap(h, old, need, MREMAP_MAYMOVE | MREMAP_FIXED, dst);
-    if (r == MAP_FAILED) {
-      hm_os_unmap(dst, need);
-      errno = ENOMEM;
-      return NULL;
-    }
+  hm_large_hdr *r = span_grow(h, old, need);
+  if (!r) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  if (r != h) {
     /* The old header is unmapped now: clear its map entry by address. */
     if (off == HM_REGION_SIZE) hm_region_set((uintptr_t)h + HM_REGION_SIZE, HM_REGION_NONE);
     else hm_region_set((uintptr_t)h, HM_REGION_NONE);
