@@ -257,7 +257,7 @@ void hm_ss_purge(hm_heap *h, int force) {
 /* Abandoned segments hold memory nobody reuses until some thread adopts
  * them: a heap that purges also adopts a few, which drains their remote frees
  * and releases what became empty. */
-#define ADOPT_PER_PURGE 4
+#define ADOPT_PER_PURGE 64
 
 static void adopt_some(hm_heap *h) {
   hm_superslab *ss;
