@@ -12,7 +12,7 @@ set yrange [0:*]
 set offsets 0, 0, graph 0.05, 0
 set lmargin 10
 set rmargin 16
-set multiplot layout 2,1 title "scripts/larson.sh quick -- 2026-11-27T08:08Z, hakmem 821b6cb\nAMD EPYC, 2 cpus, 24 GiB RAM, Linux 6.18.44-fc-v669, Debian GNU/Linux 12 (bookworm)" font ',11'
+set multiplot layout 2,1 title "scripts/larson.sh quick -- 2026-11-27T08:25Z, hakmem 8eabbfe\nAMD EPYC, 2 cpus, 24 GiB RAM, Linux 6.18.44-fc-v669, Debian GNU/Linux 12 (bookworm)" font ',11'
 set title 'throughput relative to mimalloc (median Mops/s; higher is better)'
 set ylabel 'x mimalloc'
 set arrow 1 from graph 0, first 1 to graph 1, first 1 nohead dt 2 lw 1.5 lc rgb 'black' front
