@@ -98,7 +98,13 @@ HM_EXPORT void *realloc(void *p, size_t n) {
     old = usable_size(p, "realloc(): invalid pointer");
     if (n <= old && n >= old / 2) return p;   /* same or next-smaller class: stay */
   }
-  void *q = malloc(n);
+  /* A block that grows out of its class is likely to grow again (string
+   * builders, vectors): give it a class of headroom, so the next few growths
+   * stay in place instead of copying again. */
+  size_t want = n;
+  if (n > old && n <= HM_SMALL_MAX && n < old + old / 2) want = old + old / 2;
+  if (want > HM_SMALL_MAX) want = n;
+  void *q = malloc(want);
   if (!q) return NULL;
   memcpy(q, p, n < old ? n : old);
   free(p);
