@@ -7,8 +7,10 @@
 set -euo pipefail
 build=$1
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cmake --install "$build" --prefix "$work/prefix" >/dev/null
+log=$work/log
+# On failure: say which step failed and show everything it printed.
+trap 'rc=$?; if [ $rc -ne 0 ]; then echo "install_consumer: FAILED (exit $rc) at line $LINENO: $BASH_COMMAND" >&2; cat "$log" >&2; fi; rm -rf "$work"' EXIT
+cmake --install "$build" --prefix "$work/prefix" >>"$log" 2>&1
 
 mkdir -p "$work/src"
 cat >"$work/src/consumer.c" <<'C'
@@ -35,8 +37,8 @@ target_link_libraries(consumer_shared hakmem::hakmem)
 add_executable(consumer_static consumer.c)
 target_link_libraries(consumer_static hakmem::hakmem_static)
 CM
-cmake -S "$work/src" -B "$work/b" -DCMAKE_PREFIX_PATH="$work/prefix" >/dev/null
-cmake --build "$work/b" >/dev/null
+cmake -S "$work/src" -B "$work/b" -DCMAKE_PREFIX_PATH="$work/prefix" >>"$log" 2>&1
+cmake --build "$work/b" >>"$log" 2>&1
 libdir=$(dirname "$(find "$work/prefix" -name 'libhakmem.so' | head -1)")
 LD_LIBRARY_PATH=$libdir "$work/b/consumer_shared"
 "$work/b/consumer_static"
