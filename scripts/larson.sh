@@ -434,7 +434,7 @@ draw_chart() {
   fi
   cp "$dat" "$base.dat"
   local term='pngcairo font "sans,10"'
-  gnuplot -e 'set terminal' 2>&1 | grep -q pngcairo || term='png'
+  case $(gnuplot -e 'set terminal' 2>&1) in *pngcairo*) ;; *) term='png' ;; esac
   local nw=${#runs[@]} na=${#names[@]} width ncol
   width=$(( 200 + nw * (na * 18 + 30) )); [ $width -ge 900 ] || width=900
   ncol=$(( na + 1 ))

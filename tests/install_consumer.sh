@@ -43,8 +43,13 @@ libdir=$(dirname "$(find "$work/prefix" -name 'libhakmem.so' | head -1)")
 LD_LIBRARY_PATH=$libdir "$work/b/consumer_shared"
 "$work/b/consumer_static"
 # the shared consumer must resolve malloc from libhakmem, not libc
-LD_LIBRARY_PATH=$libdir ldd "$work/b/consumer_shared" | grep -q "libhakmem.so" ||
-  { echo "FAIL: consumer_shared is not linked against libhakmem.so" >&2; exit 1; }
+# (ldd's output is captured first: `ldd | grep -q` under pipefail fails at
+# random when grep exits before ldd has written everything -- SIGPIPE)
+deps=$(LD_LIBRARY_PATH=$libdir ldd "$work/b/consumer_shared")
+case $deps in
+  *libhakmem.so*) ;;
+  *) echo "FAIL: consumer_shared is not linked against libhakmem.so" >&2; exit 1 ;;
+esac
 
 if command -v pkg-config >/dev/null; then
   pc=$(dirname "$(find "$work/prefix" -name hakmem.pc | head -1)")
