@@ -397,4 +397,72 @@ static inline pthread_t xspawn(void *(*fn)(void *), void *arg)
     return t;
 }
 
+/* ---- a remote freer thread ("B") ------------------------------------------------------
+ * B verifies (l2_check) and frees every block given to it, so every free is
+ * a remote free; a NULL item ends a batch and is acknowledged, so that
+ * l2_freer_sync() returns once B has freed everything given before it. */
+typedef struct l2_freer {
+    bq to_b, to_a;
+    int failed;          /* B found a corrupted block */
+    const char *test;    /* prefix of B's diagnostics */
+    pthread_t tid;
+} l2_freer;
+
+static void *l2_freer_main(void *arg)
+{
+    l2_freer *f = arg;
+    bq_item it[64];
+    size_t n;
+    while ((n = bq_pop_some(&f->to_b, it, 64)) > 0) {
+        for (size_t i = 0; i < n; i++) {
+            if (it[i].p == NULL) {   /* end of a batch: acknowledge */
+                bq_push(&f->to_a, it[i]);
+                continue;
+            }
+            size_t off = l2_check(it[i].p, it[i].n, it[i].seed);
+            if (off != (size_t)-1) {
+                fprintf(stderr,
+                        "%s: B: block %p (%zu usable bytes, seed %#llx) is "
+                        "corrupted at offset %zu before B freed it\n",
+                        f->test, it[i].p, it[i].n, (unsigned long long)it[i].seed, off);
+                f->failed = 1;
+            }
+            free(it[i].p);
+        }
+    }
+    return NULL;
+}
+
+static inline void l2_freer_start(l2_freer *f, const char *test, size_t cap)
+{
+    f->failed = 0;
+    f->test = test;
+    bq_init(&f->to_b, cap);
+    bq_init(&f->to_a, 4);
+    f->tid = xspawn(l2_freer_main, f);
+}
+
+static inline void l2_freer_give(l2_freer *f, bq_item it)
+{
+    bq_push(&f->to_b, it);
+}
+
+static inline void l2_freer_sync(l2_freer *f)
+{
+    bq_item end = {NULL, 0, 0}, ack;
+    bq_push(&f->to_b, end);
+    CHECK(bq_pop_some(&f->to_a, &ack, 1) == 1 && ack.p == NULL,
+          "B did not acknowledge the batch");
+    CHECK(!f->failed, "B found corrupted blocks (see above)");
+}
+
+static inline void l2_freer_stop(l2_freer *f)
+{
+    bq_close(&f->to_b);
+    xjoin(f->tid);
+    CHECK(!f->failed, "B found corrupted blocks (see above)");
+    bq_destroy(&f->to_b);
+    bq_destroy(&f->to_a);
+}
+
 #endif /* HAKMEM_L2_COMMON_H */

@@ -29,43 +29,7 @@
 
 enum { MAX_N = 100, MAX_SIZES = 32 * 5 + 8, MAX_KEEP = MAX_SIZES * 4 };
 
-static bq to_b, to_a;
-static int failed_b;
-
-/* B: verify and free whatever arrives; a NULL item ends a batch (acked). */
-static void *thread_b(void *arg)
-{
-    (void)arg;
-    bq_item it[64];
-    size_t n;
-    while ((n = bq_pop_some(&to_b, it, 64)) > 0) {
-        for (size_t i = 0; i < n; i++) {
-            if (it[i].p == NULL) {
-                bq_push(&to_a, it[i]);
-                continue;
-            }
-            size_t off = l2_check(it[i].p, it[i].n, it[i].seed);
-            if (off != (size_t)-1) {
-                fprintf(stderr,
-                        "l2_cross_thread: B: block %p (%zu usable bytes, seed "
-                        "%#llx) allocated by A is corrupted at offset %zu\n",
-                        it[i].p, it[i].n, (unsigned long long)it[i].seed, off);
-                failed_b = 1;
-            }
-            free(it[i].p);
-        }
-    }
-    return NULL;
-}
-
-static void b_sync(void)
-{
-    bq_item end = {NULL, 0, 0}, ack;
-    bq_push(&to_b, end);
-    CHECK(bq_pop_some(&to_a, &ack, 1) == 1 && ack.p == NULL,
-          "B did not acknowledge the batch");
-    CHECK(!failed_b, "B found corrupted blocks (see above)");
-}
+static l2_freer fb;   /* thread B: verifies and frees what A gives it */
 
 static bq_item keep[MAX_KEEP];
 static size_t nkeep;
@@ -178,8 +142,8 @@ static void *thread_a(void *arg)
             }
             for (size_t i = 0; i < n; i++)
                 if (first[i].p)
-                    bq_push(&to_b, first[i]);
-            b_sync();
+                    l2_freer_give(&fb, first[i]);
+            l2_freer_sync(&fb);
 
             snprintf(phase, sizeof phase, "round %d, size %zu, after B's frees", r, s);
             alloc_batch(second, n, s, seed ^ 0x5555000000ull, phase);
@@ -191,14 +155,14 @@ static void *thread_a(void *arg)
             total_second += n;
             ptrset_destroy(&old);
             for (size_t i = 0; i < n; i++)
-                bq_push(&to_b, second[i]);
-            b_sync();
+                l2_freer_give(&fb, second[i]);
+            l2_freer_sync(&fb);
         }
     }
     verify_batch(keep, nkeep, "kept blocks at the end");
     for (size_t i = 0; i < nkeep; i++)
-        bq_push(&to_b, keep[i]);
-    b_sync();
+        l2_freer_give(&fb, keep[i]);
+    l2_freer_sync(&fb);
     return NULL;
 }
 
@@ -223,20 +187,14 @@ int main(int argc, char **argv)
     }
     sizes[nsizes++] = L2_MAX_SIZE + 1;
 
-    bq_init(&to_b, 256);
-    bq_init(&to_a, 4);
+    l2_freer_start(&fb, "l2_cross_thread", 256);
     uint64_t t0 = now_ms();
-    pthread_t b = xspawn(thread_b, NULL);
     pthread_t a = xspawn(thread_a, NULL);
     xjoin(a);
-    bq_close(&to_b);
-    xjoin(b);
-    CHECK(!failed_b, "B found corrupted blocks (see above)");
+    l2_freer_stop(&fb);
     printf("l2_cross_thread: %d round(s) x %zu sizes in %llu ms; after B's "
            "frees A got %zu of %zu blocks at addresses B had freed\n",
            rounds, nsizes, (unsigned long long)(now_ms() - t0), total_reused,
            total_second);
-    bq_destroy(&to_b);
-    bq_destroy(&to_a);
     return test_finish("l2_cross_thread");
 }

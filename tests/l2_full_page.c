@@ -48,42 +48,7 @@ static const struct tcase cases[] = {
 #define NCASES (sizeof cases / sizeof cases[0])
 
 static int iters = 200;
-static bq to_b, to_a;
-static int failed_b;
-
-static void *thread_b(void *arg)
-{
-    (void)arg;
-    bq_item it[64];
-    size_t n;
-    while ((n = bq_pop_some(&to_b, it, 64)) > 0) {
-        for (size_t i = 0; i < n; i++) {
-            if (it[i].p == NULL) {   /* end of a batch: acknowledge */
-                bq_push(&to_a, it[i]);
-                continue;
-            }
-            size_t off = l2_check(it[i].p, it[i].n, it[i].seed);
-            if (off != (size_t)-1) {
-                fprintf(stderr,
-                        "l2_full_page: B: block %p (%zu bytes, seed %#llx) "
-                        "corrupted at offset %zu before B freed it\n",
-                        it[i].p, it[i].n, (unsigned long long)it[i].seed, off);
-                failed_b = 1;
-            }
-            free(it[i].p);
-        }
-    }
-    return NULL;
-}
-
-static void b_sync(void)
-{
-    bq_item end = {NULL, 0, 0}, ack;
-    bq_push(&to_b, end);
-    CHECK(bq_pop_some(&to_a, &ack, 1) == 1 && ack.p == NULL,
-          "B did not acknowledge the batch");
-    CHECK(!failed_b, "B found corrupted blocks (see above)");
-}
+static l2_freer fb;   /* thread B: verifies and frees what A gives it */
 
 static const struct tcase *cur;
 static uint64_t seed_ctr;
@@ -175,8 +140,8 @@ static void *thread_a(void *arg)
             ptrset_add(&seen, a[i].p);
         }
         for (size_t i = 0; i < n; i++)
-            bq_push(&to_b, a[i]);
-        b_sync();
+            l2_freer_give(&fb, a[i]);
+        l2_freer_sync(&fb);
     }
     ptrset_destroy(&last);
 
@@ -192,14 +157,14 @@ static void *thread_a(void *arg)
         for (size_t i = 0; i < n; i++)
             ptrset_add(&seen, a[i].p);
         for (size_t i = 1; i < n; i += 2)
-            bq_push(&to_b, a[i]);
+            l2_freer_give(&fb, a[i]);
         for (size_t i = 0; i < n; i += 2) {
             CHECK(l2_check(a[i].p, a[i].n, a[i].seed) == (size_t)-1,
                   "%zu B x %zu, mixed: block %p corrupted before A freed it",
                   cur->size, cur->count, a[i].p);
             free(a[i].p);
         }
-        b_sync();
+        l2_freer_sync(&fb);
     }
     seen_total = seen.count;
     ptrset_destroy(&seen);
@@ -208,9 +173,9 @@ static void *thread_a(void *arg)
     for (int it = 0; it < iters; it++) {
         alloc_n(a, n, "overlap");
         for (size_t i = 0; i < n; i++)
-            bq_push(&to_b, a[i]);
+            l2_freer_give(&fb, a[i]);
     }
-    b_sync();
+    l2_freer_sync(&fb);
     return NULL;
 }
 
@@ -219,7 +184,7 @@ static void *thread_exit_early(void *arg)
     bq_item *a = arg;
     alloc_n(a, cur->count, "exit");
     for (size_t i = 0; i < cur->count; i++)
-        bq_push(&to_b, a[i]);
+        l2_freer_give(&fb, a[i]);
     return NULL;   /* exit while B frees */
 }
 
@@ -245,9 +210,7 @@ int main(int argc, char **argv)
     CHECK(iters >= 1, "usage: l2_full_page [iters >= 1]");
     hk_require_if_expected("l2_full_page");
     l2_classes_init();
-    bq_init(&to_b, 1024);
-    bq_init(&to_a, 4);
-    pthread_t b = xspawn(thread_b, NULL);
+    l2_freer_start(&fb, "l2_full_page", 1024);
     uint64_t t0 = now_ms();
     static bq_item ex[MAX_COUNT];
 
@@ -261,7 +224,7 @@ int main(int argc, char **argv)
         for (size_t i = 0; i < cur->count; i++)
             ptrset_add(&exit_old, ex[i].p);
         /* a fence through B: every block of the exited thread is freed */
-        b_sync();
+        l2_freer_sync(&fb);
         static bq_item ex2[MAX_COUNT];
         xjoin(xspawn(thread_after_exit, ex2));
         ptrset_destroy(&exit_old);
@@ -277,11 +240,7 @@ int main(int argc, char **argv)
                "addresses; after owner exit %zu/%zu\n", mixed_min_reused,
                iters, seen_total, exit_reused, cur->count);
     }
-    bq_close(&to_b);
-    xjoin(b);
-    CHECK(!failed_b, "B found corrupted blocks (see above)");
+    l2_freer_stop(&fb);
     printf("l2_full_page: %llu ms\n", (unsigned long long)(now_ms() - t0));
-    bq_destroy(&to_b);
-    bq_destroy(&to_a);
     return test_finish("l2_full_page");
 }
