@@ -21,10 +21,10 @@
  * SuperSlab (kind HM_REGION_SS, superslab/superslab.c)
  * ---------------------------------------------------
  * A 2 MiB aligned region owned by one thread heap, cut into 32 *units* of
- * 64 KiB. A *slab* is a run of 1..31 contiguous units serving one size
- * class; small classes use one unit, the larger (interim medium) classes use
- * several. The SuperSlab header (hm_superslab) occupies the first 4 KiB of
- * unit 0; a slab starting at unit 0 begins after it.
+ * 64 KiB. A Tiny *slab* is one unit (HM_TINY_SLAB_UNITS) serving one size
+ * class; an L2 *page* is a run of units (hm_l2_page_span). The header
+ * (hm_superslab) occupies the first 4 KiB of unit 0; a slab or page starting
+ * at unit 0 begins after it.
  *   pointer -> superslab : floor(p, 2 MiB)
  *   pointer -> unit      : (p >> 16) & 31      -> ss->slabs[unit]
  *   unit    -> slab head : ss->slabs[unit].head
@@ -90,7 +90,6 @@
 #define hm_unlikely(x) __builtin_expect(!!(x), 0)
 
 #define hm_load_relaxed(p) atomic_load_explicit((p), memory_order_relaxed)
-#define hm_store_relaxed(p, v) atomic_store_explicit((p), (v), memory_order_relaxed)
 
 /* ---- geometry ------------------------------------------------------------- */
 #define HM_REGION_SHIFT 21
@@ -131,7 +130,9 @@ enum { HM_SEG_TINY = 0, HM_SEG_L2 = 1, HM_SEG_KINDS = 2 };
 
 extern const uint32_t hm_class_size[HM_NUM_CLASSES];
 extern const uint8_t hm_tiny_class_lut[HM_TINY_MAX + 1];
-extern const uint8_t hm_class_span[HM_NUM_CLASSES];   /* units per slab */
+/* A Tiny slab is one unit (60 or 64 KiB: at least 60 blocks of 1 KiB); L2
+ * pages span more (hm_l2_page_span). */
+#define HM_TINY_SLAB_UNITS 1u
 extern const uint8_t hm_mid_class_lut[HM_SMALL_MAX / 256 + 1];
 
 /* Exact "is off a multiple of the class size, below max_index * size?" in
@@ -419,7 +420,6 @@ void hm_os_unmap(void *p, size_t size);
 void hm_os_decommit(void *p, size_t size);
 size_t hm_os_resident(void *p, size_t size);   /* mincore: bytes resident */
 uint64_t hm_os_now_ms(void);
-size_t hm_os_page_size(void);
 void hm_os_write_stderr(const char *msg);
 __attribute__((noreturn)) void hm_fatal(const char *what, const void *ptr);
 

@@ -66,7 +66,6 @@ uint64_t hm_os_now_ms(void) {
   return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-size_t hm_os_page_size(void) { return 4096; }
 
 void hm_os_write_stderr(const char *msg) {
   size_t n = strlen(msg);

@@ -11,9 +11,8 @@
  * Worst-case internal fragmentation: 25% (e.g. 1025 B in a 1280 B block).
  *
  * hm_tiny_class_lut[size] gives the class of a tiny size in one load (a
- * 1 KiB table: no arithmetic on malloc's fast path); hm_size_class() computes the others from the bit length.
- * hm_class_span[c]: 64 KiB units per slab, enough for >= 8 blocks (capped at
- * 31 units, i.e. 7 blocks of 256 KiB).
+ * 1 KiB table: no arithmetic on malloc's fast path); hm_mid_class_lut below
+ * does the same for medium sizes.
  * tests/unit_size_class.c checks the tables against hm_size_class().
  */
 #include "hakmem_internal.h"
@@ -115,9 +114,3 @@ const uint8_t hm_mid_class_lut[HM_SMALL_MAX / 256 + 1] = {
   52,
 };
 
-const uint8_t hm_class_span[HM_NUM_CLASSES] = {
-  1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-  1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-  1, 2, 2, 2, 2, 3, 3, 4, 4, 5, 6, 7, 8, 10, 12, 14,
-  16, 20, 24, 28, 31,
-};

@@ -25,10 +25,6 @@ const hm_l2_page hm_l2_page_empty;
 
 /* Units per page: ~64 KiB pages up to 8 KiB blocks, 512 KiB up to 64 KiB,
  * 1 MiB up to 128 KiB, a whole segment (31 units) above: >= 7 blocks. */
-static unsigned page_span(unsigned cls) {
-  uint32_t bs = hm_class_size[cls];
-  return bs <= 8192 ? 1 : bs <= 65536 ? 8 : bs <= 131072 ? 16 : 31;
-}
 
 /* ---- class queue ------------------------------------------------------------ */
 static int queue_empty(hm_heap *h, unsigned cls) {
@@ -134,7 +130,7 @@ static int page_extend(hm_heap *h, hm_l2_page *pg) {
 }
 
 static hm_l2_page *page_init(hm_superslab *seg, unsigned u, unsigned cls) {
-  unsigned span = page_span(cls);
+  unsigned span = hm_l2_page_span(cls);
   size_t area = (size_t)span * HM_UNIT_SIZE - (u == 0 ? HM_SS_HEADER_SIZE : 0);
   for (unsigned i = u; i < u + span; i++) {
     seg->pages[i].cls = (uint8_t)cls;
@@ -264,7 +260,7 @@ void hm_l2_release_empty(hm_heap *h) {
  * brought pages of the class (look at the queue again), NULL otherwise when
  * out of memory. */
 static hm_l2_page *page_new(hm_heap *h, unsigned cls, int *adopted) {
-  unsigned span = page_span(cls);
+  unsigned span = hm_l2_page_span(cls);
   *adopted = 0;
   for (;;) {
     for (hm_superslab *seg = h->segs[HM_SEG_L2]; seg; seg = seg->next) {

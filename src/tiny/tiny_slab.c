@@ -53,7 +53,7 @@ void hm_tiny_abandon_all(hm_heap *h) {
 }
 
 static hm_slab *slab_init(hm_superslab *ss, unsigned u, unsigned cls) {
-  unsigned span = hm_class_span[cls];
+  unsigned span = HM_TINY_SLAB_UNITS;
   uint8_t *area = (uint8_t *)ss + (size_t)u * HM_UNIT_SIZE;
   uint8_t *area_end = area + (size_t)span * HM_UNIT_SIZE;
   if (u == 0) area += HM_SS_HEADER_SIZE;
@@ -80,7 +80,7 @@ static hm_slab *slab_init(hm_superslab *ss, unsigned u, unsigned cls) {
 /* A new slab of class cls: a free run of units in an owned SuperSlab, else an
  * adopted abandoned one, else one from the empty cache or the OS. */
 hm_slab *hm_ss_slab_new(hm_heap *h, unsigned cls) {
-  unsigned span = hm_class_span[cls];
+  unsigned span = HM_TINY_SLAB_UNITS;
   for (;;) {
     for (hm_superslab *ss = h->segs[HM_SEG_TINY]; ss; ss = ss->next) {
       int u = hm_seg_find_run(ss->free_units, span);

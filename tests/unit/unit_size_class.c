@@ -1,6 +1,7 @@
 /* unit_size_class -- the size-class tables agree with each other and with
  * the documented rules (linked against the static library's internals). */
 #include "hakmem_internal.h"
+#include "l2/l2.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,9 +43,10 @@ int main(void) {
     CHECK((hm_class_size[c] - hm_class_size[c - 1]) * 4 <= hm_class_size[c - 1],
           "class %u grows by more than 25%%", c);
 
-  /* Slab spans: within a superslab, and >= 7 blocks per slab. */
+  /* Slab / page spans: within a superslab, and >= 7 blocks per slab or page
+   * (Tiny classes: one-unit slabs; medium classes: L2 pages). */
   for (unsigned c = 0; c < HM_NUM_CLASSES; c++) {
-    unsigned span = hm_class_span[c];
+    unsigned span = c < HM_TINY_CLASSES ? HM_TINY_SLAB_UNITS : hm_l2_page_span(c);
     CHECK(span >= 1 && span < HM_UNITS, "class %u span %u", c, span);
     size_t area = (size_t)span * HM_UNIT_SIZE - HM_SS_HEADER_SIZE;
     CHECK(area / hm_class_size[c] >= 7, "class %u: only %zu blocks per slab", c, area / hm_class_size[c]);
