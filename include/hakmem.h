@@ -91,6 +91,29 @@ typedef struct hakmem_debug_counters {
   uint64_t early[HAKMEM_EARLY_REASONS];               /* fast path left early, by reason */
 } hakmem_debug_counters;
 
+/* What the background thread did (HAKMEM_BACKGROUND; docs/ARCHITECTURE.md
+ * has its table of actions). Cumulative since the thread started in this
+ * process (a forked child starts from zero). */
+enum {
+  HAKMEM_BG_PURGE_HEAPS = 0,        /* free memory of idle threads' heaps */
+  HAKMEM_BG_PURGE_CACHES = 1,       /* the empty-segment cache and the large-span cache */
+  HAKMEM_BG_COLLECT_ABANDONED = 2,  /* segments of exited threads */
+  HAKMEM_BG_ACTIONS = 3
+};
+typedef struct hakmem_background_stats {
+  int running;                               /* 1: the thread runs in this process */
+  int heaps_supported;                       /* 1: it may purge live threads' heaps
+                                                (needs membarrier(2)); 0: caches and
+                                                exited threads' segments only */
+  uint64_t wakeups;                          /* rounds it woke up for */
+  uint64_t runs[HAKMEM_BG_ACTIONS];          /* times each action ran */
+  uint64_t bytes_returned[HAKMEM_BG_ACTIONS];/* bytes it unmapped or decommitted */
+  uint64_t time_ns[HAKMEM_BG_ACTIONS];       /* wall time spent in each action */
+  uint64_t heaps_purged;                     /* live heaps purged for their idle owner */
+  uint64_t heaps_busy;                       /* ... skipped: the owner was in a slow path */
+  uint64_t owner_waits;                      /* owner slow paths that waited for the thread */
+} hakmem_background_stats;
+
 typedef struct hakmem_class_stats {
   size_t block_size;
   uint64_t allocated;     /* blocks taken out of slabs/pages into thread caches */
@@ -128,6 +151,7 @@ typedef struct hakmem_stats {
   size_t process_resident; /* the whole process's RSS (/proc/self/statm) */
   int debug_counters;      /* 1: built with HAKMEM_DEBUG_COUNTERS, `debug` is filled */
   hakmem_debug_counters debug;
+  hakmem_background_stats background;
   hakmem_class_stats classes[HAKMEM_NUM_CLASSES];
 } hakmem_stats;
 

@@ -64,6 +64,47 @@
  * superslabs (owner = HM_OWNER_ABANDONED) onto a global list from which
  * other threads adopt them when they need memory.
  *
+ * Background purge: the owner/background handshake (learn/background.c)
+ * --------------------------------------------------------------------
+ * One background thread returns memory that stays free for purge_delay_ms,
+ * also in heaps whose owner never calls the allocator again. Everything it
+ * touches in a live heap -- slab free lists and `used`, partial lists, L2
+ * page queues and lists, the segments' unit masks, the heap's segment list --
+ * is state the owner itself changes only on its *slow* paths. The fast paths
+ * touch nothing but the TLS bins (head/room) and the blocks on them, which the
+ * background thread never touches (blocks in a bin count in their slab's or
+ * page's `used`, so their memory is never released under them). So the two
+ * only have to exclude each other's slow work, and the fast paths pay nothing:
+ *   owner : every slow path on its own heap runs between hm_heap_enter and
+ *           hm_heap_leave: store bg_busy = 1 (a plain store), compiler
+ *           barrier, load bg_claim; if it is set, take bg_busy back and wait
+ *           (futex) until the claim is gone, then try again. leave: store
+ *           bg_busy = 0 (release).
+ *   bg    : store bg_claim = 1 (under the heap registry lock, only on a live
+ *           heap), then membarrier(PRIVATE_EXPEDITED), then load bg_busy; if
+ *           it is set the owner is inside a slow path: drop the claim and
+ *           skip the heap this round. Else the heap's slow state is the
+ *           background thread's until it drops the claim (exchange with 0,
+ *           futex wake if the owner marked it 2 = "waiting").
+ *   Why it is safe: this is Dekker's mutual exclusion with the owner's fence
+ *   moved to the background side. membarrier makes every running thread
+ *   execute a full barrier between the claim store and the busy load, and a
+ *   thread that is not running passed one when it was switched out; so
+ *   either the owner's busy store is visible to the busy load, or the
+ *   owner's claim load comes after the barrier and sees the claim. Never both
+ *   miss. Without membarrier (an old kernel, a seccomp filter) the
+ *   background thread never claims a live heap; it then purges only the
+ *   process-wide caches and the segments of exited threads.
+ *   The background thread holds a claim only for one heap's purge and gives
+ *   up early when the owner waits (bg_claim == 2), so an owner waits at most
+ *   about one segment's madvise. It never holds an allocator lock while it
+ *   waits for anything, and it never allocates: its own heap state (the
+ *   collector heap below) comes from the heap pool, which is mmap'd.
+ *   Abandoned segments have no owner: the background thread adopts them into
+ *   a collector heap of its own (never any thread's TLS heap, so every free
+ *   into them is a remote free), drains and releases what it can, and
+ *   abandons the rest again within the same action.
+ *
  * Large blocks (kind HM_REGION_LARGE, large/large.c)
  * --------------------------------------------------
  * Requests above HM_SMALL_MAX are direct mappings whose first bytes hold
@@ -346,7 +387,10 @@ typedef struct hm_heap {
   hm_superslab *segs[HM_SEG_KINDS];       /* owned segments per kind */
   uint32_t seg_count[HM_SEG_KINDS];
   uint32_t slow_ticks;                    /* slow-path events since the last purge check */
-  uint64_t last_purge_ms;                 /* when the heap last purged */
+  uint64_t last_purge_ms;                 /* when the heap last purged (owner or background;
+                                             relaxed atomic: the background thread reads it) */
+  _Atomic uint32_t bg_busy;               /* owner: 1 inside a slow path (handshake above) */
+  _Atomic uint32_t bg_claim;              /* background: 1 claimed, 2 claimed + owner waits */
   uint32_t batch[HM_NUM_CLASSES];         /* refill batch per class */
   uint32_t cap_max[HM_NUM_CLASSES];       /* the most cap[c] may grow to */
   hm_superslab *retire_candidate;         /* became empty; retire at a safe point */
@@ -396,6 +440,7 @@ typedef struct hm_params {
   uint32_t tiny_use_superslab; /* 1: Tiny slabs; 0: tiny sizes on L2 pages (comparison) */
   uint32_t verbose;            /* 1: print the options in effect at start-up  */
   uint32_t stats;              /* 1: print the statistics at exit             */
+  uint32_t background;         /* 1: a background thread returns idle memory  */
 } hm_params;
 
 extern hm_params hm_param;
@@ -420,7 +465,13 @@ void hm_os_unmap(void *p, size_t size);
 void hm_os_decommit(void *p, size_t size);
 size_t hm_os_resident(void *p, size_t size);   /* mincore: bytes resident */
 uint64_t hm_os_now_ms(void);
+uint64_t hm_os_now_ns(void);
 void hm_os_write_stderr(const char *msg);
+extern __thread uint64_t hm_os_released_by_thread;   /* bytes unmapped/decommitted by this thread */
+void hm_os_futex_wait(_Atomic uint32_t *word, uint32_t expected, uint64_t timeout_ms);
+void hm_os_futex_wake(_Atomic uint32_t *word);
+int hm_os_membarrier_register(void);
+int hm_os_membarrier(void);
 __attribute__((noreturn)) void hm_fatal(const char *what, const void *ptr);
 
 /* ---- process and thread set-up (init.c) ----------------------------------- */
@@ -461,6 +512,45 @@ void hm_seg_heap_add(hm_heap *h, hm_superslab *ss);
 void hm_heap_retire_empty(hm_heap *h);
 void hm_ss_purge(hm_heap *h, int force);
 void hm_heap_tick_slow(hm_heap *h);
+
+/* ---- the owner side of the background handshake (see the top of this file) ---- */
+void hm_heap_enter_wait(hm_heap *h);
+void hm_bg_attend(void);
+/* Nonzero when a slow path has something to tell the background thread:
+ * HM_BG_ATTN_START (start it now) or HM_BG_ATTN_KICK (it sleeps until memory
+ * is freed). Read once per slow path, written rarely. */
+extern _Atomic uint32_t hm_bg_attention;
+enum { HM_BG_ATTN_START = 1, HM_BG_ATTN_KICK = 2 };
+
+HM_INLINE void hm_heap_enter(hm_heap *h) {
+  atomic_store_explicit(&h->bg_busy, 1, memory_order_relaxed);
+  atomic_signal_fence(memory_order_seq_cst);   /* the background side pays the fence */
+  if (hm_unlikely(atomic_load_explicit(&h->bg_claim, memory_order_acquire))) hm_heap_enter_wait(h);
+}
+HM_INLINE void hm_bg_check_attention(void) {
+  if (hm_unlikely(atomic_load_explicit(&hm_bg_attention, memory_order_relaxed))) hm_bg_attend();
+}
+HM_INLINE void hm_heap_leave(hm_heap *h) {
+  atomic_store_explicit(&h->bg_busy, 0, memory_order_release);
+  hm_bg_check_attention();
+}
+
+/* ---- the background thread (learn/background.c) --------------------------------- */
+void hm_bg_note_mapped(size_t bytes);   /* the process grew: maybe start the thread */
+void hm_bg_note_heap(void);             /* a thread heap was created */
+void hm_bg_fork_prepare(void);
+void hm_bg_fork_parent(void);
+void hm_bg_fork_child(void);
+void hm_bg_stats(hakmem_background_stats *out);
+
+const char *hm_bg_action_name(unsigned action);
+/* The background thread's purges; each returns 1 while memory still waits
+ * for its delay (bytes released are counted by the OS layer). */
+int hm_heap_purge_idle(hm_heap *h, uint64_t now);   /* claim held */
+int hm_seg_collect_abandoned(hm_heap *collector, uint64_t now);
+int hm_ss_cache_purge(uint64_t now);
+int hm_large_cache_purge(uint64_t now);
+hm_heap *hm_heap_create_detached(void);   /* a heap no thread owns (the collector) */
 
 /* Counted on every slow path: every purge_check_ticks events the heap looks
  * at the clock, and purges at most every purge_delay_ms / 2. */

@@ -32,7 +32,10 @@ void hm_unlock(pthread_mutex_t *m) { pthread_mutex_unlock(m); }
 
 static void thread_exit(void *arg);
 
+/* Lock order: the background thread's action lock first (it takes the
+ * others while an action runs), then the heap pool, the segments, large. */
 static void fork_prepare(void) {
+  hm_bg_fork_prepare();
   hm_lock(&heap_pool_lock);
   hm_ss_lock_all();
   hm_large_lock();
@@ -41,13 +44,16 @@ static void fork_parent(void) {
   hm_large_unlock();
   hm_ss_unlock_all();
   hm_unlock(&heap_pool_lock);
+  hm_bg_fork_parent();
 }
 /* The child has only the forking thread: the other threads' heaps stay
- * allocated (their blocks can still be freed, as remote frees). */
+ * allocated (their blocks can still be freed, as remote frees), and there is
+ * no background thread until the child grows (hm_bg_fork_child). */
 static void fork_child(void) {
   hm_large_reinit_lock();
   hm_ss_reinit_locks();
   pthread_mutex_init(&heap_pool_lock, NULL);
+  hm_bg_fork_child();
 }
 
 static void process_init(void) {
@@ -100,6 +106,25 @@ static hm_heap *heap_alloc(void) {
   return h;
 }
 
+/* A heap from the pool, cleared, with the bins of a thread (or none). Its
+ * registry link stays: a stats reader or the background thread may be
+ * following it. A pooled heap is not live, so nobody claims it meanwhile. */
+static hm_heap *heap_make(int with_bins) {
+  hm_heap *h = heap_alloc();
+  if (!h) return NULL;
+  memset(h, 0, offsetof(hm_heap, all_next));
+  memset(&h->stats, 0, sizeof *h - offsetof(hm_heap, stats));
+  for (unsigned c = 0; c < HM_NUM_CLASSES; c++) {
+    uint32_t cap = with_bins ? hm_params_bin_cap(c) : 0;
+    h->cap[c] = cap;
+    h->room[c] = cap;
+    h->batch[c] = hm_params_refill_batch(c);
+    h->cap_max[c] = with_bins ? hm_params_bin_cap_max(c) : 0;
+    h->l2_page[c] = (hm_l2_page *)&hm_l2_page_empty;
+  }
+  return h;
+}
+
 hm_heap *hm_thread_heap_create(void) {
   if (atomic_load_explicit(&init_state, memory_order_acquire) != 2) {
     process_init();
@@ -107,37 +132,37 @@ hm_heap *hm_thread_heap_create(void) {
      * allocation already created this thread's heap. */
     if (hm_tls_heap != &hm_heap_empty) return hm_tls_heap;
   }
-  hm_heap *h = heap_alloc();
+  hm_heap *h = heap_make(1);
   if (!h) return NULL;
-  /* Everything but the registry link, which a stats reader may be following. */
-  memset(h, 0, offsetof(hm_heap, all_next));
-  memset(&h->stats, 0, sizeof *h - offsetof(hm_heap, stats));
-  for (unsigned c = 0; c < HM_NUM_CLASSES; c++) {
-    uint32_t cap = hm_params_bin_cap(c);
-    h->cap[c] = cap;
-    h->room[c] = cap;
-    h->batch[c] = hm_params_refill_batch(c);
-    h->cap_max[c] = hm_params_bin_cap_max(c);
-    h->l2_page[c] = (hm_l2_page *)&hm_l2_page_empty;
-  }
-  h->live = 1;
+  __atomic_store_n(&h->live, 1, __ATOMIC_RELEASE);   /* initialised: it may be claimed now */
   hm_tls_heap = h;
   pthread_setspecific(heap_key, h);
+  hm_bg_note_heap();
   return h;
 }
 
+/* The background thread's collector: a heap no thread owns and that is never
+ * live (no bins; the background thread never claims it). */
+hm_heap *hm_heap_create_detached(void) {
+  hm_process_init();
+  return heap_make(0);
+}
+
 /* Thread exit: return every cached block to its slab, then give the
- * superslabs up for adoption (empty ones to the cache). */
+ * superslabs up for adoption (empty ones to the cache). The heap stays
+ * "busy" for good: the background thread leaves it alone until it is made
+ * again (heap_make clears the handshake). */
 static void thread_exit(void *arg) {
   hm_heap *h = arg;
   if (!h || !h->live) return;
+  hm_heap_enter(h);
   hm_heap_flush_all(h);
   hm_tiny_abandon_all(h);
   hm_l2_abandon_all(h);
   if (hm_tls_heap == h) hm_tls_heap = (hm_heap *)&hm_heap_empty;
   hm_lock(&heap_pool_lock);
   hm_stats_heap_exit(h);   /* its counts join the process totals */
-  h->live = 0;
+  __atomic_store_n(&h->live, 0, __ATOMIC_RELEASE);
   h->pool_next = heap_pool;
   heap_pool = h;
   hm_unlock(&heap_pool_lock);

@@ -65,7 +65,11 @@ enum {
   X(VERBOSE,            verbose,            OPT_NUM,   0,         0,  2,          AT_START,         \
     "1: print the options in effect at start-up")                                                   \
   X(STATS,              stats,              OPT_BOOL,  0,         0,  1,          AT_USE,           \
-    "1: print the statistics (hakmem_stats_print) to stderr at exit")
+    "1: print the statistics (hakmem_stats_print) to stderr at exit")                               \
+  X(BACKGROUND,         background,         OPT_BOOL,  1,         0,  1,          AT_USE,           \
+    "1: a background thread (started once the process maps 8 MiB or runs a second thread) "        \
+    "returns memory free for PURGE_DELAY_MS even when its thread never calls malloc again; "       \
+    "0: no thread, purging happens on allocation slow paths only")
 
 #define HM_PARAM_INIT(NAME, field, kind, def, lo, hi, when, desc) .field = (def),
 hm_params hm_param = {HM_OPTION_TABLE(HM_PARAM_INIT)};

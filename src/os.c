@@ -3,10 +3,14 @@
 #include "hakmem_internal.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <linux/membarrier.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,21 +32,27 @@ void *hm_os_map_aligned(size_t size, size_t align, size_t phase) {
   if (a < (uintptr_t)raw) a += align;
   size_t head = a - (uintptr_t)raw;
   size_t tail = total - head - size;
-  if (head) hm_os_unmap(raw, head);
-  if (tail) hm_os_unmap((uint8_t *)a + size, tail);
+  int saved = errno;   /* trimming the over-map returns nothing: plain munmap */
+  if (head) munmap(raw, head);
+  if (tail) munmap((uint8_t *)a + size, tail);
+  errno = saved;
   return (void *)a;
 }
 
+/* Bytes this thread gave back to the OS (unmapped or decommitted): the
+ * background thread reads its own before and after each action. */
+__thread uint64_t hm_os_released_by_thread;
+
 void hm_os_unmap(void *p, size_t size) {
   int saved = errno;
-  munmap(p, size);
+  if (munmap(p, size) == 0) hm_os_released_by_thread += size;
   errno = saved;
 }
 
 /* Give the pages back to the OS but keep the mapping; they read as zero later. */
 void hm_os_decommit(void *p, size_t size) {
   int saved = errno;
-  madvise(p, size, MADV_DONTNEED);
+  if (madvise(p, size, MADV_DONTNEED) == 0) hm_os_released_by_thread += size;
   errno = saved;
 }
 
@@ -64,6 +74,47 @@ uint64_t hm_os_now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
   return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+uint64_t hm_os_now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- thread synchronisation without libc locks ------------------------------- */
+/* Sleep while *word == expected, at most timeout_ms (0: no limit); returns
+ * early on a wake, a signal or a changed word. Private futex: no memory is
+ * shared with other processes. */
+void hm_os_futex_wait(_Atomic uint32_t *word, uint32_t expected, uint64_t timeout_ms) {
+  int saved = errno;
+  struct timespec ts = {(time_t)(timeout_ms / 1000), (long)(timeout_ms % 1000) * 1000000L};
+  syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT_PRIVATE, expected, timeout_ms ? &ts : NULL,
+          NULL, 0);
+  errno = saved;
+}
+
+void hm_os_futex_wake(_Atomic uint32_t *word) {
+  int saved = errno;
+  syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+  errno = saved;
+}
+
+/* membarrier(2), private expedited: every running thread of the process
+ * executes a full memory barrier before the call returns (Linux >= 4.14).
+ * Register once; 0 if it can be used. */
+int hm_os_membarrier_register(void) {
+  int saved = errno;
+  long r = syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0);
+  errno = saved;
+  return r == 0 ? 0 : -1;
+}
+
+int hm_os_membarrier(void) {
+  int saved = errno;
+  long r = syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
+  errno = saved;
+  return r == 0 ? 0 : -1;
 }
 
 

@@ -168,6 +168,7 @@ static void gather(hakmem_stats *st, int resident) {
 #ifdef HAKMEM_DEBUG_COUNTERS
   st->debug_counters = 1;
 #endif
+  hm_bg_stats(&st->background);
 }
 
 HM_EXPORT void hakmem_stats_get(hakmem_stats *st) {
@@ -248,6 +249,16 @@ static void print_stats(const hakmem_stats *st, int fd) {
             st->large_cached_bytes);
   ob_printf(&o, "threads: heaps=%zu remote_frees=%llu process_resident=%zu\n", st->heaps,
             (unsigned long long)st->remote_frees, st->process_resident);
+  const hakmem_background_stats *bg = &st->background;
+  ob_printf(&o, "background: running=%d heaps_supported=%d wakeups=%llu heaps_purged=%llu "
+                "heaps_busy=%llu owner_waits=%llu\n",
+            bg->running, bg->heaps_supported, (unsigned long long)bg->wakeups,
+            (unsigned long long)bg->heaps_purged, (unsigned long long)bg->heaps_busy,
+            (unsigned long long)bg->owner_waits);
+  for (unsigned i = 0; i < HAKMEM_BG_ACTIONS; i++)
+    ob_printf(&o, "background action %s: runs=%llu bytes_returned=%llu time_ms=%.3f\n",
+              hm_bg_action_name(i), (unsigned long long)bg->runs[i],
+              (unsigned long long)bg->bytes_returned[i], (double)bg->time_ns[i] / 1e6);
   if (st->debug_counters) {
     const hakmem_debug_counters *d = &st->debug;
     ob_printf(&o, "debug: refills=%llu alloc_tls_sll=%llu free_tls_sll=%llu free_ss_local=%llu "
@@ -306,12 +317,14 @@ HM_EXPORT size_t hakmem_collect(int force) {
   hm_large_usage(&u0, 0);
   hm_heap *h = hm_tls_heap;
   if (h == &hm_heap_empty) h = NULL;
+  if (h) hm_heap_enter(h);
   if (force) {
     if (h) hm_heap_flush_all(h);
     hm_heap_collect(h, 1);   /* adopts abandoned segments, drains, purges everything */
   } else {
     hm_ss_purge(h, 0);       /* what stayed free for the purge delay */
   }
+  if (h) hm_heap_leave(h);
   hm_large_collect(force);
   memset(&u1, 0, sizeof u1);
   hm_ss_usage(&u1, 0);

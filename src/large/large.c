@@ -153,6 +153,7 @@ void *hm_large_alloc(size_t size, size_t align, int zero) {
       return NULL;
     }
     fresh = 1;
+    hm_bg_note_mapped(map_size);
   }
   h->magic = HM_LARGE_MAGIC;
   h->map_size = map_size;
@@ -164,6 +165,7 @@ void *hm_large_alloc(size_t size, size_t align, int zero) {
   region_mark(h, 1);
   void *p = (uint8_t *)h + off;
   if (zero && !fresh) memset(p, 0, size);
+  hm_bg_check_attention();
   return p;
 }
 
@@ -211,6 +213,7 @@ void hm_large_free(void *p) {
   hm_unlock(&large_lock);
   unmap_spans(expired, nexp);
   if (!keep) hm_os_unmap(h, size);
+  hm_bg_check_attention();   /* a sleeping background thread: a span waits for its delay */
 }
 
 void *hm_large_realloc(void *p, size_t size) {
@@ -253,6 +256,18 @@ void *hm_large_realloc(void *p, size_t size) {
   live_bytes += need - old;
   hm_unlock(&large_lock);
   return (uint8_t *)h + off;
+}
+
+/* The background thread's purge of the span cache: 1 while spans wait. */
+int hm_large_cache_purge(uint64_t now) {
+  (void)now;   /* cache_expire reads the clock itself */
+  cached_span expired[CACHE_SLOTS];
+  hm_lock(&large_lock);
+  unsigned n = cache_expire(0, expired);
+  int pending = cache_n != 0;
+  hm_unlock(&large_lock);
+  unmap_spans(expired, n);
+  return pending;
 }
 
 size_t hm_large_collect(int force) {

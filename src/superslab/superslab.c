@@ -100,6 +100,7 @@ static void init_descriptors(hm_superslab *ss) {
 static hm_superslab *map_new(void) {
   hm_superslab *ss = hm_os_map_aligned(HM_REGION_SIZE, HM_REGION_SIZE, 0);
   if (!ss) return NULL;
+  hm_bg_note_mapped(HM_REGION_SIZE);
   /* Fresh pages are zero: owner NULL, no remote frees, no dirty units. */
   ss->free_units = HM_UNITS_ALL;
   hm_lock(&hm_ss_lock_);
@@ -239,19 +240,43 @@ static void retire_all_empty(hm_heap *h) {
 }
 
 /* ---- purge ------------------------------------------------------------------------ */
-/* Decommit the free units that stayed unused for purge_delay_ms (all of them
- * when forced), in this heap and in the process-wide cache. */
-void hm_ss_purge(hm_heap *h, int force) {
-  uint64_t now = hm_os_now_ms();
-  if (h) {
-    hm_l2_release_empty(h);
-    retire_all_empty(h);
-    for (unsigned k = 0; k < HM_SEG_KINDS; k++)
-      for (hm_superslab *ss = h->segs[k]; ss; ss = ss->next)
-        if (ss->dirty_units && (force || now - ss->dirty_since_ms >= hm_param.purge_delay_ms))
-          purge_dirty(ss);
+/* Release the heap's empty L2 pages and retire its empty segments, then
+ * decommit the free units that stayed unused for purge_delay_ms (all of them
+ * when forced). Run by the owner, or by the background thread holding the
+ * heap's claim: it stops early when the owner waits for it (bg_claim == 2).
+ * Returns 1 if dirty memory is left waiting for its delay. */
+static int purge_heap(hm_heap *h, uint64_t now, int force) {
+  int pending = 0;
+  hm_l2_release_empty(h);
+  retire_all_empty(h);
+  for (unsigned k = 0; k < HM_SEG_KINDS; k++) {
+    for (hm_superslab *ss = h->segs[k]; ss; ss = ss->next) {
+      if (!ss->dirty_units) continue;
+      if (!force && now - ss->dirty_since_ms < hm_param.purge_delay_ms) {
+        pending = 1;
+        continue;
+      }
+      if (atomic_load_explicit(&h->bg_claim, memory_order_relaxed) == 2) return 1;
+      purge_dirty(ss);
+    }
   }
+  return pending;
+}
+
+/* The owner's purge: its own heap, then the process-wide cache. */
+void hm_ss_purge(hm_heap *h, int force) {
+  if (h) purge_heap(h, hm_os_now_ms(), force);
   hm_ss_collect_global(force);
+}
+
+/* The background thread's purge of a live heap whose owner is idle (claim
+ * held): take the frees other threads posted -- a sleeping owner never
+ * drains them -- then purge as the owner would. */
+int hm_heap_purge_idle(hm_heap *h, uint64_t now) {
+  for (hm_superslab *ss = h->segs[HM_SEG_TINY]; ss; ss = ss->next)
+    if (hm_load_relaxed(&ss->remote_units)) hm_ss_drain_remote(h, ss, HM_UNITS_ALL);
+  hm_l2_collect_all(h);
+  return purge_heap(h, now, 0);
 }
 
 /* Abandoned segments hold memory nobody reuses until some thread adopts
@@ -271,24 +296,97 @@ void hm_heap_tick_slow(hm_heap *h) {
   h->slow_ticks = 0;
   uint64_t now = hm_os_now_ms();
   if (now - h->last_purge_ms < hm_param.purge_delay_ms / 2) return;
-  h->last_purge_ms = now;
+  __atomic_store_n(&h->last_purge_ms, now, __ATOMIC_RELAXED);   /* the background thread reads it */
   adopt_some(h);
   hm_ss_purge(h, 0);
 }
 
-size_t hm_ss_collect_global(int force) {
-  uint64_t now = hm_os_now_ms();
+/* Decommit the cached empty segments free for the delay; *pending is set
+ * when some are still waiting. Lock held. */
+static size_t cache_purge_locked(uint64_t now, int force, int *pending) {
   size_t released = 0;
+  for (hm_superslab *ss = cache_head; ss; ss = ss->next) {
+    if (!ss->dirty_units) continue;
+    if (!force && now - ss->dirty_since_ms < hm_param.purge_delay_ms) {
+      *pending = 1;
+      continue;
+    }
+    released += (size_t)__builtin_popcount(ss->dirty_units) * HM_UNIT_SIZE;
+    purge_dirty(ss);
+  }
+  return released;
+}
+
+size_t hm_ss_collect_global(int force) {
+  int pending = 0;
   if (force) hm_lock(&hm_ss_lock_);
   else if (pthread_mutex_trylock(&hm_ss_lock_) != 0) return 0;
-  for (hm_superslab *ss = cache_head; ss; ss = ss->next) {
-    if (ss->dirty_units && (force || now - ss->dirty_since_ms >= hm_param.purge_delay_ms)) {
-      released += (size_t)__builtin_popcount(ss->dirty_units) * HM_UNIT_SIZE;
-      purge_dirty(ss);
-    }
-  }
+  size_t released = cache_purge_locked(hm_os_now_ms(), force, &pending);
   hm_unlock(&hm_ss_lock_);
   return released;
+}
+
+/* The background thread's purge of the segment cache. */
+int hm_ss_cache_purge(uint64_t now) {
+  int pending = 0;
+  hm_lock(&hm_ss_lock_);
+  cache_purge_locked(now, 0, &pending);
+  hm_unlock(&hm_ss_lock_);
+  return pending;
+}
+
+/* ---- abandoned segments, by the background thread ---------------------------------- */
+#define COLLECT_MAX 64   /* abandoned segments collected per kind and run */
+
+/* Does an abandoned segment have anything to give back: frees posted to it,
+ * or free units still committed? (hm_ss_lock_ held: it stays mapped.) */
+static int abandoned_has_work(hm_superslab *ss) {
+  if (ss->dirty_units) return 1;
+  if (ss->kind == HM_SEG_TINY) return hm_load_relaxed(&ss->remote_units) != 0;
+  for (unsigned u = 0; u < HM_UNITS; u++) {
+    hm_l2_page *pg = &ss->pages[u];
+    if (pg->state != HM_SLAB_UNUSED && pg->head == u &&
+        (hm_load_relaxed(&pg->thread_free) & ~(uintptr_t)3))
+      return 1;
+  }
+  return 0;
+}
+
+/* Adopt the abandoned segments that have work into the collector heap (whose
+ * adoption drains their remote frees and releases what became empty), purge
+ * it like any heap, and abandon what is left again. Returns 1 if memory
+ * still waits (for its delay, or beyond this run's COLLECT_MAX). */
+int hm_seg_collect_abandoned(hm_heap *c, uint64_t now) {
+  int pending = 0;
+  for (unsigned k = 0; k < HM_SEG_KINDS; k++) {
+    hm_superslab *take[COLLECT_MAX];
+    unsigned n = 0;
+    hm_lock(&hm_ss_lock_);
+    hm_superslab *next;
+    for (hm_superslab *ss = abandoned_head[k]; ss; ss = next) {
+      next = ss->next;
+      if (!abandoned_has_work(ss)) continue;
+      if (n == COLLECT_MAX) {
+        pending = 1;
+        break;
+      }
+      list_remove(&abandoned_head[k], ss);
+      abandoned_count[k]--;
+      take[n++] = ss;
+    }
+    hm_unlock(&hm_ss_lock_);
+    for (unsigned i = 0; i < n; i++) {
+      if (k == HM_SEG_TINY) hm_tiny_adopt(c, take[i]);
+      else hm_l2_adopt(c, take[i]);
+    }
+  }
+  pending |= purge_heap(c, now, 0);
+  /* Give everything up again: the collector never keeps a segment. */
+  memset(c->partial, 0, sizeof c->partial);
+  memset(c->active, 0, sizeof c->active);
+  hm_tiny_abandon_all(c);
+  hm_l2_abandon_all(c);
+  return pending;
 }
 
 /* malloc_trim: adopt every abandoned segment (draining its remote frees and

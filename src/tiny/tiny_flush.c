@@ -50,6 +50,7 @@ static void flush_bin(hm_heap *h, unsigned cls, uint32_t keep) {
 /* The owner's slow path: validate, catch the immediate double free, grow or
  * flush the full bin, push. */
 static HM_NOINLINE void free_local_slow(hm_heap *h, hm_superslab *ss, void *p) {
+  hm_heap_enter(h);   /* the background handshake (hakmem_internal.h) */
   unsigned cls = ss->slabs[hm_unit_of(p)].cls;
   if (ss->kind == HM_SEG_L2) {
     hm_l2_page *pg = hm_l2_page_of(ss, p);
@@ -76,6 +77,7 @@ static HM_NOINLINE void free_local_slow(hm_heap *h, hm_superslab *ss, void *p) {
   h->room[cls]--;
   HM_DBG(h, free_tls_sll, 1);
   if (h->retire_candidate) hm_heap_retire_empty(h);
+  hm_heap_leave(h);
 }
 
 /* free's slow path: a block of another heap's segment goes to its remote
@@ -108,6 +110,7 @@ void hm_slab_remote_push(hm_superslab *ss, hm_slab *s, hm_block *head, hm_block 
 /* hakmem_option_set of a cache parameter: the calling thread's bins take
  * the new capacities and batches at once (excess blocks are flushed). */
 void hm_heap_apply_params(hm_heap *h) {
+  hm_heap_enter(h);
   for (unsigned c = 0; c < HM_NUM_CLASSES; c++) {
     uint32_t len = h->cap[c] - h->room[c];
     uint32_t cap = hm_params_bin_cap(c);
@@ -120,6 +123,7 @@ void hm_heap_apply_params(hm_heap *h) {
     h->batch[c] = hm_params_refill_batch(c);
     h->cap_max[c] = hm_params_bin_cap_max(c);
   }
+  hm_heap_leave(h);
 }
 
 /* Thread exit or collection: empty every bin and retire the active slabs. */

@@ -108,12 +108,14 @@ void *hm_small_alloc_slow(unsigned cls) {
   } else {
     HM_DBG(h, early[HAKMEM_EARLY_ALLOC_EMPTY], 1);
   }
+  hm_heap_enter(h);   /* the background handshake (hakmem_internal.h) */
   hm_heap_tick(h);
   /* HAKMEM_TINY_USE_SUPERSLAB=0 serves the tiny classes from L2 pages too
    * (kept for comparison; both kinds coexist, so it may change at run time). */
   void *p = cls < HM_TINY_CLASSES && hm_param.tiny_use_superslab ? refill(h, cls)
                                                                  : hm_l2_refill(h, cls);
-  if (hm_unlikely(!p)) errno = ENOMEM;
   if (h->retire_candidate) hm_heap_retire_empty(h);
+  hm_heap_leave(h);
+  if (hm_unlikely(!p)) errno = ENOMEM;
   return p;
 }

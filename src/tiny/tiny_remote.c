@@ -21,4 +21,5 @@ void hm_remote_free(hm_superslab *ss, void *p) {
     hm_slab_validate_block(s, p, "free(): invalid pointer");
     hm_slab_remote_push(ss, s, b, b);
   }
+  hm_bg_check_attention();   /* the owner may sleep: the background thread collects */
 }
