@@ -55,7 +55,8 @@ hk_build_lib() {
 # $HK_BUILD/bench-standalone so the peers can still be measured.
 hk_build_benches() {
   local targets=(bench_tiny_hot bench_random_mixed bench_mid_mt bench_cross_thread
-                 bench_larson bench_realloc_growth bench_large bench_phased peakrss)
+                 bench_larson bench_realloc_growth bench_large bench_phased bench_idle_rss
+                 peakrss)
   HK_BENCH_BIN=$HK_BUILD/bench
   if grep -q '^HAKMEM_BUILD_BENCH:BOOL=OFF' "$HK_BUILD/CMakeCache.txt" 2>/dev/null; then
     echo "note: $HK_BUILD has HAKMEM_BUILD_BENCH=OFF; building bench/ on its own" >&2

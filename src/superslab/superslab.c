@@ -339,9 +339,13 @@ int hm_ss_cache_purge(uint64_t now) {
 #define COLLECT_MAX 64   /* abandoned segments collected per kind and run */
 
 /* Does an abandoned segment have anything to give back: frees posted to it,
- * or free units still committed? (hm_ss_lock_ held: it stays mapped.) */
-static int abandoned_has_work(hm_superslab *ss) {
-  if (ss->dirty_units) return 1;
+ * or free units committed for longer than the delay? (hm_ss_lock_ held: it
+ * stays mapped.) */
+static int abandoned_has_work(hm_superslab *ss, uint64_t now, int *pending) {
+  if (ss->dirty_units) {
+    if (now - ss->dirty_since_ms >= hm_param.purge_delay_ms) return 1;
+    *pending = 1;   /* decommitted on a later run */
+  }
   if (ss->kind == HM_SEG_TINY) return hm_load_relaxed(&ss->remote_units) != 0;
   for (unsigned u = 0; u < HM_UNITS; u++) {
     hm_l2_page *pg = &ss->pages[u];
@@ -365,7 +369,7 @@ int hm_seg_collect_abandoned(hm_heap *c, uint64_t now) {
     hm_superslab *next;
     for (hm_superslab *ss = abandoned_head[k]; ss; ss = next) {
       next = ss->next;
-      if (!abandoned_has_work(ss)) continue;
+      if (!abandoned_has_work(ss, now, &pending)) continue;
       if (n == COLLECT_MAX) {
         pending = 1;
         break;

@@ -1,0 +1,166 @@
+/* bench_idle_rss.c -- is freed memory given back while its threads sleep?
+ *
+ * Usage: bench_idle_rss SIZE [THREADS=1] [TOTAL=1g] [MODE=local] [HOLD_MS=5000]
+ *   THREADS threads each allocate TOTAL/THREADS bytes in blocks of SIZE and
+ *   write every page of them; then the blocks are freed -- MODE local: by the
+ *   thread that allocated them; remote: by another thread (the next one, or
+ *   a freer thread when THREADS is 1) -- and every thread stays alive and
+ *   sleeps without calling the allocator again. The main thread (which does
+ *   not allocate either) samples RSS (/proc/self/statm) at fixed delays after
+ *   the last free, up to HOLD_MS.
+ *
+ * Prints one "SAMPLE ms=<t> rss_mib=<r>" line per sample and the RESULT line
+ * with baseline_mib (RSS before the burst), peak_mib (all blocks live),
+ * rss_end_mib (the last sample), back_ms (the first sample within 64 MiB of
+ * the baseline; -1 if none). mops is the burst's malloc+free rate.
+ *
+ * The pointer arrays come from mmap and are written before the baseline, so
+ * they are in it and never perturb the allocator.
+ */
+#include "bench_common.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+static const char usage[] =
+    "usage: bench_idle_rss SIZE [THREADS=1] [TOTAL=1g] [MODE=local|remote] [HOLD_MS=5000]\n";
+
+typedef struct worker {
+    pthread_t t;
+    size_t n;
+    void **blocks;          /* this thread's allocations */
+    struct worker *freer;   /* who frees them (itself when local) */
+} worker;
+
+static size_t block_size;
+static atomic_int go_alloc, allocated, go_free, freed, finish;
+static int nworkers;
+
+static double rss_mib(void)
+{
+    char buf[128];
+    int fd = open("/proc/self/statm", O_RDONLY);
+    if (fd < 0)
+        return -1;
+    ssize_t k = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (k <= 0)
+        return -1;
+    buf[k] = 0;
+    char *p = buf;
+    strtoull(p, &p, 10);
+    return (double)strtoull(p, NULL, 10) * (double)sysconf(_SC_PAGESIZE) / 1048576.0;
+}
+
+static void wait_for(atomic_int *v, int want)
+{
+    while (atomic_load(v) < want)
+        usleep(1000);
+}
+
+static worker *workers;
+
+/* Allocate this worker's blocks (if any), wait for main, free the blocks of
+ * every worker whose freer this one is, then sleep. */
+static void *thread_main(void *arg)
+{
+    worker *w = arg;
+    wait_for(&go_alloc, 1);
+    if (w->n) {
+        for (size_t i = 0; i < w->n; i++) {
+            char *p = malloc(block_size);
+            if (!p)
+                bench_die("malloc failed");
+            for (size_t off = 0; off < block_size; off += 4096)
+                p[off] = (char)i;
+            p[block_size - 1] = (char)i;
+            w->blocks[i] = p;
+        }
+        atomic_fetch_add(&allocated, 1);
+    }
+    wait_for(&go_free, 1);
+    for (int k = 0; k < nworkers; k++) {
+        worker *v = &workers[k];
+        if (v->freer != w)
+            continue;
+        for (size_t i = 0; i < v->n; i++)
+            free(v->blocks[i]);
+    }
+    atomic_fetch_add(&freed, 1);
+    wait_for(&finish, 1);   /* asleep: no allocator call until the end */
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    bench_usage(argc, argv, usage);
+    if (argc < 2) {
+        fputs(usage, stderr);
+        return 2;
+    }
+    block_size = bench_arg(argc, argv, 1, 64);
+    int nthreads = (int)bench_arg(argc, argv, 2, 1);
+    size_t total = bench_arg(argc, argv, 3, (size_t)1 << 30);
+    const char *mode = argc > 4 ? argv[4] : "local";
+    unsigned long hold = bench_arg(argc, argv, 5, 5000);
+    int remote = !strcmp(mode, "remote");
+    if (!remote && strcmp(mode, "local"))
+        bench_die("MODE is local or remote");
+    if (block_size == 0 || nthreads < 1 || nthreads > 256)
+        bench_die("bad SIZE or THREADS");
+
+    /* With one thread, remote frees need a second (freer) thread. */
+    int nw = nthreads + (remote && nthreads == 1);
+    workers = mmap(NULL, sizeof(worker) * (size_t)nw, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    size_t per = total / block_size / (size_t)nthreads;
+    for (int i = 0; i < nw; i++) {
+        worker *w = &workers[i];
+        w->n = i < nthreads ? per : 0;
+        w->freer = remote ? &workers[(i + 1) % nw] : w;
+        if (w->n) {
+            w->blocks = mmap(NULL, w->n * sizeof(void *), PROT_READ | PROT_WRITE,
+                             MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+            if (w->blocks == MAP_FAILED)
+                bench_die("mmap");
+            memset(w->blocks, 0, w->n * sizeof(void *));
+        }
+    }
+    nworkers = nw;
+    for (int i = 0; i < nw; i++)
+        pthread_create(&workers[i].t, NULL, thread_main, &workers[i]);
+    usleep(100000);
+    double base = rss_mib();
+    double t0 = bench_now();
+    atomic_store(&go_alloc, 1);
+    wait_for(&allocated, nthreads);
+    double peak = rss_mib();
+    atomic_store(&go_free, 1);
+    wait_for(&freed, nw);
+    double t1 = bench_now();
+
+    static const unsigned long at[] = {100, 250, 500, 1000, 1500, 2000, 3000, 5000, 10000};
+    double last = 0;
+    long back = -1;
+    for (unsigned k = 0; k < sizeof at / sizeof at[0] && at[k] <= hold; k++) {
+        double wait = t1 + at[k] / 1000.0 - bench_now();
+        if (wait > 0)
+            usleep((useconds_t)(wait * 1e6));
+        last = rss_mib();
+        printf("SAMPLE ms=%lu rss_mib=%.1f\n", at[k], last);
+        if (back < 0 && last <= base + 64)
+            back = (long)at[k];
+    }
+    atomic_store(&finish, 1);
+    for (int i = 0; i < nw; i++)
+        pthread_join(workers[i].t, NULL);
+    char extra[256];
+    snprintf(extra, sizeof extra,
+             "size=%zu mode=%s total=%zu baseline_mib=%.1f peak_mib=%.1f rss_end_mib=%.1f back_ms=%ld",
+             block_size, mode, total, base, peak, last, back);
+    bench_result("idle_rss", nthreads, per * (size_t)nthreads * 2, t1 - t0, extra);
+    return 0;
+}
