@@ -9,7 +9,9 @@
  *   not allocate either) samples RSS (/proc/self/statm) at fixed delays after
  *   the last free, up to HOLD_MS.
  *
- * Prints one "SAMPLE ms=<t> rss_mib=<r>" line per sample and the RESULT line
+ * Samples every 50 ms for the first second, every 250 ms up to 5 s, then
+ * every second. Prints one "SAMPLE ms=<t> rss_mib=<r>" line per sample and
+ * the RESULT line
  * with baseline_mib (RSS before the burst), peak_mib (all blocks live),
  * rss_end_mib (the last sample), back_ms (the first sample within 64 MiB of
  * the baseline; -1 if none). mops is the burst's malloc+free rate.
@@ -142,18 +144,29 @@ int main(int argc, char **argv)
     wait_for(&freed, nw);
     double t1 = bench_now();
 
-    static const unsigned long at[] = {100, 250, 500, 1000, 1500, 2000, 3000, 5000, 10000};
+    /* every 50 ms for the first second, every 250 ms up to 5 s, then every
+     * second; printed after the hold, so the main thread stays off the
+     * allocator while it samples */
+    enum { MAX_SAMPLES = 128 };
+    unsigned long at[MAX_SAMPLES];
+    double rss[MAX_SAMPLES];
+    unsigned ns = 0;
+    for (unsigned long t = 50; t <= hold && ns < MAX_SAMPLES; ns++) {
+        at[ns] = t;
+        t += t < 1000 ? 50 : t < 5000 ? 250 : 1000;
+    }
     double last = 0;
     long back = -1;
-    for (unsigned k = 0; k < sizeof at / sizeof at[0] && at[k] <= hold; k++) {
+    for (unsigned k = 0; k < ns; k++) {
         double wait = t1 + at[k] / 1000.0 - bench_now();
         if (wait > 0)
             usleep((useconds_t)(wait * 1e6));
-        last = rss_mib();
-        printf("SAMPLE ms=%lu rss_mib=%.1f\n", at[k], last);
+        rss[k] = last = rss_mib();
         if (back < 0 && last <= base + 64)
             back = (long)at[k];
     }
+    for (unsigned k = 0; k < ns; k++)
+        printf("SAMPLE ms=%lu rss_mib=%.1f\n", at[k], rss[k]);
     atomic_store(&finish, 1);
     for (int i = 0; i < nw; i++)
         pthread_join(workers[i].t, NULL);

@@ -23,8 +23,9 @@
 #
 # A cell reads "EXCESS MiB (T ms)": RSS minus the baseline (taken before the
 # burst, with the benchmark's own pointer arrays already resident) at the end
-# of the hold, and T the first sample (0.1, 0.25, 0.5, 1, 1.5, 2, 3, 5 s after
-# the last free) within 64 MiB of the baseline, "never" if none was.
+# of the hold, and T the first sample (every 50 ms for the first second after
+# the last free, then every 250 ms) within 64 MiB of the baseline, "never" if
+# none was.
 set -euo pipefail
 HK_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$HK_ROOT/scripts/lib.sh"

@@ -13,7 +13,9 @@
 # Options:
 #   --alloc LIST       comma-separated allocators, in run order (default
 #                      hakmem,mimalloc,jemalloc,tcmalloc,glibc); "system" is
-#                      glibc too; NAME=PATH adds any preloadable library
+#                      glibc too; NAME=PATH adds any preloadable library, and
+#                      NAME=PATH:VAR=VALUE[:VAR=VALUE] runs it with that
+#                      environment (hakmem-bgoff=build/libhakmem.so:HAKMEM_BACKGROUND=0)
 #   --reps N           measured runs per workload and allocator (default: 3
 #                      for quick, 5 otherwise), after one warm-up round
 #   --threads LIST     thread counts for the multi-threaded workloads (those

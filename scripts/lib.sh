@@ -83,13 +83,18 @@ hk_find_benches() {
 
 # hk_alloc_lib NAME: set HK_LIB to the library to preload for allocator NAME
 # ("" for system = glibc) and HK_NAME to its display name; NAME=PATH names
-# any preloadable library. Returns 1, after saying why on stdout, when the
-# library is not there.
+# any preloadable library, and NAME=PATH:VAR=VALUE[:VAR=VALUE...] runs it with
+# that environment too (e.g. hakmem-bgoff=build/libhakmem.so:HAKMEM_BACKGROUND=0);
+# HK_LIB is then "PATH|VAR=VALUE ...", which hk_run_bench understands.
+# Returns 1, after saying why on stdout, when the library is not there.
 hk_alloc_lib() {
   case $1 in
     *=*) HK_NAME=${1%%=*} HK_LIB=${1#*=}
+         local env=
+         if [[ $HK_LIB == *:* ]]; then env=${HK_LIB#*:} HK_LIB=${HK_LIB%%:*}; fi
          case $HK_LIB in /*) ;; *) HK_LIB=$PWD/$HK_LIB ;; esac
-         [ -f "$HK_LIB" ] || { echo "skipping $HK_NAME: $HK_LIB not found"; return 1; } ;;
+         [ -f "$HK_LIB" ] || { echo "skipping $HK_NAME: $HK_LIB not found"; return 1; }
+         [ -z "$env" ] || HK_LIB="$HK_LIB|${env//:/ }" ;;
     hakmem) HK_NAME=hakmem HK_LIB=$HK_BUILD/libhakmem.so
          [ -f "$HK_LIB" ] || { echo "skipping hakmem: $HK_LIB not found (the library did not build)"; return 1; } ;;
     mimalloc|jemalloc|tcmalloc) HK_NAME=$1 HK_LIB=${HK_PEER_LIB[$1]}
@@ -111,8 +116,9 @@ hk_alloc_lib() {
 # Returns 1 unless the run succeeded and printed a RESULT line.
 # Needs HK_BENCH_BIN (for peakrss).
 hk_run_bench() {
-  local tmp=$1 tmo=$2 lib=$3 pre; shift 3
-  if [ -n "$lib" ]; then pre=(env "LD_PRELOAD=$lib"); else pre=(env -u LD_PRELOAD); fi
+  local tmp=$1 tmo=$2 lib=$3 pre extra=(); shift 3
+  if [[ $lib == *'|'* ]]; then read -r -a extra <<<"${lib#*|}"; lib=${lib%%|*}; fi
+  if [ -n "$lib" ]; then pre=(env "LD_PRELOAD=$lib" "${extra[@]}"); else pre=(env -u LD_PRELOAD); fi
   HK_RC=0 HK_MOPS= HK_RSS_KB= HK_RESULT=
   rm -f "$tmp/rss"
   "$HK_BENCH_BIN/peakrss" -o "$tmp/rss" timeout "$tmo" "${pre[@]}" "$@" \

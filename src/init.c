@@ -53,6 +53,13 @@ static void fork_child(void) {
   hm_large_reinit_lock();
   hm_ss_reinit_locks();
   pthread_mutex_init(&heap_pool_lock, NULL);
+  /* A thread that was inside a slow path at the fork left its heap half
+   * changed: nobody may touch it again (its memory stays, as before). The
+   * other dead threads' heaps are consistent outside their bins, so the
+   * child's background thread may purge them like any idle heap. */
+  for (hm_heap *h = heap_all; h; h = h->all_next)
+    if (h != hm_tls_heap && h->live && atomic_load_explicit(&h->bg_busy, memory_order_relaxed))
+      __atomic_store_n(&h->live, 0, __ATOMIC_RELAXED);
   hm_bg_fork_child();
 }
 
