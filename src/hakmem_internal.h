@@ -514,7 +514,7 @@ void hm_ss_purge(hm_heap *h, int force);
 void hm_heap_tick_slow(hm_heap *h);
 
 /* ---- the owner side of the background handshake (see the top of this file) ---- */
-void hm_heap_enter_wait(hm_heap *h);
+void hm_heap_enter_slow(hm_heap *h);
 void hm_bg_attend(void);
 /* Nonzero when a slow path has something to tell the background thread:
  * HM_BG_ATTN_START (start it now) or HM_BG_ATTN_KICK (it sleeps until memory
@@ -522,17 +522,23 @@ void hm_bg_attend(void);
 extern _Atomic uint32_t hm_bg_attention;
 enum { HM_BG_ATTN_START = 1, HM_BG_ATTN_KICK = 2 };
 
+/* Four instructions on the way in (store, load, or, branch), one on the way
+ * out: the claim and the attention word are tested together, and the rare
+ * case (claimed, or the background thread wants something) is out of line. */
 HM_INLINE void hm_heap_enter(hm_heap *h) {
   atomic_store_explicit(&h->bg_busy, 1, memory_order_relaxed);
   atomic_signal_fence(memory_order_seq_cst);   /* the background side pays the fence */
-  if (hm_unlikely(atomic_load_explicit(&h->bg_claim, memory_order_acquire))) hm_heap_enter_wait(h);
-}
-HM_INLINE void hm_bg_check_attention(void) {
-  if (hm_unlikely(atomic_load_explicit(&hm_bg_attention, memory_order_relaxed))) hm_bg_attend();
+  if (hm_unlikely(atomic_load_explicit(&h->bg_claim, memory_order_acquire) |
+                  atomic_load_explicit(&hm_bg_attention, memory_order_relaxed)))
+    hm_heap_enter_slow(h);
 }
 HM_INLINE void hm_heap_leave(hm_heap *h) {
   atomic_store_explicit(&h->bg_busy, 0, memory_order_release);
-  hm_bg_check_attention();
+}
+/* The same attention test for slow paths that do not enter a heap (remote
+ * and large frees, large allocations). */
+HM_INLINE void hm_bg_check_attention(void) {
+  if (hm_unlikely(atomic_load_explicit(&hm_bg_attention, memory_order_relaxed))) hm_bg_attend();
 }
 
 /* ---- the background thread (learn/background.c) --------------------------------- */

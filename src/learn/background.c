@@ -11,7 +11,7 @@
  *
  * Start: a slow path that maps memory (segments, large blocks) or creates a
  * second thread heap asks for the thread (hm_bg_note_*); once the process has
- * mapped START_BYTES or has two threads, the next slow path leaving its heap
+ * mapped START_BYTES or has two threads, the next slow path, before it enters its heap
  * sees HM_BG_ATTN_START and creates it, with no lock held. Never from a
  * constructor: `true` and `ls` never get a thread.
  *
@@ -247,7 +247,7 @@ void hm_bg_note_heap(void) {
     want_thread();
 }
 
-/* A slow path saw hm_bg_attention set (no lock held, its heap left). */
+/* A slow path saw hm_bg_attention set (no lock held, outside its heap). */
 void hm_bg_attend(void) {
   uint32_t a = atomic_exchange(&hm_bg_attention, 0);
   if (a & HM_BG_ATTN_KICK) {
@@ -257,12 +257,21 @@ void hm_bg_attend(void) {
   if (a & HM_BG_ATTN_START) bg_start();
 }
 
-/* The owner found its heap claimed: keep bg_busy set and wait for the claim
- * to go. The background thread either saw bg_busy and drops the claim, or is
- * purging and drops it when done (early, as it sees 2). */
-void hm_heap_enter_wait(hm_heap *h) {
-  atomic_fetch_add_explicit(&owner_waits, 1, memory_order_relaxed);
+/* hm_heap_enter's rare case. First the attention word: with bg_busy taken
+ * back, since starting the thread may allocate (pthread_create), which
+ * enters this heap again. Then, if the heap is claimed, keep bg_busy set and
+ * wait for the claim to go: the background thread either saw bg_busy and
+ * drops the claim, or is purging and drops it when done (early, as it sees
+ * 2). */
+void hm_heap_enter_slow(hm_heap *h) {
+  if (atomic_load_explicit(&hm_bg_attention, memory_order_relaxed)) {
+    atomic_store_explicit(&h->bg_busy, 0, memory_order_release);
+    hm_bg_attend();
+    atomic_store_explicit(&h->bg_busy, 1, memory_order_relaxed);
+    atomic_signal_fence(memory_order_seq_cst);
+  }
   uint32_t c = atomic_load_explicit(&h->bg_claim, memory_order_acquire);
+  if (c) atomic_fetch_add_explicit(&owner_waits, 1, memory_order_relaxed);
   while (c != 0) {
     if (c == 1 && !atomic_compare_exchange_weak_explicit(&h->bg_claim, &c, 2,
                                                          memory_order_acquire,
