@@ -182,6 +182,13 @@ static int mode_rss(size_t size, int remote)
         }
         EXPECT(got >= 16u << 20, "the background thread returned only %llu bytes",
                (unsigned long long)got);
+        /* ... and the address space of cached empty segments after two delays */
+        size_t cached = 1;
+        for (long w = 0; w <= 2 * d + 2000 && cached; w += 20, usleep(20000)) {
+            stats_get(&st);
+            cached = st.segments_cached;
+        }
+        EXPECT(cached == 0, "%zu empty segments still mapped in the cache", cached);
     } else {
         /* Without it, medium blocks stay with their sleeping owner: the
          * control that shows this test can see the difference. */

@@ -160,7 +160,8 @@ static const bg_action actions[HAKMEM_BG_ACTIONS] = {
   [HAKMEM_BG_PURGE_HEAPS] = {"purge_heaps", quarter_delay, purge_heaps,
     "a thread that stopped calling malloc never reaches the slow path that purges"},
   [HAKMEM_BG_PURGE_CACHES] = {"purge_caches", quarter_delay, purge_caches,
-    "cached empty segments and large spans are only purged when somebody allocates"},
+    "cached empty segments and large spans are only purged when somebody allocates"
+    " (segments: decommitted after a delay, unmapped after two)"},
   [HAKMEM_BG_COLLECT_ABANDONED] = {"collect_abandoned", quarter_delay, collect_abandoned,
     "frees into exited threads' segments wait there until some thread adopts them"},
 };

@@ -326,11 +326,26 @@ size_t hm_ss_collect_global(int force) {
   return released;
 }
 
-/* The background thread's purge of the segment cache. */
+/* The background thread's purge of the segment cache: decommit what was
+ * cached for the delay, and unmap what stayed cached for another delay
+ * (dirty_since_ms of a cached segment is when it entered the cache), so an
+ * idle process gives back the address space too, while a busy one reuses
+ * recently cached segments without mmap calls. */
 int hm_ss_cache_purge(uint64_t now) {
   int pending = 0;
   hm_lock(&hm_ss_lock_);
   cache_purge_locked(now, 0, &pending);
+  hm_superslab *next;
+  for (hm_superslab *ss = cache_head; ss; ss = next) {
+    next = ss->next;
+    if (ss->dirty_units || now - ss->dirty_since_ms < 2 * (uint64_t)hm_param.purge_delay_ms) {
+      pending = 1;
+      continue;
+    }
+    list_remove(&cache_head, ss);
+    cache_count--;
+    unmap_locked(ss);
+  }
   hm_unlock(&hm_ss_lock_);
   return pending;
 }
