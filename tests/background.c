@@ -13,7 +13,8 @@
  *                      must NOT (the test sees the difference)
  *   thread             lazy start (none before the process grows), name
  *                      hakmem-bg, every signal blocked, no heap of its own,
- *                      none at all with HAKMEM_BACKGROUND=0
+ *                      asleep (no wake-ups, no CPU) when nothing waits, and
+ *                      woken by a free; none at all with HAKMEM_BACKGROUND=0
  *   fork               fork while it runs: the child has none until it grows,
  *                      then its own one returns its memory; the parent's
  *                      keeps running
@@ -83,6 +84,27 @@ static int bg_tasks(long *tid)
     }
     closedir(d);
     return n;
+}
+
+/* utime + stime of thread `tid` of this process, in clock ticks. */
+static long task_cpu_ticks(long tid)
+{
+    char path[128], buf[1024];
+    snprintf(path, sizeof path, "/proc/self/task/%ld/stat", tid);
+    int fd = open(path, O_RDONLY);
+    CHECK(fd >= 0, "open %s", path);
+    ssize_t k = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    CHECK(k > 0, "read %s", path);
+    buf[k] = 0;
+    char *p = strrchr(buf, ')');   /* fields after the command name */
+    CHECK(p, "no ')' in %s", path);
+    long v[16] = {0};
+    /* state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime */
+    int n = sscanf(p + 2, "%*c %ld %ld %ld %ld %ld %ld %ld %ld %ld %ld %ld %ld", &v[0], &v[1],
+                   &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9], &v[10], &v[11]);
+    CHECK(n == 12, "parse %s", path);
+    return v[10] + v[11];
 }
 
 /* Wait until RSS <= limit; the milliseconds it took, or -1 at the deadline. */
@@ -273,6 +295,26 @@ static int mode_thread(void)
     EXPECT(st.heaps == 1, "%zu live heaps with one user thread alive (the background thread "
                           "must not have one)", st.heaps);
     EXPECT(st.background.wakeups > 0, "the thread never woke up");
+
+    /* Nothing left to return: it sleeps instead of polling ... */
+    long d = delay_ms();
+    usleep((useconds_t)(3 * d + 500) * 1000);
+    uint64_t w1 = bg_stats()->wakeups;
+    long cpu1 = task_cpu_ticks(tid);
+    usleep(1500 * 1000);
+    uint64_t w2 = bg_stats()->wakeups;
+    long cpu2 = task_cpu_ticks(tid);
+    EXPECT(w2 - w1 <= 2, "%llu wake-ups in 1.5 s of an idle process (it should sleep)",
+           (unsigned long long)(w2 - w1));
+    EXPECT(cpu2 - cpu1 <= 2, "the idle thread used %ld clock ticks of CPU in 1.5 s", cpu2 - cpu1);
+    /* ... and a free wakes it: this burst comes back on time, not after its
+     * longest sleep (10 s) */
+    long base = rss_kib();
+    grow_and_free((size_t)96 << 20);
+    long back = wait_rss_below(base + BACK_KIB, 2 * d + 2000);
+    EXPECT(back >= 0, "memory freed while the thread slept not back after %ld ms", 2 * d + 2000);
+    NOTE("idle: %llu wake-ups in 1.5 s; memory freed after that back in %ld ms",
+         (unsigned long long)(w2 - w1), back);
     return test_finish("background thread");
 }
 

@@ -70,14 +70,15 @@ static void claim_drop(hm_heap *h) {
     hm_os_futex_wake(&h->bg_claim);
 }
 
-/* Live heaps whose owner has not purged for a whole delay -- a thread that
- * sleeps, blocks, or runs only on its fast paths -- are claimed in batches
- * (one membarrier each) and purged on the owner's behalf: remote frees
- * taken, empty pages and slabs released, empty segments retired, free units
- * decommitted. Owners that purge themselves are left alone. */
+/* Live heaps whose owner has not purged for half a delay (an active owner
+ * purges itself at most that often) -- a thread that sleeps, blocks, or runs
+ * only on its fast paths -- are claimed in batches (one membarrier each) and
+ * purged on the owner's behalf: remote frees taken, empty pages and slabs
+ * released, empty segments retired, free units decommitted. Owners that
+ * purge themselves are left alone. */
 static int purge_heaps(uint64_t now) {
   if (!heaps_ok) return 0;
-  uint64_t delay = hm_param.purge_delay_ms;
+  uint64_t delay = hm_param.purge_delay_ms / 2;
   int pending = 0;
   hm_heap *batch[CLAIM_BATCH];
   hm_heap_registry_lock();
@@ -137,9 +138,11 @@ static int collect_abandoned(uint64_t now) {
   return pending;
 }
 
-/* The purge interval: a quarter of the delay, so memory free for
- * purge_delay_ms is back within 1.25 delays, and 1.5 for empty L2 pages
- * (released on one round, decommitted a delay later). At least 10 ms: with
+/* The purge interval: a quarter of the delay. Free units and cached memory
+ * are back within 1.25 delays; an empty medium page in a heap whose owner
+ * purged itself just before it went idle within 2 (half a delay until this
+ * thread takes over, a round, a delay for the released units, a round).
+ * At least 10 ms: with
  * a delay near 0 a faster cadence only makes the owners fault pages in again
  * (measured: thread_churn 4.5x slower at 1 ms); at most 1 s. */
 static uint32_t quarter_delay(void) {
