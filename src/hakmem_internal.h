@@ -391,6 +391,8 @@ typedef struct hm_heap {
                                              relaxed atomic: the background thread reads it) */
   _Atomic uint32_t bg_busy;               /* owner: 1 inside a slow path (handshake above) */
   _Atomic uint32_t bg_claim;              /* background: 1 claimed, 2 claimed + owner waits */
+  uint64_t bg_seen_activity;              /* background only: the heap's refills + flushes
+                                             when it last looked (idle = unchanged) */
   uint32_t batch[HM_NUM_CLASSES];         /* refill batch per class */
   uint32_t cap_max[HM_NUM_CLASSES];       /* the most cap[c] may grow to */
   hm_superslab *retire_candidate;         /* became empty; retire at a safe point */

@@ -70,15 +70,27 @@ static void claim_drop(hm_heap *h) {
     hm_os_futex_wake(&h->bg_claim);
 }
 
-/* Live heaps whose owner has not purged for half a delay (an active owner
- * purges itself at most that often) -- a thread that sleeps, blocks, or runs
- * only on its fast paths -- are claimed in batches (one membarrier each) and
- * purged on the owner's behalf: remote frees taken, empty pages and slabs
- * released, empty segments retired, free units decommitted. Owners that
- * purge themselves are left alone. */
+/* A heap's slow-path activity: its refills and flushes (counted on those
+ * slow paths anyway; read as the statistics read them). */
+static uint64_t heap_activity(const hm_heap *h) {
+  uint64_t n = 0;
+  for (unsigned c = 0; c < HM_NUM_CLASSES; c++)
+    n += __atomic_load_n(&h->stats.refills[c], __ATOMIC_RELAXED) +
+         __atomic_load_n(&h->stats.flushes[c], __ATOMIC_RELAXED);
+  return n;
+}
+
+/* Live heaps that made no refill or flush since the previous round -- a
+ * thread that sleeps, blocks, or runs only on its fast paths -- and heaps
+ * whose owner has not purged itself for a whole delay (active, but too
+ * rarely on a slow path to reach its own purge) are claimed in batches (one
+ * membarrier each) and purged on the owner's behalf: remote frees taken,
+ * empty pages and slabs released, empty segments retired, free units
+ * decommitted. Busy owners that purge themselves are left alone, so their
+ * pages stay where their next allocations expect them. */
 static int purge_heaps(uint64_t now) {
   if (!heaps_ok) return 0;
-  uint64_t delay = hm_param.purge_delay_ms / 2;
+  uint64_t delay = hm_param.purge_delay_ms;
   int pending = 0;
   hm_heap *batch[CLAIM_BATCH];
   hm_heap_registry_lock();
@@ -87,8 +99,11 @@ static int purge_heaps(uint64_t now) {
     unsigned n = 0;
     for (; h && n < CLAIM_BATCH; h = h->all_next) {
       if (h == collector || !__atomic_load_n(&h->live, __ATOMIC_ACQUIRE)) continue;
-      if (now - __atomic_load_n(&h->last_purge_ms, __ATOMIC_RELAXED) < delay) {
-        pending = 1;   /* its owner purges; it may go idle later */
+      uint64_t act = heap_activity(h);
+      int moved = act != h->bg_seen_activity;
+      h->bg_seen_activity = act;
+      if (moved && now - __atomic_load_n(&h->last_purge_ms, __ATOMIC_RELAXED) < delay) {
+        pending = 1;   /* busy and purging itself; it may go idle later */
         continue;
       }
       atomic_store_explicit(&h->bg_claim, 1, memory_order_relaxed);
@@ -139,9 +154,9 @@ static int collect_abandoned(uint64_t now) {
 }
 
 /* The purge interval: a quarter of the delay. Free units and cached memory
- * are back within 1.25 delays; an empty medium page in a heap whose owner
- * purged itself just before it went idle within 2 (half a delay until this
- * thread takes over, a round, a delay for the released units, a round).
+ * are back within 1.25 delays; an empty medium page of a thread that went
+ * idle within 1.75 (two rounds to see it idle, a delay for the released
+ * units, a round).
  * At least 10 ms: with
  * a delay near 0 a faster cadence only makes the owners fault pages in again
  * (measured: thread_churn 4.5x slower at 1 ms); at most 1 s. */
