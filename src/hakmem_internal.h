@@ -391,8 +391,8 @@ typedef struct hm_heap {
                                              relaxed atomic: the background thread reads it) */
   _Atomic uint32_t bg_busy;               /* owner: 1 inside a slow path (handshake above) */
   _Atomic uint32_t bg_claim;              /* background: 1 claimed, 2 claimed + owner waits */
-  uint64_t bg_seen_activity;              /* background only: the heap's refills + flushes
-                                             when it last looked (idle = unchanged) */
+  uint64_t bg_seen_activity;              /* background only: the heap's refills + flushes */
+  uint64_t bg_seen_ms;                    /* background only: when it saw them change last */
   uint32_t batch[HM_NUM_CLASSES];         /* refill batch per class */
   uint32_t cap_max[HM_NUM_CLASSES];       /* the most cap[c] may grow to */
   hm_superslab *retire_candidate;         /* became empty; retire at a safe point */
@@ -554,7 +554,7 @@ void hm_bg_stats(hakmem_background_stats *out);
 const char *hm_bg_action_name(unsigned action);
 /* The background thread's purges; each returns 1 while memory still waits
  * for its delay (bytes released are counted by the OS layer). */
-int hm_heap_purge_idle(hm_heap *h, uint64_t now);   /* claim held */
+int hm_heap_purge_idle(hm_heap *h, uint64_t now, uint64_t idle_since);   /* claim held */
 int hm_seg_collect_abandoned(hm_heap *collector, uint64_t now);
 int hm_ss_cache_purge(uint64_t now);
 int hm_large_cache_purge(uint64_t now);

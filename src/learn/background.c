@@ -80,19 +80,22 @@ static uint64_t heap_activity(const hm_heap *h) {
   return n;
 }
 
-/* Live heaps that made no refill or flush since the previous round -- a
- * thread that sleeps, blocks, or runs only on its fast paths -- and heaps
- * whose owner has not purged itself for a whole delay (active, but too
- * rarely on a slow path to reach its own purge) are claimed in batches (one
- * membarrier each) and purged on the owner's behalf: remote frees taken,
- * empty pages and slabs released, empty segments retired, free units
- * decommitted. Busy owners that purge themselves are left alone, so their
- * pages stay where their next allocations expect them. */
+/* Live heaps that made no refill or flush for half a delay -- a thread that
+ * sleeps, blocks, or runs only on its fast paths -- and heaps whose owner
+ * has not purged itself for a whole delay (active, but too rarely on a slow
+ * path to reach its own purge) are claimed in batches (one membarrier each)
+ * and purged on the owner's behalf: remote frees taken, empty pages and
+ * slabs released, empty segments retired, free units decommitted. A heap
+ * idle since T has had all its free memory free since T, so it is
+ * decommitted a delay after T, not a delay after the release. Owners that are
+ * busy, or idle for less than half a delay, are left alone: their pages stay
+ * where their next allocations expect them. */
 static int purge_heaps(uint64_t now) {
   if (!heaps_ok) return 0;
   uint64_t delay = hm_param.purge_delay_ms;
   int pending = 0;
   hm_heap *batch[CLAIM_BATCH];
+  uint64_t batch_idle[CLAIM_BATCH];   /* idle since (UINT64_MAX: not idle) */
   hm_heap_registry_lock();
   hm_heap *h = hm_heap_registry_first();
   for (;;) {
@@ -100,13 +103,17 @@ static int purge_heaps(uint64_t now) {
     for (; h && n < CLAIM_BATCH; h = h->all_next) {
       if (h == collector || !__atomic_load_n(&h->live, __ATOMIC_ACQUIRE)) continue;
       uint64_t act = heap_activity(h);
-      int moved = act != h->bg_seen_activity;
-      h->bg_seen_activity = act;
-      if (moved && now - __atomic_load_n(&h->last_purge_ms, __ATOMIC_RELAXED) < delay) {
-        pending = 1;   /* busy and purging itself; it may go idle later */
+      if (act != h->bg_seen_activity) {
+        h->bg_seen_activity = act;
+        h->bg_seen_ms = now;
+      }
+      int idle = now - h->bg_seen_ms >= delay / 2;
+      if (!idle && now - __atomic_load_n(&h->last_purge_ms, __ATOMIC_RELAXED) < delay) {
+        pending = 1;   /* busy, or only just idle: it may be idle later */
         continue;
       }
       atomic_store_explicit(&h->bg_claim, 1, memory_order_relaxed);
+      batch_idle[n] = idle ? h->bg_seen_ms : UINT64_MAX;
       batch[n++] = h;
     }
     hm_heap_registry_unlock();   /* heaps are never unmapped: h stays a valid cursor */
@@ -122,7 +129,7 @@ static int purge_heaps(uint64_t now) {
         ST_ADD(bgst.heaps_busy, 1);
         pending = 1;
       } else {
-        pending |= hm_heap_purge_idle(b, now);
+        pending |= hm_heap_purge_idle(b, now, batch_idle[i]);
         ST_ADD(bgst.heaps_purged, 1);
       }
       claim_drop(b);
@@ -154,9 +161,9 @@ static int collect_abandoned(uint64_t now) {
 }
 
 /* The purge interval: a quarter of the delay. Free units and cached memory
- * are back within 1.25 delays; an empty medium page of a thread that went
- * idle within 1.75 (two rounds to see it idle, a delay for the released
- * units, a round).
+ * are back within 1.25 delays; everything free in a thread that went idle
+ * within 1.5 (a round to see its counts stop, a delay counted from then, a
+ * round).
  * At least 10 ms: with
  * a delay near 0 a faster cadence only makes the owners fault pages in again
  * (measured: thread_churn 4.5x slower at 1 ms); at most 1 s. */

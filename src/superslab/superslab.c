@@ -244,14 +244,17 @@ static void retire_all_empty(hm_heap *h) {
  * decommit the free units that stayed unused for purge_delay_ms (all of them
  * when forced). Run by the owner, or by the background thread holding the
  * heap's claim: it stops early when the owner waits for it (bg_claim == 2).
+ * free_since: units free now have been free at least since then (the
+ * background thread knows it for an idle heap; UINT64_MAX: no knowledge).
  * Returns 1 if dirty memory is left waiting for its delay. */
-static int purge_heap(hm_heap *h, uint64_t now, int force) {
+static int purge_heap(hm_heap *h, uint64_t now, int force, uint64_t free_since) {
   int pending = 0;
   hm_l2_release_empty(h);
   retire_all_empty(h);
   for (unsigned k = 0; k < HM_SEG_KINDS; k++) {
     for (hm_superslab *ss = h->segs[k]; ss; ss = ss->next) {
       if (!ss->dirty_units) continue;
+      if (ss->dirty_since_ms > free_since) ss->dirty_since_ms = free_since;
       if (!force && now - ss->dirty_since_ms < hm_param.purge_delay_ms) {
         pending = 1;
         continue;
@@ -265,18 +268,22 @@ static int purge_heap(hm_heap *h, uint64_t now, int force) {
 
 /* The owner's purge: its own heap, then the process-wide cache. */
 void hm_ss_purge(hm_heap *h, int force) {
-  if (h) purge_heap(h, hm_os_now_ms(), force);
+  if (h) purge_heap(h, hm_os_now_ms(), force, UINT64_MAX);
   hm_ss_collect_global(force);
 }
 
 /* The background thread's purge of a live heap whose owner is idle (claim
  * held): take the frees other threads posted -- a sleeping owner never
- * drains them -- then purge as the owner would. */
-int hm_heap_purge_idle(hm_heap *h, uint64_t now) {
+ * drains them -- then purge as the owner would. idle_since: the owner made
+ * no refill or flush since then, so every block it freed, and every page or
+ * slab that emptied, was free by then (UINT64_MAX: not idle). Frees posted by
+ * other threads since then are counted from then too: the owner is idle, so
+ * an early decommit costs it nothing it would notice. */
+int hm_heap_purge_idle(hm_heap *h, uint64_t now, uint64_t idle_since) {
   for (hm_superslab *ss = h->segs[HM_SEG_TINY]; ss; ss = ss->next)
     if (hm_load_relaxed(&ss->remote_units)) hm_ss_drain_remote(h, ss, HM_UNITS_ALL);
   hm_l2_collect_all(h);
-  return purge_heap(h, now, 0);
+  return purge_heap(h, now, 0, idle_since);
 }
 
 /* Abandoned segments hold memory nobody reuses until some thread adopts
@@ -399,7 +406,7 @@ int hm_seg_collect_abandoned(hm_heap *c, uint64_t now) {
       else hm_l2_adopt(c, take[i]);
     }
   }
-  pending |= purge_heap(c, now, 0);
+  pending |= purge_heap(c, now, 0, UINT64_MAX);
   /* Give everything up again: the collector never keeps a segment. */
   memset(c->partial, 0, sizeof c->partial);
   memset(c->active, 0, sizeof c->active);
