@@ -163,10 +163,9 @@ static int collect_abandoned(uint64_t now) {
 /* The purge interval: a quarter of the delay. Free units and cached memory
  * are back within 1.25 delays; everything free in a thread that went idle
  * within 1.5 (a round to see its counts stop, a delay counted from then, a
- * round).
- * At least 10 ms: with
- * a delay near 0 a faster cadence only makes the owners fault pages in again
- * (measured: thread_churn 4.5x slower at 1 ms); at most 1 s. */
+ * round). At least 10 ms: with a delay near 0 a faster cadence only makes
+ * the owners fault pages in again (measured: thread_churn 4.5x slower at
+ * 1 ms); at most 1 s. */
 static uint32_t quarter_delay(void) {
   uint32_t d = hm_param.purge_delay_ms / 4;
   return d < 10 ? 10 : d > 1000 ? 1000 : d;
