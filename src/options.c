@@ -170,7 +170,7 @@ static void warn_invalid(const hm_option *o, const char *value) {
   put_val(&m, value, 64);
   put_s(&m, "\" (");
   if (o->kind == OPT_BOOL) {
-    put_s(&m, "expected 0 or 1");
+    put_s(&m, "expected 1/0, on/off, yes/no or true/false");
   } else {
     put_s(&m, "expected an integer in ");
     put_u(&m, o->min);
@@ -181,6 +181,49 @@ static void warn_invalid(const hm_option *o, const char *value) {
   put_s(&m, "); using the default ");
   put_u(&m, o->def);
   flush_msg(&m);
+}
+
+/* Edit distance (insert, delete, substitute, swap two neighbours), case
+ * blind, of two short names; stops counting at 3. Three rolling rows: this
+ * runs at start-up, possibly on a small thread stack. */
+static unsigned name_distance(const char *a, size_t la, const char *b, size_t lb) {
+  enum { MAXN = 40 };
+  if (la > MAXN || lb > MAXN) return 3;
+  unsigned rows[3][MAXN + 1];
+  unsigned *prev2 = rows[0], *prev = rows[1], *cur = rows[2];
+  for (size_t j = 0; j <= lb; j++) prev[j] = (unsigned)j;
+  for (size_t i = 1; i <= la; i++) {
+    cur[0] = (unsigned)i;
+    for (size_t j = 1; j <= lb; j++) {
+      char ca = (char)(a[i - 1] & ~0x20), cb = (char)(b[j - 1] & ~0x20);   /* letters, '_' alike */
+      unsigned v = prev[j - 1] + (ca != cb);
+      if (prev[j] + 1 < v) v = prev[j] + 1;
+      if (cur[j - 1] + 1 < v) v = cur[j - 1] + 1;
+      if (i > 1 && j > 1 && ca == (char)(b[j - 2] & ~0x20) && (char)(a[i - 2] & ~0x20) == cb &&
+          prev2[j - 2] + 1 < v)
+        v = prev2[j - 2] + 1;
+      cur[j] = v;
+    }
+    unsigned *t = prev2;
+    prev2 = prev;
+    prev = cur;
+    cur = t;
+  }
+  return prev[lb] < 3 ? prev[lb] : 3;
+}
+
+/* The option whose name is within two edits of `name` (the closest), or NULL. */
+static const hm_option *near_option(const char *name, size_t len) {
+  const hm_option *best = NULL;
+  unsigned best_d = 3;
+  for (unsigned i = 0; i < N_OPTIONS; i++) {
+    unsigned dist = name_distance(name, len, options[i].name, strlen(options[i].name));
+    if (dist < best_d) {
+      best_d = dist;
+      best = &options[i];
+    }
+  }
+  return best;
 }
 
 static const hm_option *find_option(const char *name, size_t len) {
@@ -213,8 +256,21 @@ static void warn_unknown(void) {
     if (known) continue;
     msgbuf m = {.n = 0};
     put_s(&m, "hakmem: warning: unknown variable ");
-    put_val(&m, v, len < 64 ? len : 64);
-    put_s(&m, " ignored (not a hakmem option; see docs/TUNING.md)");
+    char name[72];   /* the name alone: put_val marks a cut with "..." */
+    size_t shown = len < 64 ? len : 64;
+    memcpy(name, v, shown);
+    name[shown] = 0;
+    put_val(&m, name, 64);
+    if (len > 64) put_s(&m, "...");
+    put_s(&m, " ignored");
+    const hm_option *near = near_option(v + 7, len - 7);
+    if (near) {
+      put_s(&m, " (did you mean HAKMEM_");
+      put_s(&m, near->name);
+      put_s(&m, "?)");
+    } else {
+      put_s(&m, " (not a hakmem option; see docs/TUNING.md)");
+    }
     flush_msg(&m);
   }
 }

@@ -280,12 +280,30 @@ int main(int argc, char **argv) {
     expect_invalid("HAKMEM_TINY_USE_SUPERSLAB=2", "HAKMEM_TINY_USE_SUPERSLAB", "1");
     expect_invalid("HAKMEM_STATS=maybe", "HAKMEM_STATS", "0");
 
-    /* an unknown HAKMEM_* name */
+    /* an unknown HAKMEM_* name: named alone (no stray "..."), with the
+     * option it is a near miss of */
     const char *typo[] = {"HAKMEM_SLL_CAP_MAXX=8", NULL};
     rc = run("get", "sll_cap_max", typo);
     EXPECT(rc == 0 && atoll(out_buf) == 256 && warnings() == 1 &&
-               count_lines_with(err_buf, "unknown variable HAKMEM_SLL_CAP_MAXX") == 1,
+               count_lines_with(err_buf, "unknown variable HAKMEM_SLL_CAP_MAXX ignored "
+                                         "(did you mean HAKMEM_SLL_CAP_MAX?)") == 1 &&
+               count_lines_with(err_buf, "...") == 0,
            "unknown HAKMEM_SLL_CAP_MAXX: stderr was:\n%s", err_buf);
+    const char *typo2[] = {"HAKMEM_STAST=1", NULL};
+    rc = run("get", "stats", typo2);
+    EXPECT(rc == 0 && count_lines_with(err_buf, "(did you mean HAKMEM_STATS?)") == 1,
+           "unknown HAKMEM_STAST: stderr was:\n%s", err_buf);
+    const char *far[] = {"HAKMEM_COMPLETELY_DIFFERENT=1", NULL};
+    rc = run("get", "stats", far);
+    EXPECT(rc == 0 && count_lines_with(err_buf, "unknown variable HAKMEM_COMPLETELY_DIFFERENT "
+                                                "ignored (not a hakmem option") == 1,
+           "unknown HAKMEM_COMPLETELY_DIFFERENT: stderr was:\n%s", err_buf);
+    /* an invalid boolean: the warning lists the spellings that are accepted */
+    const char *badbool[] = {"HAKMEM_BACKGROUND=maybe", NULL};
+    rc = run("get", "background", badbool);
+    EXPECT(rc == 0 && atoll(out_buf) == 1 &&
+               count_lines_with(err_buf, "expected 1/0, on/off, yes/no or true/false") == 1,
+           "HAKMEM_BACKGROUND=maybe: %s, stderr was:\n%s", out_buf, err_buf);
 
     /* verbose lists every option */
     const char *verb[] = {"HAKMEM_VERBOSE=1", "HAKMEM_REFILL_BATCH_MAX=32", NULL};
