@@ -39,7 +39,7 @@
 #   --list             list the profiles and workloads, and exit
 #   -h, --help
 #
-# How it measures (docs/BENCHMARKS.md, /work/shared/BENCHMARKING.md): for each
+# How it measures (docs/BENCHMARKS.md): for each
 # workload, one warm-up round (every allocator once, not counted), then N
 # rounds, each running every allocator once in the same order (A B C A B C
 # ...), so the drifts of a shared machine hit all of them alike. A run is
@@ -64,6 +64,9 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"; }
 abspath() { case $1 in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
+# repo_rel PATH: PATH relative to the repository when it lies inside it (what
+# the results record must make sense on another machine)
+repo_rel() { case $1 in "$root"/*) echo "${1#"$root"/}" ;; *) echo "$1" ;; esac; }
 die() { echo "larson.sh: $*" >&2; exit 2; }
 say() { echo "larson.sh: $*" >&2; }
 
@@ -388,7 +391,7 @@ for run in "${runs[@]}"; do
     {
       [ $first = 1 ] || echo ","
       printf '    {"workload": %s, "allocator": %s, "command": %s, "library": %s,\n' \
-        "$(jstr "$run")" "$(jstr "$name")" "$(jstr "${run_cmd[$run]}")" "$(jstr "${libs[$ai]:-(none: glibc)}")"
+        "$(jstr "$run")" "$(jstr "$name")" "$(jstr "${run_cmd[$run]}")" "$(jstr "$(repo_rel "${libs[$ai]:-(none: glibc)}")")"
       printf '     "median_mops": %s, "samples_mops": %s, "failed_runs": %s,\n' "$(jnum "$m")" "$(jarr "$vals")" "$nf"
       printf '     "peak_rss_kib": %s, "samples_rss_kib": %s,\n' "$(jnum "$r")" "$(jarr "$rvals")"
       printf '     "mops_ratio_%s": %s, "rss_ratio_%s": %s,\n' "$ref" "$(jnum "$mx")" "$ref" "$(jnum "$rx")"
