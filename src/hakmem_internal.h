@@ -77,9 +77,10 @@
  * only have to exclude each other's slow work, and the fast paths pay nothing:
  *   owner : every slow path on its own heap runs between hm_heap_enter and
  *           hm_heap_leave: store bg_busy = 1 (a plain store), compiler
- *           barrier, load bg_claim; if it is set, take bg_busy back and wait
- *           (futex) until the claim is gone, then try again. leave: store
- *           bg_busy = 0 (release).
+ *           barrier, load bg_claim; if it is set, keep bg_busy and wait
+ *           (futex) until the claim is gone: the background thread either
+ *           saw bg_busy and drops the claim, or finishes (early, seeing the
+ *           owner wait) and drops it. leave: store bg_busy = 0 (release).
  *   bg    : store bg_claim = 1 (under the heap registry lock, only on a live
  *           heap), then membarrier(PRIVATE_EXPEDITED), then load bg_busy; if
  *           it is set the owner is inside a slow path: drop the claim and
@@ -557,7 +558,7 @@ const char *hm_bg_action_name(unsigned action);
 int hm_heap_purge_idle(hm_heap *h, uint64_t now, uint64_t idle_since);   /* claim held */
 int hm_seg_collect_abandoned(hm_heap *collector, uint64_t now);
 int hm_ss_cache_purge(uint64_t now);
-int hm_large_cache_purge(uint64_t now);
+int hm_large_cache_purge(void);
 hm_heap *hm_heap_create_detached(void);   /* a heap no thread owns (the collector) */
 
 /* Counted on every slow path: every purge_check_ticks events the heap looks

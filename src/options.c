@@ -195,7 +195,7 @@ static unsigned name_distance(const char *a, size_t la, const char *b, size_t lb
   for (size_t i = 1; i <= la; i++) {
     cur[0] = (unsigned)i;
     for (size_t j = 1; j <= lb; j++) {
-      char ca = (char)(a[i - 1] & ~0x20), cb = (char)(b[j - 1] & ~0x20);   /* letters, '_' alike */
+      char ca = (char)(a[i - 1] & ~0x20), cb = (char)(b[j - 1] & ~0x20);   /* case blind */
       unsigned v = prev[j - 1] + (ca != cb);
       if (prev[j] + 1 < v) v = prev[j] + 1;
       if (cur[j - 1] + 1 < v) v = cur[j - 1] + 1;

@@ -259,8 +259,7 @@ void *hm_large_realloc(void *p, size_t size) {
 }
 
 /* The background thread's purge of the span cache: 1 while spans wait. */
-int hm_large_cache_purge(uint64_t now) {
-  (void)now;   /* cache_expire reads the clock itself */
+int hm_large_cache_purge(void) {
   cached_span expired[CACHE_SLOTS];
   hm_lock(&large_lock);
   unsigned n = cache_expire(0, expired);

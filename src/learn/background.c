@@ -147,7 +147,7 @@ static int purge_heaps(uint64_t now) {
 /* The process-wide caches: empty segments and freed large spans. */
 static int purge_caches(uint64_t now) {
   int pending = hm_ss_cache_purge(now);
-  return hm_large_cache_purge(now) | pending;
+  return hm_large_cache_purge() | pending;
 }
 
 /* Segments of exited threads that have something to give: adopted into the
