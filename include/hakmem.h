@@ -43,7 +43,7 @@ void free_aligned_sized(void *ptr, size_t alignment, size_t size);
  * application holds. Figures are exact when no other thread is allocating
  * (other threads' caches are read without stopping them); docs/TUNING.md
  * explains every field. HAKMEM_STATS=1 prints hakmem_stats_print() at exit. */
-#define HAKMEM_NUM_CLASSES 53
+#define HAKMEM_NUM_CLASSES 52
 
 /* Refill stages: what a refill of a thread cache had to do (the most costly
  * step it took). */

@@ -24,52 +24,52 @@ HM_EXPORT void *malloc(size_t n) {
   return hm_large_alloc(n, 0, 0);
 }
 
-static HM_COLD void free_other(void *p, uintptr_t idx) {
+static HM_COLD void free_other(void *p, uintptr_t idx, const char *fn) {
   HM_DBG(hm_tls_heap, early[HAKMEM_EARLY_FREE_NOT_SMALL], 1);
   if (p == NULL) return;
   unsigned k = idx < HM_MAP_ENTRIES ? hm_region_map[idx] : HM_REGION_NONE;
   if (k == HM_REGION_LARGE || k == HM_REGION_LARGE_HI) {
-    hm_large_free(p);
+    hm_large_free(p, fn);
     return;
   }
-  hm_fatal("free(): invalid pointer", p);
+  hm_fatal(fn, "invalid pointer", p);
 }
 
-HM_EXPORT void free(void *p) {
+/* free and its variants: one map byte says "segment", then the small fast
+ * path (tiny.h); `fn` only reaches the cold paths, for the diagnostic. */
+HM_INLINE void free_named(void *p, const char *fn) {
   uintptr_t idx = (uintptr_t)p >> HM_REGION_SHIFT;
   if (hm_likely(idx < HM_MAP_ENTRIES)) {
     if (hm_likely(hm_region_is_segment(hm_region_map[idx]))) {
-      hm_small_free(p, (hm_superslab *)(idx << HM_REGION_SHIFT));
+      /* The segment from idx, not p & ~mask: one shift instead of a copy and
+       * an and (the empty asm hides that idx came from p). */
+      __asm__("" : "+r"(idx));
+      hm_small_free(p, (hm_superslab *)(idx << HM_REGION_SHIFT), fn);
       return;
     }
   }
-  free_other(p, idx);
+  free_other(p, idx, fn);
 }
 
-/* Kind of the region holding p, or abort with `what` if p is not ours. */
-static unsigned kind_of(const void *p, const char *what) {
+HM_EXPORT void free(void *p) { free_named(p, "free()"); }
+
+/* Kind of the region holding p, or abort naming fn if p is not ours. */
+static unsigned kind_of(const void *p, const char *fn) {
   uintptr_t idx = (uintptr_t)p >> HM_REGION_SHIFT;
   unsigned k = idx < HM_MAP_ENTRIES ? hm_region_map[idx] : HM_REGION_NONE;
-  if (k == HM_REGION_NONE) hm_fatal(what, p);
+  if (k == HM_REGION_NONE) hm_fatal(fn, "invalid pointer", p);
   return k == HM_REGION_LARGE_HI ? HM_REGION_LARGE : k;
 }
 
-/* Usable size of a live block, validating it. */
-static size_t usable_size(const void *p, const char *what) {
-  unsigned k = kind_of(p, what);
-  if (k == HM_REGION_L2) return hm_l2_usable(p, what);
-  if (k == HM_REGION_SS) {
-    hm_superslab *ss = hm_ss_of(p);
-    hm_slab *s = hm_slab_of(ss, p);
-    hm_slab_validate_block(s, p, what);
-    return s->block_size;
-  }
-  return hm_large_usable(p);
+/* Usable size of a live block, validating it (a freed block is an error). */
+static size_t usable_size(const void *p, const char *fn) {
+  if (kind_of(p, fn) == HM_REGION_LARGE) return hm_large_usable(p, fn);
+  return hm_small_live_size(hm_ss_of(p), p, fn, 0);
 }
 
 HM_EXPORT size_t malloc_usable_size(void *p) {
   if (!p) return 0;
-  return usable_size(p, "malloc_usable_size(): invalid pointer");
+  return usable_size(p, "malloc_usable_size()");
 }
 
 HM_EXPORT void *calloc(size_t n, size_t size) {
@@ -91,11 +91,11 @@ HM_EXPORT void *realloc(void *p, size_t n) {
     return NULL;
   }
   size_t old;
-  if (kind_of(p, "realloc(): invalid pointer") == HM_REGION_LARGE) {
+  if (kind_of(p, "realloc()") == HM_REGION_LARGE) {
     if (n > HM_SMALL_MAX) return hm_large_realloc(p, n);
-    old = hm_large_usable(p);
+    old = hm_large_usable(p, "realloc()");
   } else {
-    old = usable_size(p, "realloc(): invalid pointer");
+    old = hm_small_live_size(hm_ss_of(p), p, "realloc()", 0);
     if (n <= old && n >= old / 2) return p;   /* same or next-smaller class: stay */
   }
   /* A block that grows out of its class is likely to grow again (string
@@ -187,12 +187,15 @@ HM_EXPORT void *pvalloc(size_t size) {
   return aligned_alloc_pow2(PAGE, rounded ? rounded : PAGE);
 }
 
-HM_EXPORT void cfree(void *p) { free(p); }
-HM_EXPORT void free_sized(void *p, size_t size) { (void)size; free(p); }
+HM_EXPORT void cfree(void *p) { free_named(p, "cfree()"); }
+HM_EXPORT void free_sized(void *p, size_t size) {
+  (void)size;
+  free_named(p, "free_sized()");
+}
 HM_EXPORT void free_aligned_sized(void *p, size_t align, size_t size) {
   (void)align;
   (void)size;
-  free(p);
+  free_named(p, "free_aligned_sized()");
 }
 
 /* glibc's internal names, used by some programs and by LD_PRELOAD shims. */

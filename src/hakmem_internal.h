@@ -106,6 +106,37 @@
  *   into them is a remote free), drains and releases what it can, and
  *   abandons the rest again within the same action.
  *
+ * Block placement and the free mark (what free() checks, and where)
+ * ----------------------------------------------------------------
+ * Every free block (in a TLS SLL, a slab or page free list, a remote list)
+ * holds its list link in word 0 and its *free mark* in word 1:
+ *   word1 == hm_free_key ^ (uintptr_t)block
+ * with hm_free_key a per-process random value (never 0). Every path that
+ * frees a block writes the mark before the block is published anywhere;
+ * every path that hands a block to the program clears word 1 (malloc's pop
+ * stores 0), so a live block never carries its own mark unless the program
+ * copies it there from freed memory at that very address. Hence on free:
+ *   mark present  -> the block is already free: "double free detected",
+ * whatever list it sits on and whichever thread freed it first. The mark
+ * depends on the address, so stale marks left in reused memory (a block of
+ * another class that once lay here) never match a block start elsewhere.
+ * Blocks are at least HM_MIN_BLOCK (16) bytes so that both words fit.
+ *   Every block starts at an address whose low 32 bits are a multiple of its
+ * size: a slab's or page's first block is the first such address after the
+ * area start (after the segment header in unit 0), so no such address lies
+ * in the slack before it. Then "is p the start of a block of class c?" is
+ *   (uint32_t)p * hm_class_mult[c] < hm_class_mult[c]
+ * (one multiply, one compare; segments never straddle a 4 GiB boundary).
+ * The segment header's 4 KiB page has class HM_CLASS_NONE in page_cls[] (the
+ * class free() reads, per 4 KiB), so a pointer into the header never passes.
+ * The one aligned address past a slab's last block (its tail, when
+ * (area end - first block) is not a multiple of the size) receives a free
+ * mark when carving reaches it, so a free of it is caught as well. What the
+ * fast path cannot see: a pointer to a block slot never carved yet (bump
+ * region) -- only a wild pointer can be one; the slow paths reject it.
+ * The fast path pays: malloc one store (clear word 1); free a load of the
+ * key, an xor, a compare of word 1, the multiply-compare, and the mark store.
+ *
  * Large blocks (kind HM_REGION_LARGE, large/large.c)
  * --------------------------------------------------
  * Requests above HM_SMALL_MAX are direct mappings whose first bytes hold
@@ -145,6 +176,7 @@
 #define HM_UNITS 32                                           /* per superslab */
 #define HM_UNITS_ALL 0xffffffffu
 #define HM_SS_HEADER_SIZE 4096                                /* header in unit 0 */
+#define HM_PAGE_SHIFT 12                                      /* page_cls[] granularity */
 
 /* Region kinds stored in hm_region_map. */
 enum {
@@ -165,8 +197,9 @@ enum { HM_SEG_TINY = 0, HM_SEG_L2 = 1, HM_SEG_KINDS = 2 };
 /* ---- size classes (size_class.c documents the table) ---------------------- */
 #define HM_TINY_MAX 1024                  /* largest tiny size */
 #define HM_SMALL_MAX (256u * 1024)        /* largest size served by superslabs */
-#define HM_TINY_CLASSES 21                /* classes 0..20 are tiny (<= 1 KiB); 21..52 are L2 */
-#define HM_NUM_CLASSES 53                 /* classes 0..52 */
+#define HM_TINY_CLASSES 20                /* classes 0..19 are tiny (<= 1 KiB); 20..51 are L2 */
+#define HM_NUM_CLASSES 52                 /* classes 0..51 */
+#define HM_MIN_BLOCK 16                   /* a free block holds its link and its free mark */
 #define HM_CLASS_NONE HM_NUM_CLASSES      /* marks unassigned units; its bin has no room */
 #define HM_MAX_ALIGN_IN_SLAB 4096         /* power-of-two blocks are aligned to their size up to this */
 
@@ -184,6 +217,13 @@ extern const uint8_t hm_mid_class_lut[HM_SMALL_MAX / 256 + 1];
 typedef struct hm_class_div { uint64_t inv; uint32_t shift; } hm_class_div;
 extern hm_class_div hm_class_div_tab[HM_NUM_CLASSES];
 void hm_class_div_init(void);
+/* hm_class_mult[c] = ceil(2^64 / size): for any 32-bit n, n is a multiple of
+ * the class size iff n * mult (mod 2^64) < mult (Lemire, Kaser and Kurz,
+ * "Faster remainder by direct computation", 2019). free()'s fast path applies
+ * it to the low 32 bits of the pointer: every block starts at an address whose
+ * low 32 bits are a multiple of its size (see "Block placement" below), so an
+ * interior or misaligned pointer fails in two instructions. */
+extern uint64_t hm_class_mult[HM_NUM_CLASSES + 1];   /* entry HM_CLASS_NONE is 0: always fails */
 HM_INLINE int hm_block_index_ok(uintptr_t off, unsigned cls, uint64_t count) {
   uint64_t x = (uint64_t)off * hm_class_div_tab[cls].inv;
   unsigned s = hm_class_div_tab[cls].shift;
@@ -199,7 +239,26 @@ HM_INLINE unsigned hm_size_class(size_t size) {
 }
 
 /* ---- blocks, slabs, superslabs -------------------------------------------- */
-typedef struct hm_block { struct hm_block *next; } hm_block;
+/* A free block: its link, and its free mark (see "the free mark" above). */
+typedef struct hm_block { struct hm_block *next; uint64_t mark; } hm_block;
+
+extern HM_HIDDEN uint64_t hm_free_key; /* per process, random, never 0; set before any block exists */
+HM_INLINE uint64_t hm_free_mark(const void *p) { return hm_free_key ^ (uintptr_t)p; }
+HM_INLINE int hm_is_marked_free(const void *p) {
+  return ((const hm_block *)p)->mark == hm_free_mark(p);
+}
+/* The first free block's address at or after `area` for block size bs (the
+ * low 32 bits a multiple of bs; see "Block placement"). */
+HM_INLINE uint8_t *hm_block_origin(uint8_t *area, uint32_t bs) {
+  uint32_t rem = (uint32_t)(uintptr_t)area % bs;
+  return rem ? area + (bs - rem) : area;
+}
+/* Carving reached the end of a slab or page: mark its tail (the aligned
+ * address after the last block, when there is room for a block header). */
+HM_INLINE void hm_mark_tail(uint8_t *end_of_blocks, const uint8_t *area_end) {
+  if (end_of_blocks + sizeof(hm_block) <= area_end)
+    ((hm_block *)end_of_blocks)->mark = hm_free_mark(end_of_blocks);
+}
 
 enum { HM_SLAB_UNUSED = 0, HM_SLAB_ACTIVE, HM_SLAB_PARTIAL, HM_SLAB_FULL };
 
@@ -248,7 +307,8 @@ typedef struct hm_l2_page {
   struct hm_l2_page *delayed_next;      /* owner heap's l2_delayed stack */
   uint16_t used;                        /* see invariants */
   uint16_t bump;                        /* blocks carved so far */
-  uint32_t block_size;
+  uint32_t origin;                      /* first block - page area start (block placement);
+                                           the block size is hm_class_size[cls] */
   uint8_t cls;                          /* on every unit of the page (same offset as hm_slab) */
   uint8_t span;                         /* units (head unit only); 0 = unassigned */
   uint8_t head;                         /* the page's head unit */
@@ -284,6 +344,10 @@ typedef struct hm_superslab {
     hm_slab slabs[HM_UNITS];         /* HM_SEG_TINY */
     hm_l2_page pages[HM_UNITS];      /* HM_SEG_L2 */
   };
+  /* Class of every 4 KiB page of the segment, read by free()'s fast path:
+   * the units' class, except HM_CLASS_NONE for the header page and for
+   * unassigned units (their bins never have room: the slow path decides). */
+  uint8_t page_cls[HM_REGION_SIZE >> HM_PAGE_SHIFT];
 } hm_superslab;
 
 _Static_assert(sizeof(hm_superslab) <= HM_SS_HEADER_SIZE, "header fits its page");
@@ -293,6 +357,15 @@ HM_INLINE hm_superslab *hm_ss_of(const void *p) {
 }
 HM_INLINE unsigned hm_unit_of(const void *p) {
   return (unsigned)((uintptr_t)p >> HM_UNIT_SHIFT) & (HM_UNITS - 1);
+}
+HM_INLINE unsigned hm_page_of(const void *p) {
+  return (unsigned)((uintptr_t)p >> HM_PAGE_SHIFT) & ((HM_REGION_SIZE >> HM_PAGE_SHIFT) - 1);
+}
+/* Sets page_cls for units [u, u + span): the header page stays NONE. */
+HM_INLINE void hm_seg_set_page_cls(hm_superslab *ss, unsigned u, unsigned span, unsigned cls) {
+  const unsigned per_unit = HM_UNIT_SIZE >> HM_PAGE_SHIFT;
+  unsigned first = u * per_unit + (u == 0 ? HM_SS_HEADER_SIZE >> HM_PAGE_SHIFT : 0);
+  for (unsigned i = first; i < (u + span) * per_unit; i++) ss->page_cls[i] = (uint8_t)cls;
 }
 HM_INLINE hm_slab *hm_slab_of(hm_superslab *ss, const void *p) {
   return &ss->slabs[ss->slabs[hm_unit_of(p)].head];
@@ -377,8 +450,9 @@ extern hm_dbg_counters hm_dbg_global;   /* atomics: exited heaps and heap-less t
  * always reaches the validating slow path. */
 typedef struct hm_heap {
   hm_block *head[HM_NUM_CLASSES + 1];     /* hot: TLS SLL of free blocks per class */
-  uint32_t room[HM_NUM_CLASSES + 1];      /* hot: cap - length(list); 0 on the empty heap */
+  uint64_t room[HM_NUM_CLASSES + 1];      /* hot: cap - length(list); 0 on the empty heap */
   uint32_t cap[HM_NUM_CLASSES + 1];
+  uint64_t block_mult[HM_NUM_CLASSES + 1];/* hot: hm_class_mult, read by free's block check */
   hm_slab *active[HM_NUM_CLASSES];        /* slab being carved, per class */
   hm_slab *partial[HM_NUM_CLASSES];       /* slabs with free blocks, per class */
   hm_l2_page *l2_page[HM_NUM_CLASSES];    /* hot: L2 current page (queue head) per class;
@@ -469,13 +543,16 @@ void hm_os_decommit(void *p, size_t size);
 size_t hm_os_resident(void *p, size_t size);   /* mincore: bytes resident */
 uint64_t hm_os_now_ms(void);
 uint64_t hm_os_now_ns(void);
+uint64_t hm_os_random64(void);   /* for keys: never 0 */
 void hm_os_write_stderr(const char *msg);
 extern __thread uint64_t hm_os_released_by_thread;   /* bytes unmapped/decommitted by this thread */
 void hm_os_futex_wait(_Atomic uint32_t *word, uint32_t expected, uint64_t timeout_ms);
 void hm_os_futex_wake(_Atomic uint32_t *word);
 int hm_os_membarrier_register(void);
 int hm_os_membarrier(void);
-__attribute__((noreturn)) void hm_fatal(const char *what, const void *ptr);
+/* One line "hakmem: FN: WHAT 0xPTR" on stderr, then abort(). fn names the
+ * function the program called ("free()"), or NULL. */
+__attribute__((noreturn)) void hm_fatal(const char *fn, const char *what, const void *ptr);
 
 /* ---- process and thread set-up (init.c) ----------------------------------- */
 hm_heap *hm_thread_heap_create(void);    /* slow path of a new thread */
@@ -491,11 +568,12 @@ void hm_unlock(pthread_mutex_t *m);
 
 /* ---- small (superslab) engine: tiny/ and superslab/ ----------------------- */
 void *hm_small_alloc_slow(unsigned cls);
-void hm_small_free_slow(void *p);
+void hm_small_free_slow(void *p, const char *fn);
+size_t hm_small_live_size(hm_superslab *ss, const void *p, const char *fn, int freeing);
 void hm_heap_flush_all(hm_heap *h);
 void hm_heap_apply_params(hm_heap *h);   /* bin capacities and batches from hm_param */
 void hm_heap_collect(hm_heap *h, int force);
-void hm_remote_free(hm_superslab *ss, void *p);
+void hm_remote_free(hm_superslab *ss, void *p, const char *fn);
 void hm_slab_remote_push(hm_superslab *ss, hm_slab *s, hm_block *head, hm_block *tail);
 
 hm_slab *hm_ss_slab_new(hm_heap *h, unsigned cls);
@@ -580,7 +658,6 @@ void hm_l2_collect_all(hm_heap *h);
 void hm_l2_adopt(hm_heap *h, hm_superslab *ss);
 void hm_l2_abandon_all(hm_heap *h);
 void hm_l2_drain_delayed(hm_heap *h);
-size_t hm_l2_usable(const void *p, const char *what);
 
 typedef struct hm_usage {
   size_t mapped, committed_est, in_use, superslabs, abandoned, cached_ss;
@@ -594,10 +671,10 @@ void hm_ss_usage(hm_usage *u, int resident);
 
 /* ---- large (large.c) ------------------------------------------------------- */
 void *hm_large_alloc(size_t size, size_t align, int zero);
-void hm_large_free(void *p);
+void hm_large_free(void *p, const char *fn);   /* fn: named if p is invalid */
 void *hm_large_realloc(void *p, size_t size);
-size_t hm_large_usable(const void *p);
-hm_large_hdr *hm_large_hdr_of(const void *p);
+size_t hm_large_usable(const void *p, const char *fn);
+hm_large_hdr *hm_large_hdr_of(const void *p, const char *fn);
 size_t hm_large_collect(int force);
 void hm_large_usage(hm_usage *u, int resident);
 void hm_large_lock(void);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 __thread hm_heap *hm_tls_heap = (hm_heap *)&hm_heap_empty;
+uint64_t hm_free_key;   /* the free mark's key (hakmem_internal.h) */
 
 /* All bins empty with zero room: every fast path misses on it. Const, so a
  * stray write faults instead of corrupting state. */
@@ -68,6 +69,7 @@ static void process_init(void) {
   if (atomic_compare_exchange_strong(&init_state, &expected, 1)) {
     hm_params_init();   /* options.c: environment, warnings; never allocates */
     hm_class_div_init();
+    hm_free_key = hm_os_random64();   /* before any block exists: no block is freed earlier */
     pthread_key_create(&heap_key, thread_exit);
     atomic_store(&init_state, 2);
     /* These may allocate (glibc keeps handlers in growable arrays): we are
@@ -128,6 +130,7 @@ static hm_heap *heap_make(int with_bins) {
     h->batch[c] = hm_params_refill_batch(c);
     h->cap_max[c] = with_bins ? hm_params_bin_cap_max(c) : 0;
     h->l2_page[c] = (hm_l2_page *)&hm_l2_page_empty;
+    h->block_mult[c] = hm_class_mult[c];
   }
   return h;
 }

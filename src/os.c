@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/auxv.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -82,6 +83,21 @@ uint64_t hm_os_now_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* 64 unpredictable bits without a syscall that may block or fail: the
+ * kernel's per-exec random bytes (AT_RANDOM, which glibc also draws its
+ * stack guard from, hence mixed) with the clock and the address layout,
+ * through the splitmix64 finaliser. Never 0. */
+uint64_t hm_os_random64(void) {
+  const uint64_t *auxv_random = (const uint64_t *)getauxval(AT_RANDOM);
+  uint64_t x = auxv_random ? auxv_random[1] : 0;
+  x ^= hm_os_now_ns() ^ ((uint64_t)(uintptr_t)&x << 16) ^ (uint64_t)(uintptr_t)hm_os_random64;
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  x ^= x >> 31;
+  return x ? x : 0x6861b2d3e4f5a697ull;
+}
+
 /* ---- thread synchronisation without libc locks ------------------------------- */
 /* Sleep while *word == expected, at most timeout_ms (0: no limit); returns
  * early on a wake, a signal or a changed word. Private futex: no memory is
@@ -143,18 +159,24 @@ static char *fmt_hex(char *out, uintptr_t v) {
 }
 
 /* One clear line on stderr, then abort() -- as glibc does for heap misuse. */
-void hm_fatal(const char *what, const void *ptr) {
+static char *put_str(char *o, const char *s, size_t max) {
+  size_t n = strlen(s);
+  if (n > max) n = max;
+  memcpy(o, s, n);
+  return o + n;
+}
+
+void hm_fatal(const char *fn, const char *what, const void *ptr) {
   char line[256];
-  char *o = line;
-  const char *pre = "hakmem: ";
-  size_t wl = strlen(what);
-  if (wl > 180) wl = 180;
-  memcpy(o, pre, 8); o += 8;
-  memcpy(o, what, wl); o += wl;
+  char *o = put_str(line, "hakmem: ", 8);
+  if (fn) {
+    o = put_str(o, fn, 40);
+    o = put_str(o, ": ", 2);
+  }
+  o = put_str(o, what, 160);
   if (ptr) {
-    memcpy(o, " (ptr=", 6); o += 6;
+    *o++ = ' ';
     o = fmt_hex(o, (uintptr_t)ptr);
-    *o++ = ')';
   }
   *o++ = '\n';
   *o = 0;

@@ -85,7 +85,7 @@ static uint32_t collect_thread_free(hm_heap *h, hm_l2_page *pg) {
   }
   tail->next = pg->free;
   pg->free = list;
-  if (hm_unlikely(n > pg->used)) hm_fatal("free(): double free detected (remote)", list);
+  if (hm_unlikely(n > pg->used)) hm_fatal("free()", "double free detected (remote)", list);
   pg->used = (uint16_t)(pg->used - n);
   hm_stats_drained(h, pg->cls, n);
   return n;
@@ -93,14 +93,14 @@ static uint32_t collect_thread_free(hm_heap *h, hm_l2_page *pg) {
 
 /* Every block of a list must be a block this page handed out. */
 static void validate_list(hm_l2_page *pg, hm_block *b) {
-  if (pg->state == HM_SLAB_UNUSED && b) hm_fatal("free(): invalid pointer", b);
+  if (pg->state == HM_SLAB_UNUSED && b) hm_fatal("free()", "corrupted free list", b);
   uintptr_t start = (uintptr_t)hm_l2_page_start(seg_of_page(pg), pg);
   uint64_t inv = hm_class_div_tab[pg->cls].inv, count = pg->bump;
   unsigned s = hm_class_div_tab[pg->cls].shift;
   for (; b; b = b->next) {
     uint64_t x = ((uintptr_t)b - start) * inv;
     if (hm_unlikely(((x >> s) | (x << ((64 - s) & 63))) >= count))
-      hm_fatal("free(): invalid pointer", b);
+      hm_fatal("free()", "corrupted free list", b);
   }
 }
 
@@ -115,15 +115,16 @@ static int page_extend(hm_heap *h, hm_l2_page *pg) {
   }
   if (collect_thread_free(h, pg)) return 1 + HM_STAGE_REMOTE;
   if (pg->bump < pg->capacity) {
+    hm_superslab *seg = seg_of_page(pg);
+    uint32_t bs = hm_l2_block_size(pg);
     uint32_t n = pg->capacity - pg->bump;
     if (n > hm_param.l2_carve_max) n = hm_param.l2_carve_max;
-    uint8_t *b = hm_l2_page_start(seg_of_page(pg), pg) + (size_t)pg->bump * pg->block_size;
-    for (uint32_t i = 0; i + 1 < n; i++, b += pg->block_size)
-      ((hm_block *)b)->next = (hm_block *)(b + pg->block_size);
+    uint8_t *first = hm_l2_page_start(seg, pg) + (size_t)pg->bump * bs, *b = first;
+    for (uint32_t i = 0; i + 1 < n; i++, b += bs) ((hm_block *)b)->next = (hm_block *)(b + bs);
     ((hm_block *)b)->next = NULL;
-    pg->free = (hm_block *)(hm_l2_page_start(seg_of_page(pg), pg) +
-                            (size_t)pg->bump * pg->block_size);
+    pg->free = (hm_block *)first;
     pg->bump = (uint16_t)(pg->bump + n);
+    if (pg->bump == pg->capacity) hm_mark_tail(b + bs, hm_l2_page_area_end(seg, pg));
     return 1 + HM_STAGE_BUMP;
   }
   return 0;
@@ -131,21 +132,23 @@ static int page_extend(hm_heap *h, hm_l2_page *pg) {
 
 static hm_l2_page *page_init(hm_superslab *seg, unsigned u, unsigned cls) {
   unsigned span = hm_l2_page_span(cls);
-  size_t area = (size_t)span * HM_UNIT_SIZE - (u == 0 ? HM_SS_HEADER_SIZE : 0);
   for (unsigned i = u; i < u + span; i++) {
     seg->pages[i].cls = (uint8_t)cls;
     seg->pages[i].head = (uint8_t)u;
   }
+  hm_seg_set_page_cls(seg, u, span, cls);
   hm_l2_page *pg = &seg->pages[u];
+  pg->span = (uint8_t)span;
+  uint32_t bs = hm_class_size[cls];
+  uint8_t *area = hm_l2_page_area(seg, pg), *origin = hm_block_origin(area, bs);
   pg->free = pg->local_free = NULL;
   atomic_store_explicit(&pg->thread_free, HM_TF_NORMAL, memory_order_relaxed);
   pg->next = pg->prev = pg->delayed_next = NULL;
   pg->used = 0;
   pg->bump = 0;
-  pg->block_size = hm_class_size[cls];
-  pg->capacity = (uint16_t)(area / pg->block_size);
+  pg->origin = (uint32_t)(origin - area);
+  pg->capacity = (uint16_t)((size_t)(hm_l2_page_area_end(seg, pg) - origin) / bs);
   pg->in_full = 0;
-  pg->span = (uint8_t)span;
   pg->state = HM_SLAB_ACTIVE;
   hm_seg_units_take(seg, u, span);
   return pg;
@@ -164,6 +167,7 @@ static void page_release(hm_heap *h, hm_l2_page *pg) {
     seg->pages[i].cls = HM_CLASS_NONE;
     seg->pages[i].head = (uint8_t)i;
   }
+  hm_seg_set_page_cls(seg, u, span, HM_CLASS_NONE);
   hm_seg_units_return(h, seg, u, span);
 }
 
@@ -231,7 +235,7 @@ static void check_empty_page(hm_l2_page *pg) {
   validate_list(pg, pg->local_free);
   for (hm_block *b = pg->local_free; b && n <= pg->bump; b = b->next) n++;
   for (hm_block *b = pg->free; b && n <= pg->bump; b = b->next) n++;
-  if (n != pg->bump) hm_fatal("free(): double free or invalid pointer detected", pg->local_free);
+  if (n != pg->bump) hm_fatal("free()", "double free or invalid pointer detected", pg->local_free);
 }
 
 /* Empty pages stay in their queue (the best place to allocate from) until
@@ -264,7 +268,10 @@ static hm_l2_page *page_new(hm_heap *h, unsigned cls, int *adopted) {
   *adopted = 0;
   for (;;) {
     for (hm_superslab *seg = h->segs[HM_SEG_L2]; seg; seg = seg->next) {
-      int u = hm_seg_find_run(seg->free_units, span);
+      /* A multi-unit page avoids unit 0 when it can: after the header, the
+       * block placement may cost it a block (hakmem_internal.h). */
+      int u = span > 1 ? hm_seg_find_run(seg->free_units & ~1u, span) : -1;
+      if (u < 0) u = hm_seg_find_run(seg->free_units, span);
       if (u >= 0) return page_init(seg, (unsigned)u, cls);
     }
     hm_superslab *seg = hm_seg_abandoned_pop(HM_SEG_L2);
@@ -358,9 +365,9 @@ void *hm_l2_refill(hm_heap *h, unsigned cls) {
 
 /* The owner takes a block back into its page (a flush of the TLS SLL). */
 void hm_l2_return_block(hm_heap *h, hm_l2_page *pg, hm_block *b) {
-  if (hm_unlikely(!hm_l2_block_ok(seg_of_page(pg), pg, b))) hm_fatal("free(): invalid pointer", b);
+  if (hm_unlikely(!hm_l2_block_ok(seg_of_page(pg), pg, b))) hm_fatal("free()", "corrupted thread cache", b);
   if (hm_unlikely(pg->used == 0 || pg->local_free == b))
-    hm_fatal("free(): double free detected", b);
+    hm_fatal("free()", "double free detected", b);
   b->next = pg->local_free;
   pg->local_free = b;
   pg->used--;
@@ -393,13 +400,6 @@ void hm_l2_remote_push(hm_superslab *seg, hm_l2_page *pg, hm_block *head, hm_blo
                                                 (uintptr_t)TF_LIST(tf) | HM_TF_NORMAL,
                                                 memory_order_release, memory_order_relaxed)) {
   }
-}
-
-size_t hm_l2_usable(const void *p, const char *what) {
-  hm_superslab *seg = hm_ss_of(p);
-  hm_l2_page *pg = hm_l2_page_of(seg, p);
-  if (!hm_l2_block_ok(seg, pg, p)) hm_fatal(what, p);
-  return pg->block_size;
 }
 
 /* malloc_trim: take every page's remote frees, so that pages emptied by

@@ -19,10 +19,21 @@ HM_INLINE hm_l2_page *hm_l2_page_of(hm_superslab *seg, const void *p) {
   return &seg->pages[seg->pages[hm_unit_of(p)].head];
 }
 
-HM_INLINE uint8_t *hm_l2_page_start(hm_superslab *seg, const hm_l2_page *pg) {
+/* The page's area: from its head unit (after the segment header in unit 0)
+ * to the end of its last unit. */
+HM_INLINE uint8_t *hm_l2_page_area(hm_superslab *seg, const hm_l2_page *pg) {
   unsigned u = (unsigned)(pg - seg->pages);
   return (uint8_t *)seg + (size_t)u * HM_UNIT_SIZE + (u == 0 ? HM_SS_HEADER_SIZE : 0);
 }
+HM_INLINE uint8_t *hm_l2_page_area_end(hm_superslab *seg, const hm_l2_page *pg) {
+  unsigned u = (unsigned)(pg - seg->pages);
+  return (uint8_t *)seg + (size_t)(u + pg->span) * HM_UNIT_SIZE;
+}
+/* The page's first block (see "Block placement" in hakmem_internal.h). */
+HM_INLINE uint8_t *hm_l2_page_start(hm_superslab *seg, const hm_l2_page *pg) {
+  return hm_l2_page_area(seg, pg) + pg->origin;
+}
+HM_INLINE uint32_t hm_l2_block_size(const hm_l2_page *pg) { return hm_class_size[pg->cls]; }
 
 /* Is p the start of a block this page has handed out? (one multiply) */
 HM_INLINE int hm_l2_block_ok(hm_superslab *seg, const hm_l2_page *pg, const void *p) {

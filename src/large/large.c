@@ -169,22 +169,22 @@ void *hm_large_alloc(size_t size, size_t align, int zero) {
   return p;
 }
 
-hm_large_hdr *hm_large_hdr_of(const void *p) {
+hm_large_hdr *hm_large_hdr_of(const void *p, const char *fn) {
   uintptr_t chunk = (uintptr_t)p & ~(uintptr_t)HM_REGION_MASK;
   if (hm_region_kind_at(chunk) == HM_REGION_LARGE_HI) chunk -= HM_REGION_SIZE;
   hm_large_hdr *h = (hm_large_hdr *)chunk;
   if (h->magic != HM_LARGE_MAGIC || (uint8_t *)h + h->user_off != (const uint8_t *)p)
-    hm_fatal("invalid pointer (not the start of a large block)", p);
+    hm_fatal(fn, "invalid pointer", p);
   return h;
 }
 
-size_t hm_large_usable(const void *p) {
-  hm_large_hdr *h = hm_large_hdr_of(p);
+size_t hm_large_usable(const void *p, const char *fn) {
+  hm_large_hdr *h = hm_large_hdr_of(p, fn);
   return h->map_size - h->user_off;
 }
 
-void hm_large_free(void *p) {
-  hm_large_hdr *h = hm_large_hdr_of(p);
+void hm_large_free(void *p, const char *fn) {
+  hm_large_hdr *h = hm_large_hdr_of(p, fn);
   size_t size = h->map_size;
   region_mark(h, 0);   /* a second free is now detected */
   h->magic = 0;
@@ -217,7 +217,7 @@ void hm_large_free(void *p) {
 }
 
 void *hm_large_realloc(void *p, size_t size) {
-  hm_large_hdr *h = hm_large_hdr_of(p);
+  hm_large_hdr *h = hm_large_hdr_of(p, "realloc()");
   size_t off = h->user_off;
   if (size > PTRDIFF_MAX - off - HM_REGION_SIZE) {
     errno = ENOMEM;

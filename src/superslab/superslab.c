@@ -84,6 +84,7 @@ void hm_seg_units_return(hm_heap *h, hm_superslab *ss, unsigned u, unsigned span
 
 /* ---- creation and destruction --------------------------------------------------- */
 static void init_descriptors(hm_superslab *ss) {
+  memset(ss->page_cls, HM_CLASS_NONE, sizeof ss->page_cls);
   for (unsigned u = 0; u < HM_UNITS; u++) {
     if (ss->kind == HM_SEG_TINY) {
       memset(&ss->slabs[u], 0, sizeof ss->slabs[u]);
@@ -458,7 +459,7 @@ void hm_ss_usage(hm_usage *u, int resident) {
         hm_l2_page *pg = &ss->pages[i];
         if (__atomic_load_n(&pg->state, __ATOMIC_RELAXED) != HM_SLAB_UNUSED && pg->head == i) {
           uint16_t used = __atomic_load_n(&pg->used, __ATOMIC_RELAXED);
-          u->in_use += (size_t)used * pg->block_size;
+          u->in_use += (size_t)used * hm_class_size[pg->cls];
           if (pg->cls < HM_NUM_CLASSES) u->class_out[pg->cls] += used;
         }
       }

@@ -33,13 +33,13 @@ HM_INLINE int hm_slab_owns_block(const hm_slab *s, const void *p) {
   return hm_block_index_ok((uintptr_t)(b - start), s->cls, s->capacity);
 }
 
-HM_INLINE void hm_slab_validate_block(hm_slab *s, const void *p, const char *what) {
-  if (hm_unlikely(!hm_slab_owns_block(s, p))) hm_fatal(what, p);
+HM_INLINE void hm_slab_validate_block(hm_slab *s, const void *p, const char *fn, const char *what) {
+  if (hm_unlikely(!hm_slab_owns_block(s, p))) hm_fatal(fn, what, p);
 }
 
 /* The owner takes block b back into slab s (after a flush or a remote drain). */
 HM_INLINE void hm_slab_return_block(hm_heap *h, hm_slab *s, hm_block *b) {
-  if (hm_unlikely(s->used == 0)) hm_fatal("free(): double free detected", b);
+  if (hm_unlikely(s->used == 0)) hm_fatal("free()", "double free detected", b);
   b->next = s->free;
   s->free = b;
   s->used--;

@@ -1,5 +1,6 @@
-/* tiny.h -- the inline fast paths of the superslab engine (Tiny and the
- * interim medium classes): pop from / push onto the thread's TLS SLL.
+/* tiny.h -- the inline fast paths of the small front, shared by the Tiny
+ * slabs and the L2 pages: pop from / push onto the thread's TLS SLL bin of
+ * the block's class.
  *
  * No locks, no atomics, no initialised-check: a thread without a heap points
  * at hm_heap_empty, whose bins are empty with no room, so both paths miss into
@@ -9,36 +10,50 @@
 
 #include "hakmem_internal.h"
 
-/* malloc fast path for class `cls`. */
+/* malloc fast path for class `cls`. Word 1 of the block held its free mark:
+ * clearing it makes the block live (hakmem_internal.h, "the free mark"). */
 HM_INLINE void *hm_small_alloc(unsigned cls) {
   hm_heap *h = hm_tls_heap;
   hm_block *b = h->head[cls];
   if (hm_unlikely(b == NULL)) return hm_small_alloc_slow(cls);
   h->head[cls] = b->next;
   h->room[cls]++;
+  b->mark = 0;
   HM_DBG_FAST(h->dbg.alloc_tls_sll++);   /* nothing unless HAKMEM_DEBUG_COUNTERS */
   return b;
 }
 
-/* free fast path for a block `p` of superslab `ss`: a block of our own
- * superslab goes onto the TLS SLL while there is room; everything else
- * (full bin, other owner, unassigned unit) takes the slow path. */
-HM_INLINE void hm_small_free(void *p, hm_superslab *ss) {
+/* free fast path for a pointer `p` into segment `ss`, called by `fn` (named
+ * in the diagnostic if p is bad). The block goes onto the TLS SLL when all
+ * of these hold, else the slow path decides (remote free, full bin, or a
+ * diagnostic):
+ *   - the segment is ours: owner is read plainly (a relaxed load, only the
+ *     owner thread ever stores its own heap there) so it folds into the compare;
+ *   - p is the start of a block of its page's class: the low 32 bits of p are
+ *     a multiple of the size (block placement; header pages and unassigned
+ *     units have class NONE, whose multiplier 0 always fails);
+ *   - p does not carry its free mark (not freed already, wherever it sits);
+ *   - the bin has room (room - 1 does not borrow).
+ * The block check comes before word 1 is read: a misaligned p near the end
+ * of the segment must not be dereferenced. */
+HM_INLINE void hm_small_free(void *p, hm_superslab *ss, const char *fn) {
   hm_heap *h = hm_tls_heap;
-  size_t cls = ss->slabs[hm_unit_of(p)].cls;
-  hm_block *head = h->head[cls];
-  uint32_t room = h->room[cls];
-  /* owner is read plainly (a relaxed load) so that it folds into the compare;
-   * only the owner thread ever stores its own heap there. head != p catches
-   * the immediate double free (free(p); free(p)) for one compare. */
-  if (hm_likely(ss->owner_plain == h && room != 0 && head != p)) {
-    ((hm_block *)p)->next = head;
-    h->head[cls] = (hm_block *)p;
-    h->room[cls] = room - 1;
-    HM_DBG_FAST(h->dbg.free_tls_sll++);
-    return;
+  size_t cls = ss->page_cls[hm_page_of(p)];
+  uint64_t mult = h->block_mult[cls];
+  uint64_t mark = hm_free_mark(p);
+  if (hm_likely(ss->owner_plain == h && (uint64_t)(uint32_t)(uintptr_t)p * mult < mult &&
+                ((hm_block *)p)->mark != mark)) {
+    /* Decrement first, test the sign: one read-modify-write and a branch. A
+     * full bin is left at -1 for the slow path, which restores it. */
+    if (hm_likely((int64_t)--h->room[cls] >= 0)) {
+      ((hm_block *)p)->next = h->head[cls];
+      ((hm_block *)p)->mark = mark;
+      h->head[cls] = (hm_block *)p;
+      HM_DBG_FAST(h->dbg.free_tls_sll++);
+      return;
+    }
   }
-  hm_small_free_slow(p);   /* recomputes what it needs: no argument shuffling here */
+  hm_small_free_slow(p, fn);   /* recomputes what it needs */
 }
 
 #endif /* HAKMEM_TINY_H */

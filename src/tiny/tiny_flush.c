@@ -19,7 +19,7 @@ static void return_list(hm_heap *h, hm_block *b) {
       hm_l2_return_block(h, hm_l2_page_of(ss, b), b);
     } else {
       hm_slab *s = hm_slab_of(ss, b);
-      hm_slab_validate_block(s, b, "free(): invalid pointer");
+      hm_slab_validate_block(s, b, "free()", "corrupted thread cache");
       hm_slab_return_block(h, s, b);
     }
     b = next;
@@ -47,33 +47,64 @@ static void flush_bin(hm_heap *h, unsigned cls, uint32_t keep) {
   return_list(h, cut);
 }
 
-/* The owner's slow path: validate, catch the immediate double free, grow or
- * flush the full bin, push. */
-static HM_NOINLINE void free_local_slow(hm_heap *h, hm_superslab *ss, void *p) {
-  hm_heap_enter(h);   /* the background handshake (hakmem_internal.h) */
-  unsigned cls = ss->slabs[hm_unit_of(p)].cls;
+/* p (in segment ss) must be the start of a live block: a carved block of
+ * its slab or page, not carrying its free mark. Else one line naming `fn`
+ * and abort. Returns the block size. `freeing`: the caller frees p (a mark
+ * then means a double free; for realloc or usable-size, a freed pointer). */
+static HM_COLD void not_live(const void *p, const uint8_t *tail, const char *fn, int freeing) {
+  /* A block freed twice after its slab or page was released still carries
+   * its mark (the mark names its address: no other block left it there);
+   * the slab's tail carries one too, but was never a block. */
+  int marked = ((uintptr_t)p & (HM_MIN_BLOCK - 1)) == 0 && hm_is_marked_free(p);
+  if (!marked || p == tail) hm_fatal(fn, "invalid pointer", p);
+  hm_fatal(fn, freeing ? "double free detected" : "pointer to a freed block", p);
+}
+
+size_t hm_small_live_size(hm_superslab *ss, const void *p, const char *fn, int freeing) {
+  size_t size;
+  int block;
+  const uint8_t *tail;   /* the aligned address after the last block */
   if (ss->kind == HM_SEG_L2) {
     hm_l2_page *pg = hm_l2_page_of(ss, p);
-    if (!hm_l2_block_ok(ss, pg, p)) hm_fatal("free(): invalid pointer", p);
+    block = hm_l2_block_ok(ss, pg, p);
+    size = hm_l2_block_size(pg);
+    tail = hm_l2_page_start(ss, pg) + (size_t)pg->capacity * size;
   } else {
-    hm_slab_validate_block(hm_slab_of(ss, p), p, "free(): invalid pointer");
+    hm_slab *s = hm_slab_of(ss, p);
+    block = hm_slab_owns_block(s, p);
+    size = s->block_size;
+    tail = s->end;
   }
-  if (h->head[cls] == p) hm_fatal("free(): double free detected", p);
+  if (hm_unlikely(!block || hm_is_marked_free(p))) not_live(p, tail, fn, freeing);
+  return size;
+}
+
+/* The owner's slow path (the bin is full, or the fast path's block check
+ * failed): validate, grow or flush the full bin, push. */
+static HM_NOINLINE void free_local_slow(hm_heap *h, hm_superslab *ss, void *p, const char *fn) {
+  hm_small_live_size(ss, p, fn, 1);
+  hm_heap_enter(h);   /* the background handshake (hakmem_internal.h) */
+  unsigned cls = ss->page_cls[hm_page_of(p)];
   HM_DBG(h, early[HAKMEM_EARLY_FREE_FULL], 1);
-  if (h->cap[cls] < h->cap_max[cls]) {
-    HM_DBG(h, bin_grow, 1);
-    /* A bin that overflows grows (up to cap_max) before it starts flushing. */
-    uint32_t grow = h->cap[cls];
-    if (grow > h->cap_max[cls] - h->cap[cls]) grow = h->cap_max[cls] - h->cap[cls];
-    h->cap[cls] += grow;
-    h->room[cls] += grow;
-  } else {
-    /* The bin is full: return the older half of it to the slabs. */
-    HM_DBG(h, flush_overflow, 1);
-    flush_bin(h, cls, h->cap[cls] / 2);
+  if ((int64_t)h->room[cls] < 0) h->room[cls] = 0;   /* the fast path's decrement of a full bin */
+  if (h->room[cls] == 0) {
+    if (h->cap[cls] < h->cap_max[cls]) {
+      HM_DBG(h, bin_grow, 1);
+      /* A bin that overflows grows (up to cap_max) before it starts flushing. */
+      uint32_t grow = h->cap[cls];
+      if (grow > h->cap_max[cls] - h->cap[cls]) grow = h->cap_max[cls] - h->cap[cls];
+      h->cap[cls] += grow;
+      h->room[cls] += grow;
+    } else {
+      /* The bin is full: return the older half of it to the slabs. */
+      HM_DBG(h, flush_overflow, 1);
+      flush_bin(h, cls, h->cap[cls] / 2);
+    }
   }
-  ((hm_block *)p)->next = h->head[cls];
-  h->head[cls] = (hm_block *)p;
+  hm_block *b = (hm_block *)p;
+  b->next = h->head[cls];
+  b->mark = hm_free_mark(p);
+  h->head[cls] = b;
   h->room[cls]--;
   HM_DBG(h, free_tls_sll, 1);
   if (h->retire_candidate) hm_heap_retire_empty(h);
@@ -82,16 +113,16 @@ static HM_NOINLINE void free_local_slow(hm_heap *h, hm_superslab *ss, void *p) {
 
 /* free's slow path: a block of another heap's segment goes to its remote
  * list (tail calls, no frame); our own goes through free_local_slow. */
-void hm_small_free_slow(void *p) {
+void hm_small_free_slow(void *p, const char *fn) {
   hm_superslab *ss = hm_ss_of(p);
   hm_heap *h = hm_tls_heap;
   if (hm_load_relaxed(&ss->owner) != h) {
     HM_DBG(h, early[h == &hm_heap_empty ? HAKMEM_EARLY_FREE_NO_HEAP : HAKMEM_EARLY_FREE_FOREIGN], 1);
     HM_DBG(h, free_ss_remote, 1);
-    hm_remote_free(ss, p);
+    hm_remote_free(ss, p, fn);
     return;
   }
-  free_local_slow(h, ss, p);
+  free_local_slow(h, ss, p, fn);
 }
 
 /* Push a chain of blocks (head .. tail) onto slab s's remote list. */

@@ -22,6 +22,10 @@ static uint32_t slab_take(hm_slab *s, uint32_t want, hm_block **first) {
     bp += bs;
     n++;
   }
+  if (bp != s->bump && bp >= end) {   /* carving done: mark the tail (block placement) */
+    hm_superslab *ss = hm_ss_of_slab(s);
+    hm_mark_tail(end, (uint8_t *)ss + (size_t)(hm_slab_index(ss, s) + s->span) * HM_UNIT_SIZE);
+  }
   s->bump = bp;
   hm_block *f = s->free;
   while (n < want && f) {
@@ -112,10 +116,14 @@ void *hm_small_alloc_slow(unsigned cls) {
   hm_heap_tick(h);
   /* HAKMEM_TINY_USE_SUPERSLAB=0 serves the tiny classes from L2 pages too
    * (kept for comparison; both kinds coexist, so it may change at run time). */
-  void *p = cls < HM_TINY_CLASSES && hm_param.tiny_use_superslab ? refill(h, cls)
-                                                                 : hm_l2_refill(h, cls);
+  hm_block *p = cls < HM_TINY_CLASSES && hm_param.tiny_use_superslab ? refill(h, cls)
+                                                                      : hm_l2_refill(h, cls);
   if (h->retire_candidate) hm_heap_retire_empty(h);
   hm_heap_leave(h);
-  if (hm_unlikely(!p)) errno = ENOMEM;
+  if (hm_unlikely(!p)) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  p->mark = 0;   /* live now (the free mark, hakmem_internal.h) */
   return p;
 }

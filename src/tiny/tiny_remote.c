@@ -10,16 +10,11 @@
 #include "l2/l2.h"
 #include "superslab/superslab.h"
 
-void hm_remote_free(hm_superslab *ss, void *p) {
+void hm_remote_free(hm_superslab *ss, void *p, const char *fn) {
   hm_block *b = (hm_block *)p;
-  if (ss->kind == HM_SEG_L2) {
-    hm_l2_page *pg = hm_l2_page_of(ss, p);
-    if (!hm_l2_block_ok(ss, pg, p)) hm_fatal("free(): invalid pointer", p);
-    hm_l2_remote_push(ss, pg, b, b);
-  } else {
-    hm_slab *s = hm_slab_of(ss, p);
-    hm_slab_validate_block(s, p, "free(): invalid pointer");
-    hm_slab_remote_push(ss, s, b, b);
-  }
+  hm_small_live_size(ss, p, fn, 1);
+  b->mark = hm_free_mark(p);   /* before the push publishes the block */
+  if (ss->kind == HM_SEG_L2) hm_l2_remote_push(ss, hm_l2_page_of(ss, p), b, b);
+  else hm_slab_remote_push(ss, hm_slab_of(ss, p), b, b);
   hm_bg_check_attention();   /* the owner may sleep: the background thread collects */
 }

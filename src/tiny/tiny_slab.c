@@ -58,15 +58,17 @@ static hm_slab *slab_init(hm_superslab *ss, unsigned u, unsigned cls) {
   uint8_t *area_end = area + (size_t)span * HM_UNIT_SIZE;
   if (u == 0) area += HM_SS_HEADER_SIZE;
   uint32_t bs = hm_class_size[cls];
-  uint32_t cap = (uint32_t)((size_t)(area_end - area) / bs);
+  uint8_t *origin = hm_block_origin(area, bs);   /* block placement: hakmem_internal.h */
+  uint32_t cap = (uint32_t)((size_t)(area_end - origin) / bs);
   for (unsigned i = u; i < u + span; i++) {
     ss->slabs[i].cls = (uint8_t)cls;
     ss->slabs[i].head = (uint8_t)u;
   }
+  hm_seg_set_page_cls(ss, u, span, cls);
   hm_slab *s = &ss->slabs[u];
   s->free = NULL;
-  s->bump = area;
-  s->end = area + (size_t)cap * bs;
+  s->bump = origin;
+  s->end = origin + (size_t)cap * bs;
   s->next = s->prev = NULL;
   s->used = 0;
   s->block_size = bs;
@@ -104,6 +106,7 @@ void hm_ss_slab_release(hm_heap *h, hm_slab *s) {
     ss->slabs[i].cls = HM_CLASS_NONE;
     ss->slabs[i].head = (uint8_t)i;
   }
+  hm_seg_set_page_cls(ss, u, span, HM_CLASS_NONE);
   s->state = HM_SLAB_UNUSED;
   s->span = 0;
   s->free = NULL;
