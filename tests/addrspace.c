@@ -1,7 +1,7 @@
 /* addrspace.c -- hakmem's fixed address-space cost is small.
  *
  *   vmsize  this program re-run bare (one malloc, then it reads VmSize from
- *           /proc/self/status) on glibc and with the library preloaded: the
+ *           /proc/self/statm) on glibc and with the library preloaded: the
  *           two must be within VMSIZE_SLACK_KIB (the 64 MiB region map of
  *           old made it ~70 MiB). The preloaded run must report hakmem
  *           active.
@@ -25,21 +25,6 @@
 
 #define VMSIZE_SLACK_KIB (8 * 1024)
 #define PYTHON_LIMIT_KIB 80000
-
-static long status_kib(const char *field)
-{
-    char buf[4096];
-    int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return -1;
-    buf[n] = 0;
-    char *p = strstr(buf, field);
-    return p ? strtol(p + strlen(field) + 1, NULL, 10) : -1;
-}
 
 /* Run argv with LD_PRELOAD set to `preload` (NULL: unset) and, if
  * limit_kib, RLIMIT_AS; its stdout into out. Returns the wait status. */
@@ -80,7 +65,7 @@ static int child_vmsize(void)
 {
     void *volatile p = malloc(100);   /* the allocator is set up */
     free(p);
-    printf("VMSIZE %ld %d\n", status_kib("VmSize:"), hk_active());
+    printf("VMSIZE %ld %d\n", vm_kib(), hk_active());
     return 0;
 }
 

@@ -5,8 +5,8 @@
  * at the start + 128 MiB). It fills the address space with blocks (1 MiB,
  * then 64 KiB, 1 KiB and 32 bytes, until NULL), then calls every entry point
  * and expects a valid block or NULL with errno ENOMEM (posix_memalign:
- * ENOMEM returned), never a crash; a call that fails must leave VmSize as it
- * was (no half-made segment or mapping left behind). Large requests, which
+ * ENOMEM returned), never a crash; a call that fails must not grow VmSize
+ * (no half-made segment or mapping left behind). Large requests, which
  * cannot fit, must fail. Then it frees everything and allocates again: that
  * must succeed.
  *   single   the main thread alone
@@ -34,21 +34,6 @@ static void *(*volatile v_realloc)(void *, size_t) = realloc;
 static void *(*volatile v_aligned_alloc)(size_t, size_t) = aligned_alloc;
 static void *(*volatile v_memalign)(size_t, size_t) = memalign;
 static int (*volatile v_posix_memalign)(void **, size_t, size_t) = posix_memalign;
-
-/* VmSize in KiB, from /proc/self/statm with read(2): no allocation. */
-static long vm_kib(void)
-{
-    char buf[128];
-    int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return -1;
-    buf[n] = 0;
-    return strtol(buf, NULL, 10) * (sysconf(_SC_PAGESIZE) / 1024);
-}
 
 static void limit_as(long extra_kib)
 {
@@ -109,7 +94,7 @@ static void drain(chain *c)
         } else {                                                               \
             EXPECT(e_ == ENOMEM, "%s: NULL with errno %d, not ENOMEM", #call,  \
                    e_);                                                        \
-            EXPECT(vm_kib() == vm0_,                                           \
+            EXPECT(vm_kib() <= vm0_, /* the background thread may unmap */     \
                    "%s failed but VmSize went from %ld to %ld KiB", #call,     \
                    vm0_, vm_kib());                                            \
         }                                                                      \
@@ -161,7 +146,7 @@ static void realloc_checks(chain *c)
     errno = 0;
     void *r = v_realloc(small, 64u << 20);
     EXPECT(r == NULL && errno == ENOMEM, "realloc(small, 64 MiB): %p errno %d", r, errno);
-    EXPECT(vm_kib() == vm0, "failed realloc changed VmSize %ld -> %ld KiB", vm0, vm_kib());
+    EXPECT(vm_kib() <= vm0, "failed realloc grew VmSize %ld -> %ld KiB", vm0, vm_kib());
     EXPECT(*small == keep && ((unsigned char *)(small + 1))[15] == 0x5a,
            "a failed realloc changed the block");
     /* a large block (from the 1 MiB fill: the chain's tail part) grown */
@@ -174,7 +159,7 @@ static void realloc_checks(chain *c)
     vm0 = vm_kib();
     r = v_realloc(p, 512u << 20);
     EXPECT(r == NULL && errno == ENOMEM, "realloc(large, 512 MiB): %p errno %d", r, errno);
-    EXPECT(vm_kib() == vm0, "failed realloc changed VmSize %ld -> %ld KiB", vm0, vm_kib());
+    EXPECT(vm_kib() <= vm0, "failed realloc grew VmSize %ld -> %ld KiB", vm0, vm_kib());
     EXPECT(*p == keep, "a failed realloc changed the large block");
 }
 
