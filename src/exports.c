@@ -27,7 +27,7 @@ HM_EXPORT void *malloc(size_t n) {
 static HM_COLD void free_other(void *p, uintptr_t idx, const char *fn) {
   HM_DBG(hm_tls_heap, early[HAKMEM_EARLY_FREE_NOT_SMALL], 1);
   if (p == NULL) return;
-  unsigned k = idx < HM_MAP_ENTRIES ? hm_region_map[idx] : HM_REGION_NONE;
+  unsigned k = idx < HM_MAP_ENTRIES ? hm_region_map[idx] : hm_large_far_kind(p);
   if (k == HM_REGION_LARGE || k == HM_REGION_LARGE_HI) {
     hm_large_free(p, fn);
     return;
@@ -56,7 +56,7 @@ HM_EXPORT void free(void *p) { free_named(p, "free()"); }
 /* Kind of the region holding p, or abort naming fn if p is not ours. */
 static unsigned kind_of(const void *p, const char *fn) {
   uintptr_t idx = (uintptr_t)p >> HM_REGION_SHIFT;
-  unsigned k = idx < HM_MAP_ENTRIES ? hm_region_map[idx] : HM_REGION_NONE;
+  unsigned k = idx < HM_MAP_ENTRIES ? hm_region_map[idx] : hm_large_far_kind(p);
   if (k == HM_REGION_NONE) hm_fatal(fn, "invalid pointer", p);
   return k == HM_REGION_LARGE_HI ? HM_REGION_LARGE : k;
 }

@@ -7,16 +7,34 @@
  * -------------
  * All memory hakmem hands out lies in *regions* whose base is aligned to
  * HM_REGION_SIZE (2 MiB). A flat byte map, hm_region_map[], holds one entry
- * per 2 MiB chunk of the 47-bit user address space and says what kind of
- * region has its header at that chunk base (HM_REGION_NONE for everything
- * that is not ours). For a pointer p the header is at floor(p, 2 MiB) --
- * except for a large block whose user pointer is itself 2 MiB aligned
- * (alignments of 2 MiB and more): its chunk is marked HM_REGION_LARGE_HI and
- * the header sits one chunk below. Every free() starts
- * with one shift and one byte load of that map: pointers we did not hand out
+ * per 2 MiB chunk of [0, HM_ARENA_HI) and says what kind of region has its
+ * header at that chunk base (HM_REGION_NONE for everything that is not ours).
+ * For a pointer p the header is at floor(p, 2 MiB) -- except for a large
+ * block whose user pointer is itself 2 MiB aligned (alignments of 2 MiB and
+ * more): its chunk is marked HM_REGION_LARGE_HI and the header sits one chunk
+ * below. Every free() starts with one shift, one compare against
+ * HM_MAP_ENTRIES and one byte load of that map: pointers we did not hand out
  * are detected in O(1), and we never dereference memory that may be unmapped.
- * The map lives in .bss (64 MiB of *virtual* zero pages; only the pages that
- * cover mapped regions are ever touched), so it needs no initialisation.
+ *
+ * The map is small because hakmem places its mappings in one fixed window,
+ * [HM_ARENA_LO, HM_ARENA_HI) = [1 TiB, 4 TiB), which Linux's top-down mmap
+ * leaves alone (executables load near 0x55..., or low for non-PIE ones;
+ * libraries and default mmaps near 0x7f...). The OS layer (os.c) reserves
+ * nothing up front: each mapping is asked for at a cursor that walks the
+ * window 2 MiB aligned (MAP_FIXED_NOREPLACE: it never replaces anything; an
+ * older kernel takes it as a hint, which we check), skipping what is already
+ * mapped there (ours or the program's), and wrapping to LO to reuse holes.
+ * So the map is 2 MiB of .bss (virtual zero pages; only the pages that cover
+ * the window's used part are ever written) and needs no initialisation.
+ *   Segments always lie in the window (the map must find them; none left:
+ *   ENOMEM). A large block is mapped outside it only when the window has no
+ *   room for it; such a "far" block has no map entry and is found in a small
+ *   table of large.c, consulted only where the map says "not ours" (free's
+ *   cold path, realloc, malloc_usable_size) -- never on a fast path.
+ *   When mmap reports ENOMEM (RLIMIT_AS, overcommit), the caller unmaps every
+ *   cached empty segment and cached large span and retries once
+ *   (hm_release_cached_mappings): at the limit, address space is what counts,
+ *   and decommitted memory still holds it.
  *
  * SuperSlab (kind HM_REGION_SS, superslab/superslab.c)
  * ---------------------------------------------------
@@ -168,8 +186,10 @@
 #define HM_REGION_SHIFT 21
 #define HM_REGION_SIZE ((size_t)1 << HM_REGION_SHIFT)          /* 2 MiB */
 #define HM_REGION_MASK (HM_REGION_SIZE - 1)
-#define HM_VA_BITS 47                                         /* x86-64 user space */
-#define HM_MAP_ENTRIES ((uintptr_t)1 << (HM_VA_BITS - HM_REGION_SHIFT))
+/* The window of all hakmem mappings (see "Address space" above). */
+#define HM_ARENA_LO ((uintptr_t)1 << 40)                      /* 1 TiB */
+#define HM_ARENA_HI ((uintptr_t)1 << 42)                      /* 4 TiB */
+#define HM_MAP_ENTRIES (HM_ARENA_HI >> HM_REGION_SHIFT)       /* map covers [0, HI): 2 MiB */
 
 #define HM_UNIT_SHIFT 16
 #define HM_UNIT_SIZE ((size_t)1 << HM_UNIT_SHIFT)              /* 64 KiB */
@@ -534,10 +554,18 @@ HM_INLINE unsigned hm_region_kind_at(uintptr_t base) {
 HM_INLINE void hm_region_set(uintptr_t base, unsigned kind) {
   __atomic_store_n(&hm_region_map[base >> HM_REGION_SHIFT], (uint8_t)kind, __ATOMIC_RELEASE);
 }
+/* Does the map have an entry for the chunk of address a? (Segments always
+ * do; a large block mapped outside the window may not: see "Address space".) */
+HM_INLINE int hm_region_in_map(uintptr_t a) { return (a >> HM_REGION_SHIFT) < HM_MAP_ENTRIES; }
 
 /* ---- OS layer (os.c) ------------------------------------------------------- */
-void *hm_os_map(size_t size);
-void *hm_os_map_aligned(size_t size, size_t align, size_t phase);
+void *hm_os_map(size_t size);                                        /* anywhere */
+/* In the window [HM_ARENA_LO, HM_ARENA_HI), at an address a with
+ * (a + phase) % align == 0 (align a power of two >= 2 MiB); NULL when the
+ * window has no room or the OS has no memory. Never replaces a mapping. */
+void *hm_os_map_window(size_t size, size_t align, size_t phase);
+void *hm_os_map_aligned(size_t size, size_t align, size_t phase);    /* anywhere */
+uintptr_t hm_os_window_next(void);   /* where the next window mapping is tried (tests) */
 void hm_os_unmap(void *p, size_t size);
 void hm_os_decommit(void *p, size_t size);
 size_t hm_os_resident(void *p, size_t size);   /* mincore: bytes resident */
@@ -645,6 +673,10 @@ HM_INLINE void hm_heap_tick(hm_heap *h) {
   if (hm_unlikely(++h->slow_ticks >= hm_param.purge_check_ticks)) hm_heap_tick_slow(h);
 }
 size_t hm_ss_collect_global(int force);
+size_t hm_ss_cache_unmap_all(void);
+/* Out of memory or window room: unmap every cached empty segment and cached
+ * large span (their address space, not only their pages); bytes released. */
+size_t hm_release_cached_mappings(void);
 void hm_ss_lock_all(void);
 void hm_ss_unlock_all(void);
 void hm_ss_reinit_locks(void);
@@ -675,6 +707,9 @@ void hm_large_free(void *p, const char *fn);   /* fn: named if p is invalid */
 void *hm_large_realloc(void *p, size_t size);
 size_t hm_large_usable(const void *p, const char *fn);
 hm_large_hdr *hm_large_hdr_of(const void *p, const char *fn);
+/* HM_REGION_LARGE if p is a live large block outside the map's range, else
+ * HM_REGION_NONE (a lookup under a lock: only where the map has no entry). */
+unsigned hm_large_far_kind(const void *p);
 size_t hm_large_collect(int force);
 void hm_large_usage(hm_usage *u, int resident);
 void hm_large_lock(void);

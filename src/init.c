@@ -102,6 +102,7 @@ static hm_heap *heap_alloc(void) {
     if (!heap_chunk || heap_chunk + sz > heap_chunk_end) {
       size_t chunk = 256 * 1024;
       heap_chunk = hm_os_map(chunk);
+      if (!heap_chunk && hm_release_cached_mappings()) heap_chunk = hm_os_map(chunk);
       heap_chunk_end = heap_chunk ? heap_chunk + chunk : NULL;
     }
     if (heap_chunk) {

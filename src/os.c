@@ -9,8 +9,8 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/auxv.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -40,6 +40,128 @@ void *hm_os_map_aligned(size_t size, size_t align, size_t phase) {
   return (void *)a;
 }
 
+/* ---- the window: where every segment and most large blocks are mapped ------- */
+/* A cursor walks [HM_ARENA_LO, HM_ARENA_HI) in 2 MiB steps; each mapping
+ * claims [a, a + size) past it with one CAS, so concurrent callers try
+ * disjoint ranges, and asks the kernel for exactly that range with
+ * MAP_FIXED_NOREPLACE, which fails (EEXIST) rather than replace anything:
+ * a mapping of the program's, or one of ours still live after the cursor
+ * wrapped. The cursor then moves on; over a run that is mapped through it
+ * jumps in a few probes (run_end). Before Linux 4.17 the flag is unknown and
+ * the address only a hint: a mapping elsewhere is undone and counts as
+ * occupied. Each failed probe moves the cursor at least 2 MiB, so a sweep of
+ * the window costs at most one failed probe per chunk; a call that sweeps
+ * it all gives up (NULL), and remembers the size it failed for, so that the
+ * next calls do not sweep again until something of ours was unmapped there
+ * (or a second has passed: the program may have unmapped its own). */
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000
+#endif
+#define WINDOW_SIZE (HM_ARENA_HI - HM_ARENA_LO)
+#define NO_FIT_RETRY_MS 1000u
+
+static _Atomic uintptr_t window_cursor;      /* 0 until the first mapping */
+static _Atomic uint64_t window_unmaps;       /* our unmaps in the window so far */
+static _Atomic size_t no_fit_size;           /* a full sweep found no room for this (0: none) */
+static _Atomic uint64_t no_fit_unmaps, no_fit_ms;
+
+static uintptr_t chunk_up(uintptr_t a) { return (a + HM_REGION_MASK) & ~(uintptr_t)HM_REGION_MASK; }
+
+static int in_window(uintptr_t a) { return a >= HM_ARENA_LO && a < HM_ARENA_HI; }
+
+/* The cursor starts at a random chunk of the window's first quarter, so
+ * that heap addresses differ between runs as mmap's do (ASLR). */
+static uintptr_t cursor_start(void) {
+  uint64_t bits = hm_os_random64();
+  return HM_ARENA_LO + ((uintptr_t)(bits % (WINDOW_SIZE / 4 / HM_REGION_SIZE)) << HM_REGION_SHIFT);
+}
+
+uintptr_t hm_os_window_next(void) {
+  uintptr_t c = atomic_load_explicit(&window_cursor, memory_order_relaxed);
+  return c ? c : HM_ARENA_LO;
+}
+
+/* Is every page of [a, a + len) mapped? msync(MS_ASYNC) does nothing else
+ * than this check on Linux (ENOMEM for an unmapped page). */
+static int range_mapped(uintptr_t a, size_t len) {
+  return msync((void *)a, len, MS_ASYNC) == 0;
+}
+
+/* The end of the run of wholly mapped chunks that starts at a (a itself
+ * when its chunk is not wholly mapped): doubling, then bisection. */
+static uintptr_t run_end(uintptr_t a) {
+  size_t lo = 0, hi = HM_REGION_SIZE;   /* [a, a + lo) mapped; [a, a + hi) maybe not */
+  while (a + hi <= HM_ARENA_HI && range_mapped(a, hi)) {
+    lo = hi;
+    hi *= 2;
+  }
+  if (a + hi > HM_ARENA_HI) hi = HM_ARENA_HI - a + HM_REGION_SIZE;
+  while (hi - lo > HM_REGION_SIZE) {
+    size_t mid = lo + ((hi - lo) / 2 & ~(size_t)HM_REGION_MASK);
+    if (range_mapped(a, mid)) lo = mid;
+    else hi = mid;
+  }
+  return a + lo;
+}
+
+/* First address >= from with (a + phase) % align == 0. */
+static uintptr_t place(uintptr_t from, size_t align, size_t phase) {
+  return ((from + phase + align - 1) & ~(uintptr_t)(align - 1)) - phase;
+}
+
+void *hm_os_map_window(size_t size, size_t align, size_t phase) {
+  if (size == 0 || size > WINDOW_SIZE / 2 || align > WINDOW_SIZE / 4 || phase > align) return NULL;
+  size_t nf = atomic_load_explicit(&no_fit_size, memory_order_relaxed);
+  if (nf && size >= nf &&
+      atomic_load_explicit(&no_fit_unmaps, memory_order_relaxed) ==
+          atomic_load_explicit(&window_unmaps, memory_order_relaxed) &&
+      hm_os_now_ms() - atomic_load_explicit(&no_fit_ms, memory_order_relaxed) < NO_FIT_RETRY_MS)
+    return NULL;
+  uint64_t unmaps_before = atomic_load_explicit(&window_unmaps, memory_order_relaxed);
+  int saved = errno;
+  size_t swept = 0;
+  uintptr_t c = atomic_load_explicit(&window_cursor, memory_order_relaxed);
+  if (!c) {
+    uintptr_t start = cursor_start();
+    if (atomic_compare_exchange_strong(&window_cursor, &c, start)) c = start;
+  }
+  while (swept < WINDOW_SIZE) {
+    uintptr_t a = place(c, align, phase);
+    if (a + size > HM_ARENA_HI) a = place(HM_ARENA_LO, align, phase);   /* wrap: reuse holes */
+    uintptr_t end = chunk_up(a + size);
+    if (!atomic_compare_exchange_weak(&window_cursor, &c, end)) continue;   /* c reloaded */
+    swept += end > c ? end - c : (HM_ARENA_HI - c) + (end - HM_ARENA_LO);
+    void *r = mmap((void *)a, size, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    if (r == (void *)a) {
+      errno = saved;
+      return r;
+    }
+    if (r == MAP_FAILED && errno != EEXIST) {   /* no memory: not the window's fault */
+      atomic_compare_exchange_strong(&window_cursor, &end, c);   /* give the range back */
+      errno = saved;
+      return NULL;
+    }
+    if (r != MAP_FAILED) munmap(r, size);   /* old kernel: the hint was not honoured */
+    /* Occupied. Jump over a mapped run at a; else try the next chunk. */
+    uintptr_t next = range_mapped(a, HM_REGION_SIZE) ? run_end(a) : a + HM_REGION_SIZE;
+    uintptr_t e = end;   /* unless another caller claimed past us meanwhile: */
+    if (next != end && atomic_compare_exchange_strong(&window_cursor, &e, next)) {
+      /* forward over the run, or back to a + 2 MiB (the obstacle of a large
+       * request may lie anywhere in it: the chunks before it are tried) */
+      if (next > end) swept += next - end;
+      else swept -= end - next;
+    }
+    c = atomic_load_explicit(&window_cursor, memory_order_relaxed);
+  }
+  /* Swept it all: remember, unless something of ours was unmapped meanwhile. */
+  atomic_store_explicit(&no_fit_unmaps, unmaps_before, memory_order_relaxed);
+  atomic_store_explicit(&no_fit_ms, hm_os_now_ms(), memory_order_relaxed);
+  atomic_store_explicit(&no_fit_size, size, memory_order_relaxed);
+  errno = saved;
+  return NULL;
+}
+
 /* Bytes this thread gave back to the OS (unmapped or decommitted): the
  * background thread reads its own before and after each action. */
 __thread uint64_t hm_os_released_by_thread;
@@ -47,6 +169,8 @@ __thread uint64_t hm_os_released_by_thread;
 void hm_os_unmap(void *p, size_t size) {
   int saved = errno;
   if (munmap(p, size) == 0) hm_os_released_by_thread += size;
+  if (in_window((uintptr_t)p))   /* room for a size that found none: look again */
+    atomic_fetch_add_explicit(&window_unmaps, 1, memory_order_relaxed);
   errno = saved;
 }
 

@@ -9,6 +9,7 @@
  *
  * rss_kib()              resident set size of this process in KiB, read
  *                        from /proc/self/statm with read(2) (no malloc).
+ * vm_kib()               its virtual size (VmSize), the same way.
  * hk_active()            1 if hakmem is loaded into this process (the
  *                        symbol hakmem_version resolves), else 0.
  * hk_require_if_expected()
@@ -152,7 +153,8 @@ static inline size_t pat_check(const void *p, size_t n, uint64_t seed)
 }
 
 /* ---- process info ------------------------------------------------------- */
-static inline long rss_kib(void)
+/* Field `index` of /proc/self/statm (0 size, 1 resident) in KiB. */
+static inline long statm_kib(int index)
 {
     char buf[256];
     int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
@@ -164,10 +166,16 @@ static inline long rss_kib(void)
         return -1;
     buf[n] = 0;
     char *q = buf;
-    strtol(q, &q, 10); /* size */
-    long resident = strtol(q, &q, 10);
-    return resident * (sysconf(_SC_PAGESIZE) / 1024);
+    long v = strtol(q, &q, 10);
+    while (index-- > 0)
+        v = strtol(q, &q, 10);
+    return v * (sysconf(_SC_PAGESIZE) / 1024);
 }
+
+static inline long rss_kib(void) { return statm_kib(1); }
+
+/* Virtual size (VmSize) of this process in KiB. */
+static inline long vm_kib(void) { return statm_kib(0); }
 
 static inline int hk_active(void)
 {

@@ -8,7 +8,14 @@
  * HM_REGION_LARGE in the region map; the user pointer is at hdr + user_off,
  * user_off = 64 for plain requests and the alignment for aligned ones below
  * 2 MiB. For alignments of 2 MiB and more user_off is 2 MiB: the user
- * pointer's own chunk is marked HM_REGION_LARGE_HI ("header one below"). */
+ * pointer's own chunk is marked HM_REGION_LARGE_HI ("header one below").
+ *
+ * Mappings are asked for in the window (hakmem_internal.h, "Address
+ * space"); when it has no room, anywhere. A block whose user pointer lies
+ * beyond the region map ("far") is recorded in a small hash set of user
+ * pointers instead, looked up only where the map has no entry; far spans are
+ * never cached (they are the exception, and leave the window's room to
+ * blocks the map can find). */
 #include "hakmem_internal.h"
 
 #include <errno.h>
@@ -29,6 +36,99 @@ static cached_span cache[CACHE_SLOTS];
 static unsigned cache_n;
 static size_t cache_bytes;
 static size_t live_count, live_bytes;   /* under large_lock */
+
+/* ---- far blocks: a hash set of user pointers (large_lock) ------------------- */
+/* Open addressing with linear probing; FAR_GONE marks an erased slot. The
+ * table is mmap'd and doubles at half full, so a probe sequence stays short
+ * and an insert fails only when the mapping of a bigger table fails. */
+#define FAR_EMPTY ((uintptr_t)0)
+#define FAR_GONE ((uintptr_t)1)
+#define FAR_MIN_CAP 512u
+
+static uintptr_t *far_tab;
+static size_t far_cap, far_fill;   /* slots; used slots (live or gone) */
+
+static size_t far_hash(uintptr_t p, size_t cap) {
+  return (size_t)(((uint64_t)p * 0x9E3779B97F4A7C15ull) >> 32) & (cap - 1);
+}
+
+static size_t far_find(uintptr_t p) {   /* slot of p, or far_cap */
+  if (!far_cap) return 0;
+  for (size_t i = far_hash(p, far_cap);; i = (i + 1) & (far_cap - 1)) {
+    if (far_tab[i] == p) return i;
+    if (far_tab[i] == FAR_EMPTY) return far_cap;
+  }
+}
+
+static int far_insert(uintptr_t p) {
+  if (2 * (far_fill + 1) > far_cap) {   /* rehash into a table twice as big */
+    size_t cap = far_cap ? 2 * far_cap : FAR_MIN_CAP;
+    uintptr_t *tab = hm_os_map(cap * sizeof *tab);
+    if (!tab) return -1;
+    size_t fill = 0;
+    for (size_t i = 0; i < far_cap; i++) {
+      if (far_tab[i] <= FAR_GONE) continue;
+      size_t j = far_hash(far_tab[i], cap);
+      while (tab[j] != FAR_EMPTY) j = (j + 1) & (cap - 1);
+      tab[j] = far_tab[i];
+      fill++;
+    }
+    if (far_tab) hm_os_unmap(far_tab, far_cap * sizeof *far_tab);
+    far_tab = tab;
+    far_cap = cap;
+    far_fill = fill;
+  }
+  size_t i = far_hash(p, far_cap);
+  while (far_tab[i] > FAR_GONE) i = (i + 1) & (far_cap - 1);
+  if (far_tab[i] == FAR_EMPTY) far_fill++;
+  far_tab[i] = p;
+  return 0;
+}
+
+static int far_erase(uintptr_t p) {   /* 1 if p was in the set */
+  size_t i = far_find(p);
+  if (i == far_cap) return 0;
+  far_tab[i] = FAR_GONE;
+  return 1;
+}
+
+unsigned hm_large_far_kind(const void *p) {
+  if (!p || hm_region_in_map((uintptr_t)p)) return HM_REGION_NONE;
+  hm_lock(&large_lock);
+  int found = far_find((uintptr_t)p) != far_cap;
+  hm_unlock(&large_lock);
+  return found ? HM_REGION_LARGE : HM_REGION_NONE;
+}
+
+static int is_far(const hm_large_hdr *h) {
+  return !hm_region_in_map((uintptr_t)h + h->user_off);
+}
+
+/* Record a far block (before it may be freed): -1 if the set cannot grow. */
+static int far_add(uintptr_t user) {
+  hm_lock(&large_lock);
+  int r = far_insert(user);
+  hm_unlock(&large_lock);
+  return r;
+}
+
+static void far_remove(uintptr_t user) {
+  hm_lock(&large_lock);
+  int found = far_erase(user);
+  hm_unlock(&large_lock);
+  if (!found) hm_fatal("free()", "invalid pointer (a large block freed twice?)", (void *)user);
+}
+
+/* A fresh mapping: in the window if it has room, else anywhere. Out of
+ * memory, every cached mapping is given back and both are tried once more.
+ * Called without large_lock (the release takes it). */
+static void *map_span(size_t size, size_t align, size_t phase) {
+  for (int attempt = 0;; attempt++) {
+    void *p = hm_os_map_window(size, align, phase);
+    if (!p) p = hm_os_map_aligned(size, align, phase);
+    if (p || attempt || !hm_release_cached_mappings()) return p;
+  }
+}
 
 static size_t page_up(size_t n) { return (n + 4095) & ~(size_t)4095; }
 
@@ -82,15 +182,23 @@ static unsigned cache_expire(int force, cached_span *out) {
 
 /* Grow the mapping at h from old to need bytes: in place when the next
  * addresses are free, else by moving its pages (no copy) to a fresh 2 MiB
- * aligned reservation. The caller updates the region map if h moved.
- * Returns the new header or NULL (the old mapping is intact). */
-static hm_large_hdr *span_grow(hm_large_hdr *h, size_t old, size_t need) {
+ * aligned reservation. A far destination is recorded (user offset `off`)
+ * before the move; the caller marks an in-map one and forgets the old
+ * location if h moved. Returns the new header or NULL (the old mapping is
+ * intact). */
+static hm_large_hdr *span_grow(hm_large_hdr *h, size_t old, size_t need, size_t off) {
   void *r = mremap(h, old, need, 0);
   if (r != MAP_FAILED) return h;
-  void *dst = hm_os_map_aligned(need, HM_REGION_SIZE, 0);
+  void *dst = map_span(need, HM_REGION_SIZE, 0);
   if (!dst) return NULL;
+  uintptr_t user = (uintptr_t)dst + off;
+  if (!hm_region_in_map(user) && far_add(user) != 0) {
+    hm_os_unmap(dst, need);
+    return NULL;
+  }
   r = mremap(h, old, need, MREMAP_MAYMOVE | MREMAP_FIXED, dst);
   if (r == MAP_FAILED) {
+    if (!hm_region_in_map(user)) far_remove(user);
     hm_os_unmap(dst, need);
     return NULL;
   }
@@ -101,6 +209,7 @@ static void unmap_spans(cached_span *s, unsigned n) {
   for (unsigned i = 0; i < n; i++) hm_os_unmap(s[i].hdr, s[i].size);
 }
 
+/* In-map blocks only (far ones are in the far set). */
 static void region_mark(hm_large_hdr *h, int live) {
   if (h->user_off == HM_REGION_SIZE)
     hm_region_set((uintptr_t)h + HM_REGION_SIZE, live ? HM_REGION_LARGE_HI : HM_REGION_NONE);
@@ -130,7 +239,7 @@ void *hm_large_alloc(size_t size, size_t align, int zero) {
     hm_unlock(&large_lock);
     unmap_spans(expired, nexp);
     if (h && map_size < need) {
-      hm_large_hdr *g = span_grow(h, map_size, need);
+      hm_large_hdr *g = span_grow(h, map_size, need, off);
       if (g) {
         map_size = need;
         h = g;
@@ -145,10 +254,11 @@ void *hm_large_alloc(size_t size, size_t align, int zero) {
     /* The header chunk is 2 MiB aligned; for alignments above 2 MiB the
      * user pointer h + 2 MiB must be aligned instead. */
     if (align > HM_REGION_SIZE)
-      h = hm_os_map_aligned(map_size, align, HM_REGION_SIZE);
+      h = map_span(map_size, align, HM_REGION_SIZE);
     else
-      h = hm_os_map_aligned(map_size, HM_REGION_SIZE, 0);
-    if (!h) {
+      h = map_span(map_size, HM_REGION_SIZE, 0);
+    if (!h || (!hm_region_in_map((uintptr_t)h + off) && far_add((uintptr_t)h + off) != 0)) {
+      if (h) hm_os_unmap(h, map_size);
       errno = ENOMEM;
       return NULL;
     }
@@ -162,7 +272,7 @@ void *hm_large_alloc(size_t size, size_t align, int zero) {
   live_count++;
   live_bytes += map_size;
   hm_unlock(&large_lock);
-  region_mark(h, 1);
+  if (!is_far(h)) region_mark(h, 1);   /* a far block was recorded when mapped */
   void *p = (uint8_t *)h + off;
   if (zero && !fresh) memset(p, 0, size);
   hm_bg_check_attention();
@@ -171,7 +281,13 @@ void *hm_large_alloc(size_t size, size_t align, int zero) {
 
 hm_large_hdr *hm_large_hdr_of(const void *p, const char *fn) {
   uintptr_t chunk = (uintptr_t)p & ~(uintptr_t)HM_REGION_MASK;
-  if (hm_region_kind_at(chunk) == HM_REGION_LARGE_HI) chunk -= HM_REGION_SIZE;
+  if (hm_region_in_map((uintptr_t)p)) {
+    if (hm_region_kind_at(chunk) == HM_REGION_LARGE_HI) chunk -= HM_REGION_SIZE;
+  } else {
+    if (hm_large_far_kind(p) != HM_REGION_LARGE)
+      hm_fatal(fn, "invalid pointer", p);
+    if (chunk == (uintptr_t)p) chunk -= HM_REGION_SIZE;   /* user_off == 2 MiB */
+  }
   hm_large_hdr *h = (hm_large_hdr *)chunk;
   if (h->magic != HM_LARGE_MAGIC || (uint8_t *)h + h->user_off != (const uint8_t *)p)
     hm_fatal(fn, "invalid pointer", p);
@@ -186,11 +302,13 @@ size_t hm_large_usable(const void *p, const char *fn) {
 void hm_large_free(void *p, const char *fn) {
   hm_large_hdr *h = hm_large_hdr_of(p, fn);
   size_t size = h->map_size;
-  region_mark(h, 0);   /* a second free is now detected */
+  int far = is_far(h);
+  if (far) far_remove((uintptr_t)p);   /* a second free is now detected */
+  else region_mark(h, 0);
   h->magic = 0;
   cached_span expired[CACHE_SLOTS + 1];
   unsigned nexp = 0;
-  int keep = h->user_off != HM_REGION_SIZE && size <= hm_param.large_cache_bytes / 4;
+  int keep = !far && h->user_off != HM_REGION_SIZE && size <= hm_param.large_cache_bytes / 4;
   hm_lock(&large_lock);
   live_count--;
   live_bytes -= size;
@@ -239,17 +357,18 @@ void *hm_large_realloc(void *p, size_t size) {
     }
     return p;
   }
-  hm_large_hdr *r = span_grow(h, old, need);
+  hm_large_hdr *r = span_grow(h, old, need, off);
   if (!r) {
     errno = ENOMEM;
     return NULL;
   }
   if (r != h) {
-    /* The old header is unmapped now: clear its map entry by address. */
-    if (off == HM_REGION_SIZE) hm_region_set((uintptr_t)h + HM_REGION_SIZE, HM_REGION_NONE);
+    /* The old header is unmapped now: forget it by address. */
+    if (!hm_region_in_map((uintptr_t)p)) far_remove((uintptr_t)p);
+    else if (off == HM_REGION_SIZE) hm_region_set((uintptr_t)h + HM_REGION_SIZE, HM_REGION_NONE);
     else hm_region_set((uintptr_t)h, HM_REGION_NONE);
     h = r;
-    region_mark(h, 1);
+    if (!is_far(h)) region_mark(h, 1);   /* a far one was recorded by span_grow */
   }
   h->map_size = need;
   hm_lock(&large_lock);

@@ -98,8 +98,13 @@ static void init_descriptors(hm_superslab *ss) {
   }
 }
 
+/* A fresh segment, always in the window: the region map must find it. Out
+ * of memory (or of window room), the cached mappings are given back and the
+ * mapping tried once more. */
 static hm_superslab *map_new(void) {
-  hm_superslab *ss = hm_os_map_aligned(HM_REGION_SIZE, HM_REGION_SIZE, 0);
+  hm_superslab *ss = hm_os_map_window(HM_REGION_SIZE, HM_REGION_SIZE, 0);
+  if (!ss && hm_release_cached_mappings())
+    ss = hm_os_map_window(HM_REGION_SIZE, HM_REGION_SIZE, 0);
   if (!ss) return NULL;
   hm_bg_note_mapped(HM_REGION_SIZE);
   /* Fresh pages are zero: owner NULL, no remote frees, no dirty units. */
@@ -356,6 +361,26 @@ int hm_ss_cache_purge(uint64_t now) {
   }
   hm_unlock(&hm_ss_lock_);
   return pending;
+}
+
+/* Unmap every cached empty segment (out of memory: the address space is
+ * what is short). Returns the bytes unmapped. */
+size_t hm_ss_cache_unmap_all(void) {
+  size_t released = 0;
+  hm_lock(&hm_ss_lock_);
+  hm_superslab *ss;
+  while ((ss = cache_head) != NULL) {
+    list_remove(&cache_head, ss);
+    cache_count--;
+    unmap_locked(ss);
+    released += HM_REGION_SIZE;
+  }
+  hm_unlock(&hm_ss_lock_);
+  return released;
+}
+
+size_t hm_release_cached_mappings(void) {
+  return hm_ss_cache_unmap_all() + hm_large_collect(1);
 }
 
 /* ---- abandoned segments, by the background thread ---------------------------------- */
