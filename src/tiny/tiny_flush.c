@@ -82,11 +82,14 @@ size_t hm_small_live_size(hm_superslab *ss, const void *p, const char *fn, int f
 /* The owner's slow path (the bin is full, or the fast path's block check
  * failed): validate, grow or flush the full bin, push. */
 static HM_NOINLINE void free_local_slow(hm_heap *h, hm_superslab *ss, void *p, const char *fn) {
-  hm_small_live_size(ss, p, fn, 1);
-  hm_heap_enter(h);   /* the background handshake (hakmem_internal.h) */
   unsigned cls = ss->page_cls[hm_page_of(p)];
+  /* room == -1: the fast path checked p and found the bin full (its
+   * decrement is undone here); else one of its checks failed: the exact
+   * check decides (and aborts). */
+  if ((int64_t)h->room[cls] < 0) h->room[cls] = 0;
+  else hm_small_live_size(ss, p, fn, 1);
+  hm_heap_enter(h);   /* the background handshake (hakmem_internal.h) */
   HM_DBG(h, early[HAKMEM_EARLY_FREE_FULL], 1);
-  if ((int64_t)h->room[cls] < 0) h->room[cls] = 0;   /* the fast path's decrement of a full bin */
   if (h->room[cls] == 0) {
     if (h->cap[cls] < h->cap_max[cls]) {
       HM_DBG(h, bin_grow, 1);
