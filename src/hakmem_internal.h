@@ -171,6 +171,16 @@
 
 #include "hakmem.h"   /* public structs reused inside: hakmem_debug_counters */
 
+/* ---- build flavour ----------------------------------------------------------- */
+/* -DHAKMEM_SECURE=ON: free-list links encoded and checked on every step
+ * (hakmem_internal.h, "Secure mode"); HAKMEM_SECURE=1 at run time adds the
+ * slow-path hardening (guard pages, random carve order) to any build. */
+#ifdef HAKMEM_SECURE
+#define HM_SECURE_BUILD 1
+#else
+#define HM_SECURE_BUILD 0
+#endif
+
 /* ---- compiler helpers ---------------------------------------------------- */
 #define HM_INLINE static inline __attribute__((always_inline))
 #define HM_NOINLINE __attribute__((noinline))
@@ -538,6 +548,7 @@ typedef struct hm_params {
   uint32_t verbose;            /* 1: print the options in effect at start-up  */
   uint32_t stats;              /* 1: print the statistics at exit             */
   uint32_t background;         /* 1: a background thread returns idle memory  */
+  uint32_t secure;             /* 1: guard pages, random carve order (read at start) */
 } hm_params;
 
 extern hm_params hm_param;

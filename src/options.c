@@ -69,7 +69,11 @@ enum {
   X(BACKGROUND,         background,         OPT_BOOL,  1,         0,  1,          AT_USE,           \
     "1: a background thread (started once the process maps 8 MiB or runs a second thread) "        \
     "returns memory free for PURGE_DELAY_MS even when its thread never calls malloc again; "       \
-    "0: no thread, purging happens on allocation slow paths only")
+    "0: no thread, purging happens on allocation slow paths only")                                 \
+  X(SECURE,             secure,             OPT_BOOL,  HM_SECURE_BUILD, 0, 1,     AT_START,         \
+    "1: guard pages (after each segment's header and at its end, after large blocks) and "          \
+    "free lists carved in random order; a -DHAKMEM_SECURE=ON build also encodes and checks every "  \
+    "free-list link (then this is on by default)")
 
 #define HM_PARAM_INIT(NAME, field, kind, def, lo, hi, when, desc) .field = (def),
 hm_params hm_param = {HM_OPTION_TABLE(HM_PARAM_INIT)};
