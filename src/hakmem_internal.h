@@ -391,11 +391,22 @@ HM_INLINE unsigned hm_unit_of(const void *p) {
 HM_INLINE unsigned hm_page_of(const void *p) {
   return (unsigned)((uintptr_t)p >> HM_PAGE_SHIFT) & ((HM_REGION_SIZE >> HM_PAGE_SHIFT) - 1);
 }
-/* Sets page_cls for units [u, u + span): the header page stays NONE. */
+/* Where a segment's blocks may lie: from hm_seg_data_start (after the
+ * header; with hm_param.secure also after a guard page) to hm_seg_data_end
+ * (with hm_param.secure, a guard page ends the segment). Set once at start-up. */
+extern HM_HIDDEN uint32_t hm_seg_data_start;
+extern HM_HIDDEN uint32_t hm_seg_data_end;
+HM_INLINE uint8_t *hm_seg_area_start(hm_superslab *ss, unsigned u) {
+  return (uint8_t *)ss + (size_t)u * HM_UNIT_SIZE + (u == 0 ? hm_seg_data_start : 0);
+}
+HM_INLINE uint8_t *hm_seg_area_end(hm_superslab *ss, unsigned u_end) {
+  return (uint8_t *)ss + (u_end == HM_UNITS ? hm_seg_data_end : (size_t)u_end * HM_UNIT_SIZE);
+}
+/* Sets page_cls for units [u, u + span): header and guard pages stay NONE. */
 HM_INLINE void hm_seg_set_page_cls(hm_superslab *ss, unsigned u, unsigned span, unsigned cls) {
-  const unsigned per_unit = HM_UNIT_SIZE >> HM_PAGE_SHIFT;
-  unsigned first = u * per_unit + (u == 0 ? HM_SS_HEADER_SIZE >> HM_PAGE_SHIFT : 0);
-  for (unsigned i = first; i < (u + span) * per_unit; i++) ss->page_cls[i] = (uint8_t)cls;
+  unsigned first = (unsigned)(hm_seg_area_start(ss, u) - (uint8_t *)ss) >> HM_PAGE_SHIFT;
+  unsigned end = (unsigned)(hm_seg_area_end(ss, u + span) - (uint8_t *)ss) >> HM_PAGE_SHIFT;
+  for (unsigned i = first; i < end; i++) ss->page_cls[i] = (uint8_t)cls;
 }
 HM_INLINE hm_slab *hm_slab_of(hm_superslab *ss, const void *p) {
   return &ss->slabs[ss->slabs[hm_unit_of(p)].head];
@@ -502,6 +513,7 @@ typedef struct hm_heap {
   uint32_t cap_max[HM_NUM_CLASSES];       /* the most cap[c] may grow to */
   hm_superslab *retire_candidate;         /* became empty; retire at a safe point */
   struct hm_heap *pool_next;              /* heap pool link when unused */
+  uint64_t rng;                           /* xorshift state: secure mode's carve order */
   int live;
   /* Cold: statistics, written by the owner on slow paths only; the fast
    * paths never touch them (the hot arrays above keep their offsets). */
@@ -569,6 +581,54 @@ HM_INLINE void hm_region_set(uintptr_t base, unsigned kind) {
  * do; a large block mapped outside the window may not: see "Address space".) */
 HM_INLINE int hm_region_in_map(uintptr_t a) { return (a >> HM_REGION_SHIFT) < HM_MAP_ENTRIES; }
 
+/* ---- free-list links ---------------------------------------------------------- */
+/* Every list of free blocks (TLS SLL, slab and page free lists, remote lists)
+ * links through word 0, read and written only through these two.
+ * Default build: a plain pointer. Secure build (HAKMEM_SECURE): stored as
+ *   enc(next, at) = rotl(next ^ at ^ k0, k1 mod 64) + k1     (k = hm_link_key)
+ * so that a write after free or an overflow into a free block turns the link
+ * into garbage, which decodes to garbage; and every link is checked when it
+ * is followed: its target must be 16-aligned, inside a segment, and a free
+ * block carrying its free mark (in a secure build carving marks blocks too,
+ * so every block on any free list carries one). Anything else ends in one
+ * line and abort() before the garbage is dereferenced -- instead of a crash
+ * in a later malloc, or a live block handed out twice. */
+extern HM_HIDDEN uint64_t hm_link_key[2];
+__attribute__((noreturn, cold)) void hm_link_corrupt(const void *at);
+
+HM_INLINE int hm_link_target_ok(const hm_block *b) {
+  uintptr_t a = (uintptr_t)b, idx = a >> HM_REGION_SHIFT;
+  if ((a & (HM_MIN_BLOCK - 1)) || idx >= HM_MAP_ENTRIES || !hm_region_is_segment(hm_region_map[idx]))
+    return 0;
+  return hm_is_marked_free(b);
+}
+HM_INLINE void hm_link_set(hm_block *at, hm_block *next) {
+#if HM_SECURE_BUILD
+  uint64_t x = (uintptr_t)next ^ (uintptr_t)at ^ hm_link_key[0];
+  unsigned r = (unsigned)hm_link_key[1] & 63;
+  at->next = (hm_block *)(uintptr_t)(((x << r) | (x >> ((64 - r) & 63))) + hm_link_key[1]);
+#else
+  at->next = next;
+#endif
+}
+HM_INLINE hm_block *hm_link_get(const hm_block *at) {
+#if HM_SECURE_BUILD
+  uint64_t x = (uint64_t)(uintptr_t)at->next - hm_link_key[1];
+  unsigned r = (unsigned)hm_link_key[1] & 63;
+  x = (x >> r) | (x << ((64 - r) & 63));
+  hm_block *next = (hm_block *)(uintptr_t)(x ^ (uintptr_t)at ^ hm_link_key[0]);
+  if (next && hm_unlikely(!hm_link_target_ok(next))) hm_link_corrupt(at);
+  return next;
+#else
+  return at->next;
+#endif
+}
+/* A block about to be linked into a free list for the first time (carving):
+ * in a secure build it must carry its mark, like every free block. */
+HM_INLINE void hm_carve_mark(hm_block *b) {
+  if (HM_SECURE_BUILD) b->mark = hm_free_mark(b);
+}
+
 /* ---- OS layer (os.c) ------------------------------------------------------- */
 void *hm_os_map(size_t size);                                        /* anywhere */
 /* In the window [HM_ARENA_LO, HM_ARENA_HI), at an address a with
@@ -583,6 +643,7 @@ size_t hm_os_resident(void *p, size_t size);   /* mincore: bytes resident */
 uint64_t hm_os_now_ms(void);
 uint64_t hm_os_now_ns(void);
 uint64_t hm_os_random64(void);   /* for keys: never 0 */
+void hm_os_guard(void *p, size_t size);   /* PROT_NONE, best effort */
 void hm_os_write_stderr(const char *msg);
 extern __thread uint64_t hm_os_released_by_thread;   /* bytes unmapped/decommitted by this thread */
 void hm_os_futex_wait(_Atomic uint32_t *word, uint32_t expected, uint64_t timeout_ms);
@@ -629,6 +690,8 @@ int hm_seg_find_run(uint32_t free_units, unsigned span);
 void hm_seg_units_take(hm_superslab *ss, unsigned u, unsigned span);
 void hm_seg_units_return(hm_heap *h, hm_superslab *ss, unsigned u, unsigned span);
 void hm_seg_heap_add(hm_heap *h, hm_superslab *ss);
+void hm_carve_chain(hm_heap *h, uint8_t *from, uint32_t n, size_t bs, hm_block **first,
+                    hm_block **last);
 void hm_heap_retire_empty(hm_heap *h);
 void hm_ss_purge(hm_heap *h, int force);
 void hm_heap_tick_slow(hm_heap *h);

@@ -11,6 +11,9 @@
 
 __thread hm_heap *hm_tls_heap = (hm_heap *)&hm_heap_empty;
 uint64_t hm_free_key;   /* the free mark's key (hakmem_internal.h) */
+uint64_t hm_link_key[2];   /* secure build: the free-list link encoding's keys */
+uint32_t hm_seg_data_start = HM_SS_HEADER_SIZE;
+uint32_t hm_seg_data_end = HM_REGION_SIZE;
 
 /* All bins empty with zero room: every fast path misses on it. Const, so a
  * stray write faults instead of corrupting state. */
@@ -70,6 +73,12 @@ static void process_init(void) {
     hm_params_init();   /* options.c: environment, warnings; never allocates */
     hm_class_div_init();
     hm_free_key = hm_os_random64();   /* before any block exists: no block is freed earlier */
+    hm_link_key[0] = hm_os_random64();
+    hm_link_key[1] = hm_os_random64();
+    if (hm_param.secure) {   /* guard pages around each segment's blocks */
+      hm_seg_data_start = HM_SS_HEADER_SIZE + 4096;
+      hm_seg_data_end = HM_REGION_SIZE - 4096;
+    }
     pthread_key_create(&heap_key, thread_exit);
     atomic_store(&init_state, 2);
     /* These may allocate (glibc keeps handlers in growable arrays): we are
@@ -133,6 +142,7 @@ static hm_heap *heap_make(int with_bins) {
     h->l2_page[c] = (hm_l2_page *)&hm_l2_page_empty;
     h->block_mult[c] = hm_class_mult[c];
   }
+  h->rng = hm_os_random64();
   return h;
 }
 

@@ -307,3 +307,11 @@ void hm_fatal(const char *fn, const char *what, const void *ptr) {
   hm_os_write_stderr(line);
   abort();
 }
+
+/* Guard pages: no access at all (secure mode). Best effort: a failure (the
+ * kernel's mapping count limit) leaves the pages accessible, nothing else. */
+void hm_os_guard(void *p, size_t size) {
+  int saved = errno;
+  mprotect(p, size, PROT_NONE);
+  errno = saved;
+}

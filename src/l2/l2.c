@@ -77,13 +77,13 @@ static uint32_t collect_thread_free(hm_heap *h, hm_l2_page *pg) {
     if (!TF_LIST(tf)) return 0;
   } while (!atomic_compare_exchange_weak_explicit(&pg->thread_free, &tf, TF_STATE(tf),
                                                   memory_order_acquire, memory_order_relaxed));
-  hm_block *list = TF_LIST(tf), *tail = list;
+  hm_block *list = TF_LIST(tf), *tail = list, *next;
   uint32_t n = 1;
-  while (tail->next) {
-    tail = tail->next;
+  while ((next = hm_link_get(tail)) != NULL) {
+    tail = next;
     n++;
   }
-  tail->next = pg->free;
+  hm_link_set(tail, pg->free);
   pg->free = list;
   if (hm_unlikely(n > pg->used)) hm_fatal("free()", "double free detected (remote)", list);
   pg->used = (uint16_t)(pg->used - n);
@@ -97,7 +97,7 @@ static void validate_list(hm_l2_page *pg, hm_block *b) {
   uintptr_t start = (uintptr_t)hm_l2_page_start(seg_of_page(pg), pg);
   uint64_t inv = hm_class_div_tab[pg->cls].inv, count = pg->bump;
   unsigned s = hm_class_div_tab[pg->cls].shift;
-  for (; b; b = b->next) {
+  for (; b; b = hm_link_get(b)) {
     uint64_t x = ((uintptr_t)b - start) * inv;
     if (hm_unlikely(((x >> s) | (x << ((64 - s) & 63))) >= count))
       hm_fatal("free()", "corrupted free list", b);
@@ -119,12 +119,13 @@ static int page_extend(hm_heap *h, hm_l2_page *pg) {
     uint32_t bs = hm_l2_block_size(pg);
     uint32_t n = pg->capacity - pg->bump;
     if (n > hm_param.l2_carve_max) n = hm_param.l2_carve_max;
-    uint8_t *first = hm_l2_page_start(seg, pg) + (size_t)pg->bump * bs, *b = first;
-    for (uint32_t i = 0; i + 1 < n; i++, b += bs) ((hm_block *)b)->next = (hm_block *)(b + bs);
-    ((hm_block *)b)->next = NULL;
-    pg->free = (hm_block *)first;
+    hm_block *first, *last;
+    hm_carve_chain(h, hm_l2_page_start(seg, pg) + (size_t)pg->bump * bs, n, bs, &first, &last);
+    hm_link_set(last, NULL);
+    pg->free = first;
     pg->bump = (uint16_t)(pg->bump + n);
-    if (pg->bump == pg->capacity) hm_mark_tail(b + bs, hm_l2_page_area_end(seg, pg));
+    if (pg->bump == pg->capacity)
+      hm_mark_tail(hm_l2_page_start(seg, pg) + (size_t)pg->capacity * bs, hm_l2_page_area_end(seg, pg));
     return 1 + HM_STAGE_BUMP;
   }
   return 0;
@@ -233,8 +234,8 @@ static void page_unfull(hm_heap *h, hm_l2_page *pg) {
 static void check_empty_page(hm_l2_page *pg) {
   uint32_t n = 0;
   validate_list(pg, pg->local_free);
-  for (hm_block *b = pg->local_free; b && n <= pg->bump; b = b->next) n++;
-  for (hm_block *b = pg->free; b && n <= pg->bump; b = b->next) n++;
+  for (hm_block *b = pg->local_free; b && n <= pg->bump; b = hm_link_get(b)) n++;
+  for (hm_block *b = pg->free; b && n <= pg->bump; b = hm_link_get(b)) n++;
   if (n != pg->bump) hm_fatal("free()", "double free or invalid pointer detected", pg->local_free);
 }
 
@@ -295,16 +296,16 @@ static hm_l2_page *page_new(hm_heap *h, unsigned cls, int *adopted) {
  * first (the caller hands it out) and links the others as the SLL. `stage`
  * is for the debug counters. */
 static void *take(hm_heap *h, hm_l2_page *pg, unsigned cls, uint32_t want, unsigned stage) {
-  hm_block *first = pg->free, *last = first;
+  hm_block *first = pg->free, *last = first, *next;
   uint32_t n = 1;
-  while (n < want && last->next) {
-    last = last->next;
+  while (n < want && (next = hm_link_get(last)) != NULL) {
+    last = next;
     n++;
   }
-  pg->free = last->next;
-  last->next = NULL;
+  pg->free = hm_link_get(last);
+  hm_link_set(last, NULL);
   pg->used = (uint16_t)(pg->used + n);
-  h->head[cls] = first->next;
+  h->head[cls] = hm_link_get(first);
   h->room[cls] -= n - 1;
   hm_stats_refill(h, cls, n);
   HM_DBG_ONLY(HM_DBG_REFILL(h, stage, n);)
@@ -368,7 +369,7 @@ void hm_l2_return_block(hm_heap *h, hm_l2_page *pg, hm_block *b) {
   if (hm_unlikely(!hm_l2_block_ok(seg_of_page(pg), pg, b))) hm_fatal("free()", "corrupted thread cache", b);
   if (hm_unlikely(pg->used == 0 || pg->local_free == b))
     hm_fatal("free()", "double free detected", b);
-  b->next = pg->local_free;
+  hm_link_set(b, pg->local_free);
   pg->local_free = b;
   pg->used--;
   if (pg->in_full) page_unfull(h, pg);
@@ -382,7 +383,7 @@ void hm_l2_remote_push(hm_superslab *seg, hm_l2_page *pg, hm_block *head, hm_blo
   uintptr_t st;
   do {
     st = TF_STATE(tf);
-    tail->next = TF_LIST(tf);
+    hm_link_set(tail, TF_LIST(tf));
   } while (!atomic_compare_exchange_weak_explicit(
       &pg->thread_free, &tf, (uintptr_t)head | (st == HM_TF_FULL ? HM_TF_NOTIFYING : st),
       memory_order_release, memory_order_relaxed));

@@ -22,12 +22,10 @@ HM_INLINE hm_l2_page *hm_l2_page_of(hm_superslab *seg, const void *p) {
 /* The page's area: from its head unit (after the segment header in unit 0)
  * to the end of its last unit. */
 HM_INLINE uint8_t *hm_l2_page_area(hm_superslab *seg, const hm_l2_page *pg) {
-  unsigned u = (unsigned)(pg - seg->pages);
-  return (uint8_t *)seg + (size_t)u * HM_UNIT_SIZE + (u == 0 ? HM_SS_HEADER_SIZE : 0);
+  return hm_seg_area_start(seg, (unsigned)(pg - seg->pages));
 }
 HM_INLINE uint8_t *hm_l2_page_area_end(hm_superslab *seg, const hm_l2_page *pg) {
-  unsigned u = (unsigned)(pg - seg->pages);
-  return (uint8_t *)seg + (size_t)(u + pg->span) * HM_UNIT_SIZE;
+  return hm_seg_area_end(seg, (unsigned)(pg - seg->pages) + pg->span);
 }
 /* The page's first block (see "Block placement" in hakmem_internal.h). */
 HM_INLINE uint8_t *hm_l2_page_start(hm_superslab *seg, const hm_l2_page *pg) {

@@ -42,8 +42,7 @@ static void decommit_units(hm_superslab *ss, uint32_t units) {
     unsigned a = (unsigned)__builtin_ctz(units);
     unsigned b = a;
     while (b < HM_UNITS && (units >> b) & 1u) b++;
-    uint8_t *from = (uint8_t *)ss + (size_t)a * HM_UNIT_SIZE + (a == 0 ? HM_SS_HEADER_SIZE : 0);
-    uint8_t *to = (uint8_t *)ss + (size_t)b * HM_UNIT_SIZE;
+    uint8_t *from = hm_seg_area_start(ss, a), *to = hm_seg_area_end(ss, b);
     hm_os_decommit(from, (size_t)(to - from));
     units &= b >= HM_UNITS ? 0u : ~((1u << b) - 1u);
   }
@@ -82,6 +81,50 @@ void hm_seg_units_return(hm_heap *h, hm_superslab *ss, unsigned u, unsigned span
   if (ss->free_units == HM_UNITS_ALL) h->retire_candidate = ss;
 }
 
+/* ---- carving ------------------------------------------------------------------ */
+/* Link n never-used blocks [from, from + n * bs) into a chain: *first .. *last
+ * (the caller sets *last's link). In address order; with hm_param.secure in
+ * random order (Fisher-Yates on the heap's generator), so that where one
+ * fresh block lies says nothing about where the next one will. In a secure
+ * build each block gets its free mark, as every free block has. */
+void hm_carve_chain(hm_heap *h, uint8_t *from, uint32_t n, size_t bs, hm_block **first,
+                    hm_block **last) {
+  uint16_t order[256];
+  uint32_t done = 0;
+  hm_block *prev = NULL;
+  if (!hm_param.secure) {   /* address order */
+    for (uint32_t i = 0; i < n; i++) {
+      hm_block *b = (hm_block *)(from + (size_t)i * bs);
+      hm_carve_mark(b);
+      if (prev) hm_link_set(prev, b);
+      prev = b;
+    }
+    *first = (hm_block *)from;
+    *last = prev;
+    return;
+  }
+  while (done < n) {
+    uint32_t k = n - done < 256 ? n - done : 256;
+    for (uint32_t i = 0; i < k; i++) order[i] = (uint16_t)i;
+    for (uint32_t i = k - 1; i > 0; i--) {
+      h->rng ^= h->rng << 13, h->rng ^= h->rng >> 7, h->rng ^= h->rng << 17;
+      uint32_t j = (uint32_t)(h->rng % (i + 1));
+      uint16_t t = order[i];
+      order[i] = order[j];
+      order[j] = t;
+    }
+    for (uint32_t i = 0; i < k; i++) {
+      hm_block *b = (hm_block *)(from + (size_t)(done + order[i]) * bs);
+      hm_carve_mark(b);
+      if (prev) hm_link_set(prev, b);
+      else *first = b;
+      prev = b;
+    }
+    done += k;
+  }
+  *last = prev;
+}
+
 /* ---- creation and destruction --------------------------------------------------- */
 static void init_descriptors(hm_superslab *ss) {
   memset(ss->page_cls, HM_CLASS_NONE, sizeof ss->page_cls);
@@ -107,6 +150,10 @@ static hm_superslab *map_new(void) {
     ss = hm_os_map_window(HM_REGION_SIZE, HM_REGION_SIZE, 0);
   if (!ss) return NULL;
   hm_bg_note_mapped(HM_REGION_SIZE);
+  if (hm_seg_data_start > HM_SS_HEADER_SIZE)   /* secure: the header is fenced off */
+    hm_os_guard((uint8_t *)ss + HM_SS_HEADER_SIZE, hm_seg_data_start - HM_SS_HEADER_SIZE);
+  if (hm_seg_data_end < HM_REGION_SIZE)        /* ... and an overflow ends at the segment's end */
+    hm_os_guard((uint8_t *)ss + hm_seg_data_end, HM_REGION_SIZE - hm_seg_data_end);
   /* Fresh pages are zero: owner NULL, no remote frees, no dirty units. */
   ss->free_units = HM_UNITS_ALL;
   hm_lock(&hm_ss_lock_);

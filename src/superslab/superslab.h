@@ -40,7 +40,7 @@ HM_INLINE void hm_slab_validate_block(hm_slab *s, const void *p, const char *fn,
 /* The owner takes block b back into slab s (after a flush or a remote drain). */
 HM_INLINE void hm_slab_return_block(hm_heap *h, hm_slab *s, hm_block *b) {
   if (hm_unlikely(s->used == 0)) hm_fatal("free()", "double free detected", b);
-  b->next = s->free;
+  hm_link_set(b, s->free);
   s->free = b;
   s->used--;
   if (s->state == HM_SLAB_ACTIVE) return;

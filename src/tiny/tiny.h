@@ -16,7 +16,7 @@ HM_INLINE void *hm_small_alloc(unsigned cls) {
   hm_heap *h = hm_tls_heap;
   hm_block *b = h->head[cls];
   if (hm_unlikely(b == NULL)) return hm_small_alloc_slow(cls);
-  h->head[cls] = b->next;
+  h->head[cls] = hm_link_get(b);
   h->room[cls]++;
   b->mark = 0;
   HM_DBG_FAST(h->dbg.alloc_tls_sll++);   /* nothing unless HAKMEM_DEBUG_COUNTERS */
@@ -46,7 +46,7 @@ HM_INLINE void hm_small_free(void *p, hm_superslab *ss, const char *fn) {
     /* Decrement first, test the sign: one read-modify-write and a branch. A
      * full bin is left at -1 for the slow path, which restores it. */
     if (hm_likely((int64_t)--h->room[cls] >= 0)) {
-      ((hm_block *)p)->next = h->head[cls];
+      hm_link_set((hm_block *)p, h->head[cls]);
       ((hm_block *)p)->mark = mark;
       h->head[cls] = (hm_block *)p;
       HM_DBG_FAST(h->dbg.free_tls_sll++);

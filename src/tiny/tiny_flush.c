@@ -13,7 +13,7 @@
  * pages; every block is validated on the way. */
 static void return_list(hm_heap *h, hm_block *b) {
   while (b) {
-    hm_block *next = b->next;
+    hm_block *next = hm_link_get(b);
     hm_superslab *ss = hm_ss_of(b);
     if (ss->kind == HM_SEG_L2) {
       hm_l2_return_block(h, hm_l2_page_of(ss, b), b);
@@ -34,13 +34,13 @@ static void flush_bin(hm_heap *h, unsigned cls, uint32_t keep) {
     h->head[cls] = NULL;
   } else {
     hm_block *b = h->head[cls];
-    for (uint32_t i = 1; b && i < keep; i++) b = b->next;
+    for (uint32_t i = 1; b && i < keep; i++) b = hm_link_get(b);
     if (!b) return;
-    cut = b->next;
-    b->next = NULL;
+    cut = hm_link_get(b);
+    hm_link_set(b, NULL);
   }
   uint32_t n = 0;
-  for (hm_block *b = cut; b; b = b->next) n++;
+  for (hm_block *b = cut; b; b = hm_link_get(b)) n++;
   h->room[cls] += n;
   hm_stats_flush(h, cls, n);
   HM_DBG(h, free_ss_local, n);
@@ -51,6 +51,11 @@ static void flush_bin(hm_heap *h, unsigned cls, uint32_t keep) {
  * its slab or page, not carrying its free mark. Else one line naming `fn`
  * and abort. Returns the block size. `freeing`: the caller frees p (a mark
  * then means a double free; for realloc or usable-size, a freed pointer). */
+/* A free-list link that does not lead to a free block (secure build). */
+void hm_link_corrupt(const void *at) {
+  hm_fatal(NULL, "free list corrupted (a write after free, or an overflow into a free block) at", at);
+}
+
 static HM_COLD void not_live(const void *p, const uint8_t *tail, const char *fn, int freeing) {
   /* A block freed twice after its slab or page was released still carries
    * its mark (the mark names its address: no other block left it there);
@@ -105,8 +110,8 @@ static HM_NOINLINE void free_local_slow(hm_heap *h, hm_superslab *ss, void *p, c
     }
   }
   hm_block *b = (hm_block *)p;
-  b->next = h->head[cls];
   b->mark = hm_free_mark(p);
+  hm_link_set(b, h->head[cls]);
   h->head[cls] = b;
   h->room[cls]--;
   HM_DBG(h, free_tls_sll, 1);
@@ -132,7 +137,7 @@ void hm_small_free_slow(void *p, const char *fn) {
 void hm_slab_remote_push(hm_superslab *ss, hm_slab *s, hm_block *head, hm_block *tail) {
   hm_block *old = atomic_load_explicit(&s->remote, memory_order_relaxed);
   do {
-    tail->next = old;
+    hm_link_set(tail, old);
   } while (!atomic_compare_exchange_weak_explicit(&s->remote, &old, head, memory_order_release,
                                                   memory_order_relaxed));
   /* First blocks on an empty list: tell the owner (see the remote-free

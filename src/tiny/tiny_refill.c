@@ -8,36 +8,36 @@
 
 #include <errno.h>
 
-/* Take up to `want` blocks out of slab s, linked in address order for bump
- * blocks. Returns the count and the list in *first (NULL-terminated). */
-static uint32_t slab_take(hm_slab *s, uint32_t want, hm_block **first) {
-  hm_block head = {NULL};
-  hm_block *tail = &head;
+/* Take up to `want` blocks out of slab s: never-used blocks first (carved in
+ * address order, or at random with hm_param.secure), then the slab's free
+ * list. Returns the count and the list in *first (NULL-terminated). */
+static uint32_t slab_take(hm_heap *h, hm_slab *s, uint32_t want, hm_block **first) {
+  hm_block *head = NULL, *tail = NULL;
   uint32_t n = 0;
-  uint8_t *bp = s->bump, *end = s->end;
   size_t bs = s->block_size;
-  while (n < want && bp < end) {
-    tail->next = (hm_block *)bp;
-    tail = (hm_block *)bp;
-    bp += bs;
-    n++;
+  uint32_t fresh = (uint32_t)((size_t)(s->end - s->bump) / bs);
+  if (fresh > want) fresh = want;
+  if (fresh) {
+    hm_carve_chain(h, s->bump, fresh, bs, &head, &tail);
+    s->bump += (size_t)fresh * bs;
+    n = fresh;
+    if (s->bump >= s->end) {   /* carving done: mark the tail (block placement) */
+      hm_superslab *ss = hm_ss_of_slab(s);
+      hm_mark_tail(s->end, hm_seg_area_end(ss, hm_slab_index(ss, s) + s->span));
+    }
   }
-  if (bp != s->bump && bp >= end) {   /* carving done: mark the tail (block placement) */
-    hm_superslab *ss = hm_ss_of_slab(s);
-    hm_mark_tail(end, (uint8_t *)ss + (size_t)(hm_slab_index(ss, s) + s->span) * HM_UNIT_SIZE);
-  }
-  s->bump = bp;
   hm_block *f = s->free;
   while (n < want && f) {
-    tail->next = f;
+    if (tail) hm_link_set(tail, f);
+    else head = f;
     tail = f;
-    f = f->next;
+    f = hm_link_get(f);
     n++;
   }
   s->free = f;
-  tail->next = NULL;
+  if (tail) hm_link_set(tail, NULL);
   s->used += n;
-  *first = head.next;
+  *first = head;
   return n;
 }
 
@@ -61,9 +61,9 @@ static void *refill(hm_heap *h, unsigned cls) {
     if (s) {
       hm_block *first;
       HM_DBG_ONLY(uint8_t *bump0 = s->bump;)
-      uint32_t n = slab_take(s, want, &first);
+      uint32_t n = slab_take(h, s, want, &first);
       if (n) {
-        h->head[cls] = first->next;
+        h->head[cls] = hm_link_get(first);
         h->room[cls] -= n - 1;
         hm_stats_refill(h, cls, n);
         HM_DBG_ONLY(if (stage == HM_STAGE_BUMP && s->bump == bump0) stage = HM_STAGE_FREELIST;)

@@ -16,7 +16,7 @@ int hm_ss_drain_remote(hm_heap *h, hm_superslab *ss, uint32_t units) {
     uint32_t k = 0;
     hm_block *b = atomic_exchange_explicit(&s->remote, NULL, memory_order_acquire);
     while (b) {
-      hm_block *next = b->next;   /* validated by the freer before the push */
+      hm_block *next = hm_link_get(b);   /* the block was validated by its freer */
       hm_slab_return_block(h, s, b);
       b = next;
       k++;
@@ -54,9 +54,7 @@ void hm_tiny_abandon_all(hm_heap *h) {
 
 static hm_slab *slab_init(hm_superslab *ss, unsigned u, unsigned cls) {
   unsigned span = HM_TINY_SLAB_UNITS;
-  uint8_t *area = (uint8_t *)ss + (size_t)u * HM_UNIT_SIZE;
-  uint8_t *area_end = area + (size_t)span * HM_UNIT_SIZE;
-  if (u == 0) area += HM_SS_HEADER_SIZE;
+  uint8_t *area = hm_seg_area_start(ss, u), *area_end = hm_seg_area_end(ss, u + span);
   uint32_t bs = hm_class_size[cls];
   uint8_t *origin = hm_block_origin(area, bs);   /* block placement: hakmem_internal.h */
   uint32_t cap = (uint32_t)((size_t)(area_end - origin) / bs);
