@@ -398,7 +398,7 @@ typedef struct hm_heap {
   uint32_t cap_max[HM_NUM_CLASSES];       /* the most cap[c] may grow to */
   hm_superslab *retire_candidate;         /* became empty; retire at a safe point */
   struct hm_heap *pool_next;              /* heap pool link when unused */
-  int live;
+  int live;                               /* last before all_next (heap_make keeps it) */
   /* Cold: statistics, written by the owner on slow paths only; the fast
    * paths never touch them (the hot arrays above keep their offsets). */
   struct hm_heap *all_next;               /* registry of every heap ever made (init.c) */
