@@ -7,7 +7,11 @@
  * -lhakmem; in both cases the standard <stdlib.h>/<malloc.h> declarations
  * apply and nothing here is needed.
  *
- * This header declares what hakmem adds on top of the standard interface.
+ * This header declares what hakmem adds on top of the standard interface,
+ * and the prefixed API: the same functions under hakmem_ names. libhakmem
+ * exports both (the standard names are aliases of the hakmem_ ones);
+ * libhakmem_api exports only the hakmem_ names and leaves malloc and free to
+ * glibc, so that one subsystem can use hakmem beside the system allocator.
  */
 #ifndef HAKMEM_H
 #define HAKMEM_H
@@ -26,9 +30,41 @@ extern "C" {
 /* "major.minor.patch" of the library actually loaded. */
 const char *hakmem_version(void);
 
+/* ---- the prefixed API ---------------------------------------------------------
+ * Each behaves as the standard function without the prefix (glibc semantics:
+ * NULL + ENOMEM on exhaustion, EINVAL for bad alignments, realloc(p, 0) frees
+ * and returns NULL). A block from one family must go back to the same one:
+ * hakmem_free(p) of a pointer hakmem did not hand out aborts with
+ * "hakmem_free(): invalid pointer" (libhakmem_api) -- it never reaches
+ * glibc's free. */
+void *hakmem_malloc(size_t size);
+void hakmem_free(void *ptr);
+void *hakmem_calloc(size_t nmemb, size_t size);
+void *hakmem_realloc(void *ptr, size_t size);
+void *hakmem_reallocarray(void *ptr, size_t nmemb, size_t size);
+void *hakmem_aligned_alloc(size_t alignment, size_t size);
+int hakmem_posix_memalign(void **out, size_t alignment, size_t size);
+void *hakmem_memalign(size_t alignment, size_t size);
+void *hakmem_valloc(size_t size);
+void *hakmem_pvalloc(size_t size);
+size_t hakmem_usable_size(void *ptr);                 /* malloc_usable_size */
+void hakmem_free_sized(void *ptr, size_t size);
+void hakmem_free_aligned_sized(void *ptr, size_t alignment, size_t size);
+
+/* 1 if ptr is a block hakmem handed out and has not unmapped (a pointer
+ * returned by one of the functions above, or by malloc & co. in the
+ * overriding library), 0 for anything else (NULL, a stack or static address,
+ * a block of another allocator). One load of hakmem's region map: it says
+ * which allocator a pointer belongs to, not whether the block is still live.
+ * Never on a fast path; tests use it to check that hakmem, not an
+ * interposed allocator (a sanitizer runtime, say), served their blocks. */
+int hakmem_owns(const void *ptr);
+
 /* C23 sized deallocation (not yet declared by every libc). `size` must be
  * the size passed to the allocating call (or any size between it and
- * malloc_usable_size); `alignment` the alignment passed to aligned_alloc. */
+ * malloc_usable_size); `alignment` the alignment passed to aligned_alloc.
+ * Exported by the overriding library only (libhakmem_api: the hakmem_
+ * versions above). */
 void free_sized(void *ptr, size_t size);
 void free_aligned_sized(void *ptr, size_t alignment, size_t size);
 

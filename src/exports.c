@@ -1,7 +1,16 @@
 /* exports.c -- the exported malloc family and glibc aliases.
  *
- * malloc and free are the two fast paths; everything else routes through
- * them or through the noinline helpers below. Semantics follow glibc:
+ * Every entry point is defined once, under its hakmem_ name (include/hakmem.h,
+ * the prefixed API). The overriding libraries (HAKMEM_OVERRIDE=1, the default)
+ * add malloc, free, ... and glibc's __libc_* names as aliases of those
+ * definitions: the same code under a second symbol, so the standard names cost
+ * nothing more. libhakmem_api (HAKMEM_OVERRIDE=0) exports only the hakmem_
+ * names and serves one subsystem beside glibc's malloc; nothing in the library
+ * calls malloc or free by their standard names, so its own blocks never reach
+ * glibc.
+ *
+ * hakmem_malloc and hakmem_free are the two fast paths; everything else routes
+ * through them or through the noinline helpers below. Semantics follow glibc:
  * ENOMEM + NULL on overflow and exhaustion, EINVAL for bad alignments,
  * realloc(p, 0) frees and returns NULL, malloc(0) returns a unique pointer,
  * and a pointer hakmem did not hand out ends in one line on stderr + abort. */
@@ -18,7 +27,21 @@
 
 #define PAGE 4096u
 
-HM_EXPORT void *malloc(size_t n) {
+#ifndef HAKMEM_OVERRIDE
+#define HAKMEM_OVERRIDE 1
+#endif
+/* The name a fatal message gives the function the program called: "free" in
+ * the overriding library, "hakmem_free" in libhakmem_api. Chosen at compile
+ * time, so the fast paths do not change; only cold paths use it. */
+#if HAKMEM_OVERRIDE
+#define API_NAME(fn) fn
+#define USABLE_SIZE_NAME "malloc_usable_size"
+#else
+#define API_NAME(fn) "hakmem_" fn
+#define USABLE_SIZE_NAME "hakmem_usable_size"
+#endif
+
+HM_EXPORT void *hakmem_malloc(size_t n) {
   if (hm_likely(n <= HM_TINY_MAX)) return hm_small_alloc(hm_tiny_class_lut[n]);
   if (hm_likely(n <= HM_SMALL_MAX)) return hm_small_alloc(hm_mid_class_lut[(n + 255) >> 8]);
   return hm_large_alloc(n, 0, 0);
@@ -51,7 +74,7 @@ HM_INLINE void free_named(void *p, const char *fn) {
   free_other(p, idx, fn);
 }
 
-HM_EXPORT void free(void *p) { free_named(p, "free()"); }
+HM_EXPORT void hakmem_free(void *p) { free_named(p, API_NAME("free") "()"); }
 
 /* Kind of the region holding p, or abort naming fn if p is not ours. */
 static unsigned kind_of(const void *p, const char *fn) {
@@ -67,35 +90,35 @@ static size_t usable_size(const void *p, const char *fn) {
   return hm_small_live_size(hm_ss_of(p), p, fn, 0);
 }
 
-HM_EXPORT size_t malloc_usable_size(void *p) {
+HM_EXPORT size_t hakmem_usable_size(void *p) {
   if (!p) return 0;
-  return usable_size(p, "malloc_usable_size()");
+  return usable_size(p, USABLE_SIZE_NAME "()");
 }
 
-HM_EXPORT void *calloc(size_t n, size_t size) {
+HM_EXPORT void *hakmem_calloc(size_t n, size_t size) {
   size_t total;
   if (hm_unlikely(__builtin_mul_overflow(n, size, &total))) {
     errno = ENOMEM;
     return NULL;
   }
   if (total > HM_SMALL_MAX) return hm_large_alloc(total, 0, 1);
-  void *p = malloc(total);
+  void *p = hakmem_malloc(total);
   if (hm_likely(p != NULL)) memset(p, 0, total);
   return p;
 }
 
-HM_EXPORT void *realloc(void *p, size_t n) {
-  if (p == NULL) return malloc(n);
+HM_EXPORT void *hakmem_realloc(void *p, size_t n) {
+  if (p == NULL) return hakmem_malloc(n);
   if (n == 0) {
-    free(p);
+    hakmem_free(p);
     return NULL;
   }
   size_t old;
-  if (kind_of(p, "realloc()") == HM_REGION_LARGE) {
+  if (kind_of(p, API_NAME("realloc") "()") == HM_REGION_LARGE) {
     if (n > HM_SMALL_MAX) return hm_large_realloc(p, n);
-    old = hm_large_usable(p, "realloc()");
+    old = hm_large_usable(p, API_NAME("realloc") "()");
   } else {
-    old = hm_small_live_size(hm_ss_of(p), p, "realloc()", 0);
+    old = hm_small_live_size(hm_ss_of(p), p, API_NAME("realloc") "()", 0);
     if (n <= old && n >= old / 2) return p;   /* same or next-smaller class: stay */
   }
   /* A block that grows out of its class is likely to grow again (string
@@ -104,20 +127,20 @@ HM_EXPORT void *realloc(void *p, size_t n) {
   size_t want = n;
   if (n > old && n <= HM_SMALL_MAX && n < old + old / 2) want = old + old / 2;
   if (want > HM_SMALL_MAX) want = n;
-  void *q = malloc(want);
+  void *q = hakmem_malloc(want);
   if (!q) return NULL;
   memcpy(q, p, n < old ? n : old);
-  free(p);
+  hakmem_free(p);
   return q;
 }
 
-HM_EXPORT void *reallocarray(void *p, size_t n, size_t size) {
+HM_EXPORT void *hakmem_reallocarray(void *p, size_t n, size_t size) {
   size_t total;
   if (__builtin_mul_overflow(n, size, &total)) {
     errno = ENOMEM;
     return NULL;
   }
-  return realloc(p, total);
+  return hakmem_realloc(p, total);
 }
 
 /* ---- aligned allocation ------------------------------------------------------------ */
@@ -127,7 +150,7 @@ static void *aligned_alloc_pow2(size_t align, size_t size) {
   if (align > 16) HM_DBG(hm_tls_heap, early[HAKMEM_EARLY_ALLOC_ALIGNED], 1);
   if (align <= 16) {
     if (align == 16 && size < 16) size = 16;
-    return malloc(size);
+    return hakmem_malloc(size);
   }
   if (align <= HM_MAX_ALIGN_IN_SLAB && size <= HM_SMALL_MAX) {
     unsigned c = hm_size_class(size < align ? align : size);
@@ -143,7 +166,7 @@ static void *aligned_alloc_pow2(size_t align, size_t size) {
 
 static int pow2(size_t x) { return x && !(x & (x - 1)); }
 
-HM_EXPORT int posix_memalign(void **out, size_t align, size_t size) {
+HM_EXPORT int hakmem_posix_memalign(void **out, size_t align, size_t size) {
   if (!pow2(align) || align % sizeof(void *)) return EINVAL;
   int saved = errno;
   void *p = aligned_alloc_pow2(align, size);
@@ -155,7 +178,7 @@ HM_EXPORT int posix_memalign(void **out, size_t align, size_t size) {
   return 0;
 }
 
-HM_EXPORT void *aligned_alloc(size_t align, size_t size) {
+HM_EXPORT void *hakmem_aligned_alloc(size_t align, size_t size) {
   if (!pow2(align)) {
     errno = EINVAL;
     return NULL;
@@ -163,7 +186,7 @@ HM_EXPORT void *aligned_alloc(size_t align, size_t size) {
   return aligned_alloc_pow2(align, size);
 }
 
-HM_EXPORT void *memalign(size_t align, size_t size) {
+HM_EXPORT void *hakmem_memalign(size_t align, size_t size) {
   if (align > (SIZE_MAX >> 1) + 1) {
     errno = EINVAL;
     return NULL;
@@ -176,9 +199,9 @@ HM_EXPORT void *memalign(size_t align, size_t size) {
   return aligned_alloc_pow2(align, size);
 }
 
-HM_EXPORT void *valloc(size_t size) { return aligned_alloc_pow2(PAGE, size); }
+HM_EXPORT void *hakmem_valloc(size_t size) { return aligned_alloc_pow2(PAGE, size); }
 
-HM_EXPORT void *pvalloc(size_t size) {
+HM_EXPORT void *hakmem_pvalloc(size_t size) {
   if (size > SIZE_MAX - PAGE) {
     errno = ENOMEM;
     return NULL;
@@ -187,33 +210,48 @@ HM_EXPORT void *pvalloc(size_t size) {
   return aligned_alloc_pow2(PAGE, rounded ? rounded : PAGE);
 }
 
-HM_EXPORT void cfree(void *p) { free_named(p, "cfree()"); }
-HM_EXPORT void free_sized(void *p, size_t size) {
+HM_EXPORT void hakmem_free_sized(void *p, size_t size) {
   (void)size;
-  free_named(p, "free_sized()");
+  free_named(p, API_NAME("free_sized") "()");
 }
-HM_EXPORT void free_aligned_sized(void *p, size_t align, size_t size) {
+HM_EXPORT void hakmem_free_aligned_sized(void *p, size_t align, size_t size) {
   (void)align;
   (void)size;
-  free_named(p, "free_aligned_sized()");
+  free_named(p, API_NAME("free_aligned_sized") "()");
 }
 
-/* glibc's internal names, used by some programs and by LD_PRELOAD shims. */
+/* ---- the standard names: aliases of the definitions above --------------------------- */
+#if HAKMEM_OVERRIDE
 #pragma GCC diagnostic ignored "-Wmissing-attributes"   /* aliases need not repeat them */
 #define HM_ALIAS(name, target) \
   __typeof__(target) name __attribute__((alias(#target), visibility("default")))
-HM_ALIAS(__libc_malloc, malloc);
-HM_ALIAS(__libc_free, free);
-HM_ALIAS(__libc_calloc, calloc);
-HM_ALIAS(__libc_realloc, realloc);
-HM_ALIAS(__libc_memalign, memalign);
-HM_ALIAS(__libc_valloc, valloc);
-HM_ALIAS(__libc_pvalloc, pvalloc);
-HM_ALIAS(__posix_memalign, posix_memalign);
+HM_ALIAS(malloc, hakmem_malloc);
+HM_ALIAS(free, hakmem_free);
+HM_ALIAS(calloc, hakmem_calloc);
+HM_ALIAS(realloc, hakmem_realloc);
+HM_ALIAS(reallocarray, hakmem_reallocarray);
+HM_ALIAS(posix_memalign, hakmem_posix_memalign);
+HM_ALIAS(aligned_alloc, hakmem_aligned_alloc);
+HM_ALIAS(memalign, hakmem_memalign);
+HM_ALIAS(valloc, hakmem_valloc);
+HM_ALIAS(pvalloc, hakmem_pvalloc);
+HM_ALIAS(malloc_usable_size, hakmem_usable_size);
+HM_ALIAS(cfree, hakmem_free);
+HM_ALIAS(free_sized, hakmem_free_sized);
+HM_ALIAS(free_aligned_sized, hakmem_free_aligned_sized);
+/* glibc's internal names, used by some programs and by LD_PRELOAD shims. */
+HM_ALIAS(__libc_malloc, hakmem_malloc);
+HM_ALIAS(__libc_free, hakmem_free);
+HM_ALIAS(__libc_calloc, hakmem_calloc);
+HM_ALIAS(__libc_realloc, hakmem_realloc);
+HM_ALIAS(__libc_memalign, hakmem_memalign);
+HM_ALIAS(__libc_valloc, hakmem_valloc);
+HM_ALIAS(__libc_pvalloc, hakmem_pvalloc);
+HM_ALIAS(__posix_memalign, hakmem_posix_memalign);
 
 /* ---- introspection ----------------------------------------------------------------- */
-/* All from the statistics (stats.c); glibc's fields mapped as closely as
- * hakmem's structure allows. */
+/* glibc's names, so only in the overriding library. All from the statistics
+ * (stats.c); glibc's fields mapped as closely as hakmem's structure allows. */
 HM_EXPORT struct mallinfo2 mallinfo2(void) {
   static hakmem_stats st;   /* 4 KiB, off the stack; guarded below */
   static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -271,5 +309,6 @@ HM_EXPORT int malloc_trim(size_t pad) {
 
 /* glibc prints its arenas to stderr; hakmem prints its statistics. */
 HM_EXPORT void malloc_stats(void) { hakmem_stats_print(); }
+#endif /* HAKMEM_OVERRIDE */
 
 HM_EXPORT const char *hakmem_version(void) { return "0.1.0"; }

@@ -191,6 +191,12 @@
 #define hm_unlikely(x) __builtin_expect(!!(x), 0)
 
 #define hm_load_relaxed(p) atomic_load_explicit((p), memory_order_relaxed)
+/* Plain fields that another thread may read while the owner writes them
+ * (a remote free validating its block reads the slab's `state` and `bump`):
+ * relaxed atomic accesses, which compile to plain moves but are no data race
+ * in C11 (and ThreadSanitizer agrees). */
+#define hm_store_racy(field, v) __atomic_store_n(&(field), (v), __ATOMIC_RELAXED)
+#define hm_load_racy(field) __atomic_load_n(&(field), __ATOMIC_RELAXED)
 
 /* ---- geometry ------------------------------------------------------------- */
 #define HM_REGION_SHIFT 21
@@ -382,6 +388,22 @@ typedef struct hm_superslab {
 
 _Static_assert(sizeof(hm_superslab) <= HM_SS_HEADER_SIZE, "header fits its page");
 
+/* free()'s fast path reads the owner plainly so that the load folds into its
+ * compare (a relaxed atomic load is one more instruction with gcc). Only the
+ * owner thread ever stores its own heap there, so a stale value only picks
+ * the slow path, which reads it atomically. ThreadSanitizer builds use the
+ * atomic load, so that TSan sees no race where there is none in value. */
+#if defined(__SANITIZE_THREAD__)
+#define HM_OWNER_PLAIN(ss) atomic_load_explicit(&(ss)->owner, memory_order_relaxed)
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define HM_OWNER_PLAIN(ss) atomic_load_explicit(&(ss)->owner, memory_order_relaxed)
+#endif
+#endif
+#ifndef HM_OWNER_PLAIN
+#define HM_OWNER_PLAIN(ss) ((ss)->owner_plain)
+#endif
+
 HM_INLINE hm_superslab *hm_ss_of(const void *p) {
   return (hm_superslab *)((uintptr_t)p & ~(uintptr_t)HM_REGION_MASK);
 }
@@ -514,7 +536,7 @@ typedef struct hm_heap {
   hm_superslab *retire_candidate;         /* became empty; retire at a safe point */
   struct hm_heap *pool_next;              /* heap pool link when unused */
   uint64_t rng;                           /* xorshift state: secure mode's carve order */
-  int live;
+  int live;                               /* last before all_next (heap_make keeps it) */
   /* Cold: statistics, written by the owner on slow paths only; the fast
    * paths never touch them (the hot arrays above keep their offsets). */
   struct hm_heap *all_next;               /* registry of every heap ever made (init.c) */

@@ -131,7 +131,10 @@ static hm_heap *heap_alloc(void) {
 static hm_heap *heap_make(int with_bins) {
   hm_heap *h = heap_alloc();
   if (!h) return NULL;
-  memset(h, 0, offsetof(hm_heap, all_next));
+  /* Not `live` (the last field before all_next): it is 0 already (pooled or
+   * fresh), and the background thread and stats readers load it while
+   * walking the registry, so a memset over it would race with them. */
+  memset(h, 0, offsetof(hm_heap, live));
   memset(&h->stats, 0, sizeof *h - offsetof(hm_heap, stats));
   for (unsigned c = 0; c < HM_NUM_CLASSES; c++) {
     uint32_t cap = with_bins ? hm_params_bin_cap(c) : 0;

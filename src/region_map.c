@@ -8,3 +8,12 @@
 #include "hakmem_internal.h"
 
 uint8_t hm_region_map[HM_MAP_ENTRIES] __attribute__((aligned(4096)));
+
+/* Any block start hakmem hands out has a region header at its chunk base
+ * (HM_REGION_SS, HM_REGION_L2, HM_REGION_LARGE) or is a 2 MiB aligned large
+ * block (HM_REGION_LARGE_HI). */
+HM_EXPORT int hakmem_owns(const void *p) {
+  uintptr_t idx = (uintptr_t)p >> HM_REGION_SHIFT;
+  return p != NULL && idx < HM_MAP_ENTRIES &&
+         __atomic_load_n(&hm_region_map[idx], __ATOMIC_RELAXED) != HM_REGION_NONE;
+}

@@ -6,7 +6,8 @@
  *
  * Where the numbers come from:
  *   per heap (hm_heap_stats, hakmem_internal.h): blocks into a bin by refill,
- *     out of it by flush, remote frees drained -- plain stores by the owner;
+ *     out of it by flush, remote frees drained -- stored by the owner alone,
+ *     as relaxed atomics (count() below);
  *     an exiting heap adds them into `merged` under the heap registry lock;
  *   per class, process-wide: blocks out of the slabs/pages and their peak,
  *     one relaxed atomic add per refill/flush/drain (not per block);
@@ -46,20 +47,28 @@ static void out_add(unsigned cls, int64_t n) {
   }
 }
 
+/* field += n by the heap's owner, its only writer. The background thread
+ * (heap_activity) and hakmem_stats_get read the counters while the owner
+ * runs, so the store is a relaxed atomic: the same mov on x86, and no data
+ * race for the C memory model (or ThreadSanitizer). */
+static inline void count(uint64_t *field, uint64_t n) {
+  __atomic_store_n(field, *field + n, __ATOMIC_RELAXED);
+}
+
 void hm_stats_refill(hm_heap *h, unsigned cls, uint32_t n) {
-  h->stats.refill_blocks[cls] += n;
-  h->stats.refills[cls]++;
+  count(&h->stats.refill_blocks[cls], n);
+  count(&h->stats.refills[cls], 1);
   out_add(cls, n);
 }
 
 void hm_stats_flush(hm_heap *h, unsigned cls, uint32_t n) {
-  h->stats.flush_blocks[cls] += n;
-  h->stats.flushes[cls]++;
+  count(&h->stats.flush_blocks[cls], n);
+  count(&h->stats.flushes[cls], 1);
   out_add(cls, -(int64_t)n);
 }
 
 void hm_stats_drained(hm_heap *h, unsigned cls, uint32_t n) {
-  h->stats.remote_blocks[cls] += n;
+  count(&h->stats.remote_blocks[cls], n);
   out_add(cls, -(int64_t)n);
 }
 

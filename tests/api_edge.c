@@ -7,6 +7,11 @@
  * __posix_memalign) are resolved with dlsym and skipped when absent -- but
  * when hakmem is loaded every one of them must exist and live in hakmem.
  *
+ * Built with HK_PREFIXED (api_edge_prefixed, linked with libhakmem_api) it
+ * checks the prefixed API the same way (test_util.h renames the calls); the
+ * sections about the standard names themselves (symbol resolution, cfree,
+ * __libc_* aliases, mallinfo and friends) are glibc's there and are skipped.
+ *
  * Usage: api_edge            (all sections; exit 0 = pass)
  */
 #ifndef _GNU_SOURCE
@@ -80,6 +85,13 @@ static int glibc_at_least(int maj, int min)
 
 static void *sym(const char *name)
 {
+#ifdef HK_PREFIXED
+    char prefixed[64];   /* the prefixed API's hakmem_<name>, where it has one */
+    snprintf(prefixed, sizeof prefixed, "hakmem_%s", name);
+    void *f = dlsym(RTLD_DEFAULT, prefixed);
+    if (f)
+        return f;
+#endif
     return dlsym(RTLD_DEFAULT, name);
 }
 
@@ -1179,7 +1191,9 @@ int main(void)
     hakmem = hk_active();
     page_size = (size_t)sysconf(_SC_PAGESIZE);
 
+#ifndef HK_PREFIXED
     test_symbol_resolution();
+#endif
     test_basic_alignment();
     test_aligned_family();
     test_posix_memalign_errors();
@@ -1194,10 +1208,18 @@ int main(void)
     test_usable_size();
     test_valloc_pvalloc();
     test_sized_free();
+#ifndef HK_PREFIXED   /* glibc's names: not the prefixed API's business */
     test_cfree();
     test_libc_aliases();
     test_mallinfo_and_friends();
     test_libc_internal();
+#else
+    (void)test_symbol_resolution;
+    (void)test_cfree;
+    (void)test_libc_aliases;
+    (void)test_mallinfo_and_friends;
+    (void)test_libc_internal;
+#endif
     test_no_overlap();
     return test_finish("api_edge");
 }

@@ -65,8 +65,8 @@ int main(int argc, char **argv)
         }
     }
     if (!is_static)
-        EXPECT(hk_active(), "hakmem_version not visible to "
-               "dlsym(RTLD_DEFAULT)");
+        EXPECT(hk_active(), "hakmem_owns not visible to dlsym(RTLD_DEFAULT), "
+               "or malloc's blocks are not hakmem's");
 
     /* allocate / free across sizes */
     uint64_t rng = 99;

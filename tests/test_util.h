@@ -10,12 +10,20 @@
  * rss_kib()              resident set size of this process in KiB, read
  *                        from /proc/self/statm with read(2) (no malloc).
  * vm_kib()               its virtual size (VmSize), the same way.
- * hk_active()            1 if hakmem is loaded into this process (the
- *                        symbol hakmem_version resolves), else 0.
+ * hk_active()            1 if hakmem serves this test's allocations: a
+ *                        fresh malloc(64) block is one hakmem says it owns
+ *                        (hakmem_owns), else 0 -- also when hakmem is loaded
+ *                        but something else (a sanitizer runtime, say)
+ *                        interposes malloc.
  * hk_require_if_expected()
  *                        CTest sets HAKMEM_TEST_EXPECT=1 for the _preload and
  *                        _linked variants; then hakmem *must* be loaded
  *                        (LD_PRELOAD of a missing/broken file only warns).
+ *
+ * HK_PREFIXED (defined by CMake for the *_prefixed variants, which link
+ * libhakmem_api): malloc, free, calloc, ... below this header are the
+ * prefixed API (hakmem_malloc, ...), so the same test exercises hakmem beside
+ * glibc's malloc, which then serves only libc's own allocations.
  *
  * Tests are deterministic: use the xorshift RNG below with fixed seeds.
  */
@@ -35,6 +43,26 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <malloc.h>
+
+#ifdef HK_PREFIXED
+/* Object-like, so that a function pointer (`v_malloc = malloc`) is renamed
+ * too; the system headers that declare these names are included above. */
+#include "../include/hakmem.h"
+#define malloc hakmem_malloc
+#define free hakmem_free
+#define calloc hakmem_calloc
+#define realloc hakmem_realloc
+#define reallocarray hakmem_reallocarray
+#define aligned_alloc hakmem_aligned_alloc
+#define posix_memalign hakmem_posix_memalign
+#define memalign hakmem_memalign
+#define valloc hakmem_valloc
+#define pvalloc hakmem_pvalloc
+#define malloc_usable_size hakmem_usable_size
+#define free_sized hakmem_free_sized
+#define free_aligned_sized hakmem_free_aligned_sized
+#endif
 
 static int test_failures_ = 0;
 
@@ -177,9 +205,25 @@ static inline long rss_kib(void) { return statm_kib(1); }
 /* Virtual size (VmSize) of this process in KiB. */
 static inline long vm_kib(void) { return statm_kib(0); }
 
+/* Asked once (the answer cannot change): does hakmem hand out the blocks
+ * this test's malloc returns? hakmem being loaded is not enough: under
+ * LD_PRELOAD=libtsan.so, say, hakmem's symbols resolve but the sanitizer's
+ * malloc serves every call. */
 static inline int hk_active(void)
 {
-    return dlsym(RTLD_DEFAULT, "hakmem_version") != NULL;
+    static int answer = -1;
+    if (answer < 0) {
+#ifdef HK_PREFIXED
+        int (*owns)(const void *) = hakmem_owns;
+#else
+        int (*owns)(const void *);
+        *(void **)&owns = dlsym(RTLD_DEFAULT, "hakmem_owns");
+#endif
+        void *p = owns ? malloc(64) : NULL;
+        answer = p != NULL && owns(p);
+        free(p);
+    }
+    return answer;
 }
 
 /* 1 if the code at address `fn` lives in a DSO whose path contains "hakmem",
@@ -208,12 +252,21 @@ static inline void hk_require_if_expected(const char *test)
 {
     if (hk_expected()) {
         CHECK(hk_active(),
-              "%s: HAKMEM_TEST_EXPECT=1 but hakmem is not loaded in this "
-              "process (LD_PRELOAD=%s)",
-              test, getenv("LD_PRELOAD") ? getenv("LD_PRELOAD") : "(unset)");
+              "%s: HAKMEM_TEST_EXPECT=1 but hakmem does not serve this "
+              "process's malloc (hakmem_owns %s; LD_PRELOAD=%s)",
+              test,
+              dlsym(RTLD_DEFAULT, "hakmem_owns") ? "denies owning a fresh block"
+                                                 : "does not resolve",
+              getenv("LD_PRELOAD") ? getenv("LD_PRELOAD") : "(unset)");
     }
-    printf("%s: allocator under test: %s\n", test,
-           hk_active() ? "hakmem" : "system malloc (glibc)");
+#ifdef HK_PREFIXED
+    const char *api = " (prefixed API: hakmem_malloc, ...)";
+#else
+    const char *api = "";
+#endif
+    printf("%s: allocator under test: %s%s\n", test,
+           hk_active() ? "hakmem" : "not hakmem (system malloc or an interposer)",
+           api);
     fflush(stdout);
 }
 

@@ -123,7 +123,7 @@ static int page_extend(hm_heap *h, hm_l2_page *pg) {
     hm_carve_chain(h, hm_l2_page_start(seg, pg) + (size_t)pg->bump * bs, n, bs, &first, &last);
     hm_link_set(last, NULL);
     pg->free = first;
-    pg->bump = (uint16_t)(pg->bump + n);
+    hm_store_racy(pg->bump, (uint16_t)(pg->bump + n));
     if (pg->bump == pg->capacity)
       hm_mark_tail(hm_l2_page_start(seg, pg) + (size_t)pg->capacity * bs, hm_l2_page_area_end(seg, pg));
     return 1 + HM_STAGE_BUMP;
@@ -146,11 +146,11 @@ static hm_l2_page *page_init(hm_superslab *seg, unsigned u, unsigned cls) {
   atomic_store_explicit(&pg->thread_free, HM_TF_NORMAL, memory_order_relaxed);
   pg->next = pg->prev = pg->delayed_next = NULL;
   pg->used = 0;
-  pg->bump = 0;
+  hm_store_racy(pg->bump, 0);
   pg->origin = (uint32_t)(origin - area);
   pg->capacity = (uint16_t)((size_t)(hm_l2_page_area_end(seg, pg) - origin) / bs);
   pg->in_full = 0;
-  pg->state = HM_SLAB_ACTIVE;
+  hm_store_racy(pg->state, HM_SLAB_ACTIVE);
   hm_seg_units_take(seg, u, span);
   return pg;
 }
@@ -158,10 +158,11 @@ static hm_l2_page *page_init(hm_superslab *seg, unsigned u, unsigned cls) {
 static void page_release(hm_heap *h, hm_l2_page *pg) {
   hm_superslab *seg = seg_of_page(pg);
   unsigned u = (unsigned)(pg - seg->pages), span = pg->span;
-  pg->state = HM_SLAB_UNUSED;
+  hm_store_racy(pg->state, HM_SLAB_UNUSED);
   pg->span = 0;
   pg->free = pg->local_free = NULL;
-  pg->used = pg->bump = pg->capacity = 0;
+  pg->used = pg->capacity = 0;
+  hm_store_racy(pg->bump, 0);
   pg->in_full = 0;
   atomic_store_explicit(&pg->thread_free, HM_TF_NORMAL, memory_order_relaxed);
   for (unsigned i = u; i < u + span; i++) {

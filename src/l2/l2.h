@@ -35,8 +35,9 @@ HM_INLINE uint32_t hm_l2_block_size(const hm_l2_page *pg) { return hm_class_size
 
 /* Is p the start of a block this page has handed out? (one multiply) */
 HM_INLINE int hm_l2_block_ok(hm_superslab *seg, const hm_l2_page *pg, const void *p) {
-  if (pg->state == HM_SLAB_UNUSED) return 0;
-  return hm_block_index_ok((uintptr_t)p - (uintptr_t)hm_l2_page_start(seg, pg), pg->cls, pg->bump);
+  if (hm_load_racy(pg->state) == HM_SLAB_UNUSED) return 0;
+  return hm_block_index_ok((uintptr_t)p - (uintptr_t)hm_l2_page_start(seg, pg), pg->cls,
+                           hm_load_racy(pg->bump));
 }
 
 #endif /* HAKMEM_L2_H */

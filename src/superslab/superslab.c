@@ -22,16 +22,18 @@ static size_t all_count;
 static const uint8_t region_kind_of[HM_SEG_KINDS] = {HM_REGION_SS, HM_REGION_L2};
 
 /* ---- lists ------------------------------------------------------------------ */
+/* The head is stored as a relaxed atomic: cache_get peeks at cache_head
+ * without the lock (a plain mov on x86; no data race for C11 or TSan). */
 static void list_push(hm_superslab **head, hm_superslab *ss) {
   ss->prev = NULL;
   ss->next = *head;
   if (*head) (*head)->prev = ss;
-  *head = ss;
+  __atomic_store_n(head, ss, __ATOMIC_RELAXED);
 }
 
 static void list_remove(hm_superslab **head, hm_superslab *ss) {
   if (ss->prev) ss->prev->next = ss->next;
-  else *head = ss->next;
+  else __atomic_store_n(head, ss->next, __ATOMIC_RELAXED);
   if (ss->next) ss->next->prev = ss->prev;
   ss->next = ss->prev = NULL;
 }

@@ -15,7 +15,7 @@ HM_INLINE void hm_partial_push(hm_heap *h, hm_slab *s) {
   s->next = head;
   if (head) head->prev = s;
   h->partial[s->cls] = s;
-  s->state = HM_SLAB_PARTIAL;
+  hm_store_racy(s->state, HM_SLAB_PARTIAL);
 }
 
 HM_INLINE void hm_partial_remove(hm_heap *h, hm_slab *s) {
@@ -29,7 +29,7 @@ HM_INLINE void hm_partial_remove(hm_heap *h, hm_slab *s) {
 HM_INLINE int hm_slab_owns_block(const hm_slab *s, const void *p) {
   const uint8_t *b = (const uint8_t *)p;
   uint8_t *start = s->end - (size_t)s->capacity * s->block_size;
-  if (s->state == HM_SLAB_UNUSED || b >= s->bump) return 0;
+  if (hm_load_racy(s->state) == HM_SLAB_UNUSED || b >= hm_load_racy(s->bump)) return 0;
   return hm_block_index_ok((uintptr_t)(b - start), s->cls, s->capacity);
 }
 

@@ -41,7 +41,7 @@ HM_INLINE void hm_small_free(void *p, hm_superslab *ss, const char *fn) {
   size_t cls = ss->page_cls[hm_page_of(p)];
   uint64_t mult = h->block_mult[cls];
   uint64_t mark = hm_free_mark(p);
-  if (hm_likely(ss->owner_plain == h && (uint64_t)(uint32_t)(uintptr_t)p * mult < mult &&
+  if (hm_likely(HM_OWNER_PLAIN(ss) == h && (uint64_t)(uint32_t)(uintptr_t)p * mult < mult &&
                 ((hm_block *)p)->mark != mark)) {
     /* Decrement first, test the sign: one read-modify-write and a branch. A
      * full bin is left at -1 for the slow path, which restores it. */

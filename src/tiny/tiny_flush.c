@@ -174,6 +174,6 @@ void hm_heap_flush_all(hm_heap *h) {
     h->active[c] = NULL;
     if (s->used == 0) hm_ss_slab_release(h, s);
     else if (s->free || s->bump < s->end) hm_partial_push(h, s);
-    else s->state = HM_SLAB_FULL;
+    else hm_store_racy(s->state, HM_SLAB_FULL);
   }
 }

@@ -19,7 +19,7 @@ static uint32_t slab_take(hm_heap *h, hm_slab *s, uint32_t want, hm_block **firs
   if (fresh > want) fresh = want;
   if (fresh) {
     hm_carve_chain(h, s->bump, fresh, bs, &head, &tail);
-    s->bump += (size_t)fresh * bs;
+    hm_store_racy(s->bump, s->bump + (size_t)fresh * bs);
     n = fresh;
     if (s->bump >= s->end) {   /* carving done: mark the tail (block placement) */
       hm_superslab *ss = hm_ss_of_slab(s);
@@ -76,13 +76,13 @@ static void *refill(hm_heap *h, unsigned cls) {
         HM_DBG_ONLY(stage = HM_DBG_MAX(stage, HM_STAGE_REMOTE);)
         continue;
       }
-      s->state = HM_SLAB_FULL;   /* unlisted; a free brings it back to partial */
+      hm_store_racy(s->state, HM_SLAB_FULL);   /* unlisted; a free brings it back to partial */
       h->active[cls] = NULL;
     }
     s = h->partial[cls];
     if (s) {
       hm_partial_remove(h, s);
-      s->state = HM_SLAB_ACTIVE;
+      hm_store_racy(s->state, HM_SLAB_ACTIVE);
       h->active[cls] = s;
       HM_DBG_ONLY(stage = HM_DBG_MAX(stage, HM_STAGE_PARTIAL);)
       continue;

@@ -34,7 +34,7 @@ void hm_tiny_adopt(hm_heap *h, hm_superslab *ss) {
   for (unsigned u = 0; u < HM_UNITS; u++) {
     hm_slab *s = &ss->slabs[u];
     if (s->state != HM_SLAB_UNUSED && s->head == u) {
-      s->state = HM_SLAB_FULL;
+      hm_store_racy(s->state, HM_SLAB_FULL);
       s->next = s->prev = NULL;
     }
   }
@@ -65,14 +65,14 @@ static hm_slab *slab_init(hm_superslab *ss, unsigned u, unsigned cls) {
   hm_seg_set_page_cls(ss, u, span, cls);
   hm_slab *s = &ss->slabs[u];
   s->free = NULL;
-  s->bump = origin;
+  hm_store_racy(s->bump, origin);
   s->end = origin + (size_t)cap * bs;
   s->next = s->prev = NULL;
   s->used = 0;
   s->block_size = bs;
   s->span = (uint8_t)span;
   s->capacity = cap;
-  s->state = HM_SLAB_ACTIVE;
+  hm_store_racy(s->state, HM_SLAB_ACTIVE);
   hm_seg_units_take(ss, u, span);
   return s;
 }
@@ -105,10 +105,11 @@ void hm_ss_slab_release(hm_heap *h, hm_slab *s) {
     ss->slabs[i].head = (uint8_t)i;
   }
   hm_seg_set_page_cls(ss, u, span, HM_CLASS_NONE);
-  s->state = HM_SLAB_UNUSED;
+  hm_store_racy(s->state, HM_SLAB_UNUSED);
   s->span = 0;
   s->free = NULL;
-  s->bump = s->end = NULL;
+  hm_store_racy(s->bump, NULL);
+  s->end = NULL;
   s->capacity = 0;
   s->used = 0;
   hm_seg_units_return(h, ss, u, span);
