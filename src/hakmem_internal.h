@@ -187,6 +187,15 @@
 #define HM_COLD __attribute__((noinline, cold))
 #define HM_EXPORT __attribute__((visibility("default")))
 #define HM_HIDDEN __attribute__((visibility("hidden")))
+/* The statistics read other threads' owner-private counters (bin lengths,
+ * slab `used`, unit masks) while those threads run: by design, figures that
+ * are exact only when the process is quiescent (hakmem.h says so), and the
+ * owners' fast paths cannot pay for atomic read-modify-writes. Those readers
+ * -- and only they -- are left out of ThreadSanitizer's instrumentation. */
+#define HM_RACY_READER __attribute__((no_sanitize("thread")))
+/* Their loads: plain (volatile, so read once), which TSan then does not see;
+ * an atomic load would still be recorded against the owner's plain write. */
+#define HM_RACY_LOAD(x) (*(volatile __typeof__(x) *)&(x))
 #define hm_likely(x) __builtin_expect(!!(x), 1)
 #define hm_unlikely(x) __builtin_expect(!!(x), 0)
 
@@ -203,8 +212,24 @@
 #define HM_REGION_SIZE ((size_t)1 << HM_REGION_SHIFT)          /* 2 MiB */
 #define HM_REGION_MASK (HM_REGION_SIZE - 1)
 /* The window of all hakmem mappings (see "Address space" above). */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define HM_SANITIZER_LAYOUT 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || __has_feature(memory_sanitizer)
+#define HM_SANITIZER_LAYOUT 1
+#endif
+#endif
+#ifndef HM_SANITIZER_LAYOUT
+#define HM_SANITIZER_LAYOUT 0
 #define HM_ARENA_LO ((uintptr_t)1 << 40)                      /* 1 TiB */
 #define HM_ARENA_HI ((uintptr_t)1 << 42)                      /* 4 TiB */
+#else
+/* ASan, TSan and MSan own fixed ranges of the address space (their shadow
+ * memory, the window among them): there the kernel places every mapping and
+ * the map covers the whole 47-bit space (64 MiB of .bss, test builds only). */
+#define HM_ARENA_LO ((uintptr_t)0)
+#define HM_ARENA_HI ((uintptr_t)1 << 47)
+#endif
 #define HM_MAP_ENTRIES (HM_ARENA_HI >> HM_REGION_SHIFT)       /* map covers [0, HI): 2 MiB */
 
 #define HM_UNIT_SHIFT 16

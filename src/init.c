@@ -133,8 +133,14 @@ static hm_heap *heap_make(int with_bins) {
   if (!h) return NULL;
   /* Not `live` (the last field before all_next): it is 0 already (pooled or
    * fresh), and the background thread and stats readers load it while
-   * walking the registry, so a memset over it would race with them. */
-  memset(h, 0, offsetof(hm_heap, live));
+   * walking the registry, so a memset over it would race with them. The
+   * same for what the background thread loads to decide whether it may
+   * claim the heap (last_purge_ms, bg_busy, bg_claim): atomic stores. */
+  memset(h, 0, offsetof(hm_heap, last_purge_ms));
+  __atomic_store_n(&h->last_purge_ms, 0, __ATOMIC_RELAXED);
+  atomic_store_explicit(&h->bg_busy, 0, memory_order_relaxed);
+  atomic_store_explicit(&h->bg_claim, 0, memory_order_relaxed);
+  memset(&h->bg_seen_activity, 0, offsetof(hm_heap, live) - offsetof(hm_heap, bg_seen_activity));
   memset(&h->stats, 0, sizeof *h - offsetof(hm_heap, stats));
   for (unsigned c = 0; c < HM_NUM_CLASSES; c++) {
     uint32_t cap = with_bins ? hm_params_bin_cap(c) : 0;

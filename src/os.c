@@ -110,6 +110,7 @@ static uintptr_t place(uintptr_t from, size_t align, size_t phase) {
 }
 
 void *hm_os_map_window(size_t size, size_t align, size_t phase) {
+  if (HM_SANITIZER_LAYOUT) return hm_os_map_aligned(size, align, phase);   /* no window */
   if (size == 0 || size > WINDOW_SIZE / 2 || align > WINDOW_SIZE / 4 || phase > align) return NULL;
   size_t nf = atomic_load_explicit(&no_fit_size, memory_order_relaxed);
   if (nf && size >= nf &&
@@ -212,10 +213,12 @@ uint64_t hm_os_now_ns(void) {
  * stack guard from, hence mixed) with the clock and the address layout,
  * through the splitmix64 finaliser. Never 0. */
 uint64_t hm_os_random64(void) {
-  const uint64_t *auxv_random = (const uint64_t *)getauxval(AT_RANDOM);
-  uint64_t x = auxv_random ? auxv_random[1] : 0;
+  static _Atomic uint64_t calls;   /* each call draws a different value */
+  const void *auxv_random = (const void *)getauxval(AT_RANDOM);
+  uint64_t x = 0;
+  if (auxv_random) memcpy(&x, (const uint8_t *)auxv_random + 8, sizeof x);   /* not 8-aligned */
   x ^= hm_os_now_ns() ^ ((uint64_t)(uintptr_t)&x << 16) ^ (uint64_t)(uintptr_t)hm_os_random64;
-  x += 0x9e3779b97f4a7c15ull;
+  x += (atomic_fetch_add_explicit(&calls, 1, memory_order_relaxed) + 1) * 0x9e3779b97f4a7c15ull;
   x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
   x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
   x ^= x >> 31;

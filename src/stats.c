@@ -103,7 +103,7 @@ static size_t process_rss(void) {
 }
 
 /* Everything but the scan of the segments. */
-static void gather(hakmem_stats *st, int resident) {
+static HM_RACY_READER void gather(hakmem_stats *st, int resident) {
   hm_process_init();
   memset(st, 0, sizeof *st);
   static hm_heap_stats sum;   /* 2 KiB: off the stack; under the registry lock */
@@ -123,9 +123,9 @@ static void gather(hakmem_stats *st, int resident) {
     add_counts((uint64_t *)&st->debug, (const uint64_t *)&h->dbg, sizeof st->debug / 8, 1);
 #endif
     for (unsigned c = 0; c < HM_NUM_CLASSES; c++) {
-      uint32_t cap = __atomic_load_n(&h->cap[c], __ATOMIC_RELAXED);
-      uint32_t room = __atomic_load_n(&h->room[c], __ATOMIC_RELAXED);
-      cached[c] += room < cap ? cap - room : 0;
+      uint64_t cap = HM_RACY_LOAD(h->cap[c]);
+      uint64_t room = HM_RACY_LOAD(h->room[c]);   /* -1 for a moment: full */
+      cached[c] += room < cap ? cap - room : (int64_t)room < 0 ? cap : 0;
     }
   }
   hm_heap_registry_unlock();

@@ -49,7 +49,8 @@ static _Atomic uint64_t grown_bytes;      /* mapped since start (or since fork) 
 static _Atomic uint32_t heaps_made;
 static _Atomic uint32_t wake_seq;         /* eventcount: a kick bumps it */
 static pthread_mutex_t bg_lock = PTHREAD_MUTEX_INITIALIZER;   /* held while an action runs */
-static int heaps_ok;                      /* membarrier works: live heaps may be claimed */
+static int heaps_ok;                      /* membarrier works: live heaps may be claimed (relaxed
+                                             atomic: the statistics read it) */
 static hm_heap *collector;                /* adopts abandoned segments (action 3) */
 
 /* Statistics: written by the thread (relaxed atomics), read by anybody. */
@@ -91,7 +92,7 @@ static uint64_t heap_activity(const hm_heap *h) {
  * busy, or idle for less than half a delay, are left alone: their pages stay
  * where their next allocations expect them. */
 static int purge_heaps(uint64_t now) {
-  if (!heaps_ok) return 0;
+  if (!__atomic_load_n(&heaps_ok, __ATOMIC_RELAXED)) return 0;
   uint64_t delay = hm_param.purge_delay_ms;
   int pending = 0;
   hm_heap *batch[CLAIM_BATCH];
@@ -135,7 +136,7 @@ static int purge_heaps(uint64_t now) {
       claim_drop(b);
     }
     if (!fenced) {
-      heaps_ok = 0;   /* membarrier stopped working: never claim again */
+      __atomic_store_n(&heaps_ok, 0, __ATOMIC_RELAXED);   /* membarrier stopped working: never claim again */
       break;
     }
     if (!h) break;
@@ -205,7 +206,7 @@ static int run_action(unsigned i, uint64_t now) {
 static void *bg_main(void *arg) {
   (void)arg;
   pthread_setname_np(pthread_self(), "hakmem-bg");
-  heaps_ok = hm_os_membarrier_register() == 0;
+  __atomic_store_n(&heaps_ok, hm_os_membarrier_register() == 0, __ATOMIC_RELAXED);
   if (!collector) collector = hm_heap_create_detached();   /* kept across fork */
   uint64_t next_due[HAKMEM_BG_ACTIONS] = {0};
   int pending_of[HAKMEM_BG_ACTIONS] = {0};
@@ -317,7 +318,7 @@ void hm_bg_fork_child(void) {
   atomic_store(&heaps_made, 0);
   atomic_store(&hm_bg_attention, 0);
   atomic_store(&owner_waits, 0);
-  heaps_ok = 0;
+  __atomic_store_n(&heaps_ok, 0, __ATOMIC_RELAXED);
   memset(&bgst, 0, sizeof bgst);
 }
 

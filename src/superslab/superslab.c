@@ -507,15 +507,15 @@ void hm_heap_collect(hm_heap *h, int force) {
 /* ---- statistics ------------------------------------------------------------------ */
 /* Under the lock, so no segment is unmapped meanwhile; the owners keep
  * running, so `used` counts are read as they are (exact when quiescent). */
-void hm_ss_usage(hm_usage *u, int resident) {
+HM_RACY_READER void hm_ss_usage(hm_usage *u, int resident) {
   hm_lock(&hm_ss_lock_);
   u->superslabs = all_count;
   u->abandoned = abandoned_count[0] + abandoned_count[1];
   u->cached_ss = cache_count;
   u->mapped += all_count * HM_REGION_SIZE;
   for (hm_superslab *ss = all_head; ss; ss = ss->all_next) {
-    uint32_t free_units = __atomic_load_n(&ss->free_units, __ATOMIC_RELAXED);
-    uint32_t dirty = __atomic_load_n(&ss->dirty_units, __ATOMIC_RELAXED);
+    uint32_t free_units = HM_RACY_LOAD(ss->free_units);
+    uint32_t dirty = HM_RACY_LOAD(ss->dirty_units);
     size_t committed_units = (size_t)__builtin_popcount(~free_units | dirty);
     u->committed_est += committed_units * HM_UNIT_SIZE;
     u->active += (size_t)__builtin_popcount(~free_units) * HM_UNIT_SIZE;
@@ -524,15 +524,15 @@ void hm_ss_usage(hm_usage *u, int resident) {
     for (unsigned i = 0; i < HM_UNITS; i++) {
       if (ss->kind == HM_SEG_TINY) {
         hm_slab *s = &ss->slabs[i];
-        if (__atomic_load_n(&s->state, __ATOMIC_RELAXED) != HM_SLAB_UNUSED && s->head == i) {
-          uint32_t used = __atomic_load_n(&s->used, __ATOMIC_RELAXED);
+        if (HM_RACY_LOAD(s->state) != HM_SLAB_UNUSED && s->head == i) {
+          uint32_t used = HM_RACY_LOAD(s->used);
           u->in_use += (size_t)used * s->block_size;
           if (s->cls < HM_NUM_CLASSES) u->class_out[s->cls] += used;
         }
       } else {
         hm_l2_page *pg = &ss->pages[i];
-        if (__atomic_load_n(&pg->state, __ATOMIC_RELAXED) != HM_SLAB_UNUSED && pg->head == i) {
-          uint16_t used = __atomic_load_n(&pg->used, __ATOMIC_RELAXED);
+        if (HM_RACY_LOAD(pg->state) != HM_SLAB_UNUSED && pg->head == i) {
+          uint16_t used = HM_RACY_LOAD(pg->used);
           u->in_use += (size_t)used * hm_class_size[pg->cls];
           if (pg->cls < HM_NUM_CLASSES) u->class_out[pg->cls] += used;
         }
