@@ -307,3 +307,13 @@ void hm_fatal(const char *fn, const char *what, const void *ptr) {
   hm_os_write_stderr(line);
   abort();
 }
+
+/* Make [p, p + size) readable and writable, or inaccessible (a guard page:
+ * secure mode). -1 when the kernel refuses, typically because splitting the
+ * mapping would pass vm.max_map_count; the caller decides what that costs. */
+int hm_os_protect(void *p, size_t size, int readable) {
+  int saved = errno;
+  int r = mprotect(p, size, readable ? PROT_READ | PROT_WRITE : PROT_NONE);
+  errno = saved;
+  return r == 0 ? 0 : -1;
+}
