@@ -580,9 +580,10 @@ extern const hm_l2_page hm_l2_page_empty;   /* no free blocks: misses into the s
 #define HM_LARGE_MAGIC 0x68616b6d656d4c47ull
 typedef struct hm_large_hdr {
   uint64_t magic;
-  size_t map_size;      /* bytes mapped from the header on */
+  size_t map_size;      /* bytes mapped from the header on, guard included */
   size_t user_off;      /* user pointer = (char *)hdr + user_off */
-  size_t reserved;
+  size_t guard;         /* secure mode: PROT_NONE bytes ending the mapping (0 or 4096);
+                           nonzero also guards the pages between header and user data */
 } hm_large_hdr;
 
 /* ---- runtime parameters (params.c) ---------------------------------------- */
@@ -686,11 +687,11 @@ void *hm_os_map_aligned(size_t size, size_t align, size_t phase);    /* anywhere
 uintptr_t hm_os_window_next(void);   /* where the next window mapping is tried (tests) */
 void hm_os_unmap(void *p, size_t size);
 void hm_os_decommit(void *p, size_t size);
+int hm_os_protect(void *p, size_t size, int readable);   /* 0, or -1 (errno kept) */
 size_t hm_os_resident(void *p, size_t size);   /* mincore: bytes resident */
 uint64_t hm_os_now_ms(void);
 uint64_t hm_os_now_ns(void);
 uint64_t hm_os_random64(void);   /* for keys: never 0 */
-void hm_os_guard(void *p, size_t size);   /* PROT_NONE, best effort */
 void hm_os_write_stderr(const char *msg);
 extern __thread uint64_t hm_os_released_by_thread;   /* bytes unmapped/decommitted by this thread */
 void hm_os_futex_wait(_Atomic uint32_t *word, uint32_t expected, uint64_t timeout_ms);

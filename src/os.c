@@ -311,10 +311,12 @@ void hm_fatal(const char *fn, const char *what, const void *ptr) {
   abort();
 }
 
-/* Guard pages: no access at all (secure mode). Best effort: a failure (the
- * kernel's mapping count limit) leaves the pages accessible, nothing else. */
-void hm_os_guard(void *p, size_t size) {
+/* Make [p, p + size) readable and writable, or inaccessible (a guard page:
+ * secure mode). -1 when the kernel refuses, typically because splitting the
+ * mapping would pass vm.max_map_count; the caller decides what that costs. */
+int hm_os_protect(void *p, size_t size, int readable) {
   int saved = errno;
-  mprotect(p, size, PROT_NONE);
+  int r = mprotect(p, size, readable ? PROT_READ | PROT_WRITE : PROT_NONE);
   errno = saved;
+  return r == 0 ? 0 : -1;
 }

@@ -296,44 +296,20 @@ static const struct tcase cases[] = {
     {"free_sized_interior", case_free_sized_interior, "free_sized(): invalid pointer", 1},
 };
 
+/* In the child: warm the allocator up so the case is not the very first
+ * call, then the case. */
+static void child_case(const void *arg)
+{
+    void *w = malloc(100);
+    free(w);
+    ((const struct tcase *)arg)->fn();
+}
+
 static int run_case(const struct tcase *c, const char *label)
 {
-    int fds[2];
-    CHECK(pipe(fds) == 0, "pipe: %s", strerror(errno));
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    CHECK(pid >= 0, "fork: %s", strerror(errno));
-    if (pid == 0) {
-        struct rlimit rl = {0, 0};
-        setrlimit(RLIMIT_CORE, &rl); /* no core dumps */
-        close(fds[0]);
-        dup2(fds[1], STDERR_FILENO);
-        close(fds[1]);
-        alarm(20);
-        /* warm the allocator up so the case is not the very first call */
-        void *w = malloc(100);
-        free(w);
-        c->fn();
-        _exit(RETURNED_NORMALLY);
-    }
-    close(fds[1]);
     char buf[4096];
-    size_t len = 0;
-    for (;;) {
-        ssize_t n = read(fds[0], buf + len, sizeof buf - 1 - len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        len += (size_t)n;
-        if (len >= sizeof buf - 1)
-            break;
-    }
-    buf[len] = 0;
-    close(fds[0]);
-    int st = 0;
-    CHECK(waitpid(pid, &st, 0) == pid, "waitpid: %s", strerror(errno));
+    int st = hk_run_child(child_case, c, 20, RETURNED_NORMALLY, buf, sizeof buf);
+    size_t len = strlen(buf);
 
     /* describe the outcome */
     char how[128];

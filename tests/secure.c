@@ -25,8 +25,6 @@
 
 #include <pthread.h>
 #include <signal.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
 
 #define SEG ((uintptr_t)2 << 20)
 #define DONE 42
@@ -193,31 +191,14 @@ static const struct scase cases[] = {
     {"random_order", case_random_order, 0, 0, NULL},
 };
 
+static void call_case(const void *c) { ((const struct scase *)c)->fn(); }
+
 static int run(const struct scase *c)
 {
-    int fds[2];
-    CHECK(pipe(fds) == 0, "pipe");
-    fflush(stdout);
-    pid_t pid = fork();
-    CHECK(pid >= 0, "fork");
-    if (pid == 0) {
-        struct rlimit rl = {0, 0};
-        setrlimit(RLIMIT_CORE, &rl);
-        close(fds[0]);
-        dup2(fds[1], STDERR_FILENO);
-        alarm(30);
-        c->fn();
-        _exit(DONE);
-    }
-    close(fds[1]);
     char buf[2048];
-    ssize_t len = 0, n;
-    while (len < (ssize_t)sizeof buf - 1 && (n = read(fds[0], buf + len, sizeof buf - 1 - len)) > 0)
-        len += n;
-    buf[len] = 0;
-    close(fds[0]);
-    int st;
-    CHECK(waitpid(pid, &st, 0) == pid, "waitpid");
+    fflush(stdout);
+    int st = hk_run_child(call_case, c, 30, DONE, buf, sizeof buf);
+    size_t len = strlen(buf);
     int ok;
     if (c->signal)
         ok = WIFSIGNALED(st) && WTERMSIG(st) == c->signal && (!c->expect || strstr(buf, c->expect));

@@ -15,6 +15,11 @@
  *                        (hakmem_owns), else 0 -- also when hakmem is loaded
  *                        but something else (a sanitizer runtime, say)
  *                        interposes malloc.
+ * hk_run_child(fn, arg, alarm_s, exit_code, err, cap)
+ *                        death tests: fork, run fn(arg) in the child (no core
+ *                        dump, killed after alarm_s seconds, _exit(exit_code)
+ *                        if fn returns), collect its stderr into err (cap
+ *                        bytes, NUL-terminated); returns the wait status.
  * hk_require_if_expected()
  *                        CTest sets HAKMEM_TEST_EXPECT=1 for the _preload and
  *                        _linked variants; then hakmem *must* be loaded
@@ -43,6 +48,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <malloc.h>
 
 #ifdef HK_PREFIXED
@@ -268,6 +275,45 @@ static inline void hk_require_if_expected(const char *test)
            hk_active() ? "hakmem" : "not hakmem (system malloc or an interposer)",
            api);
     fflush(stdout);
+}
+
+/* ---- death tests ----------------------------------------------------------- */
+static inline int hk_run_child(void (*fn)(const void *), const void *arg, unsigned alarm_s,
+                               int exit_code, char *err, size_t cap)
+{
+    int fds[2];
+    CHECK(pipe(fds) == 0, "pipe: %s", strerror(errno));
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    CHECK(pid >= 0, "fork: %s", strerror(errno));
+    if (pid == 0) {
+        struct rlimit rl = {0, 0};
+        setrlimit(RLIMIT_CORE, &rl); /* no core dumps */
+        close(fds[0]);
+        dup2(fds[1], STDERR_FILENO);
+        close(fds[1]);
+        alarm(alarm_s);
+        fn(arg);
+        _exit(exit_code);
+    }
+    close(fds[1]);
+    size_t len = 0;
+    for (;;) {
+        ssize_t n = read(fds[0], err + len, cap - 1 - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+        if (len >= cap - 1)
+            break;
+    }
+    err[len] = 0;
+    close(fds[0]);
+    int st = 0;
+    CHECK(waitpid(pid, &st, 0) == pid, "waitpid: %s", strerror(errno));
+    return st;
 }
 
 #endif /* HAKMEM_TEST_UTIL_H */

@@ -15,7 +15,18 @@
  * beyond the region map ("far") is recorded in a small hash set of user
  * pointers instead, looked up only where the map has no entry; far spans are
  * never cached (they are the exception, and leave the window's room to
- * blocks the map can find). */
+ * blocks the map can find).
+ *
+ * Secure mode (hm_param.secure, read at each allocation; the block records
+ * its own shape in hdr->guard): the mapping ends with one PROT_NONE page
+ * past the page-rounded user region, so an overrun faults instead of running
+ * into the next mapping, and the header gets a page of its own (user_off at
+ * least 4096); the pages between the header page and the user data, when
+ * user_off leaves any (alignments of 8 KiB and more), are PROT_NONE too. The
+ * header page stays read/write (free and realloc write it). map_size counts
+ * the guard page (it is address space the block holds); usable sizes do
+ * not. A freed span keeps its guards in the cache and serves only a guarded
+ * block with the same user offset (its end guard moves if it must grow). */
 #include "hakmem_internal.h"
 
 #include <errno.h>
@@ -23,6 +34,8 @@
 #include <sys/mman.h>
 
 #define LARGE_DEFAULT_OFF 64
+#define PAGE_SIZE_ 4096
+#define GUARD_SIZE PAGE_SIZE_   /* secure mode: PROT_NONE bytes ending a mapping */
 #define CACHE_SLOTS 64
 
 typedef struct cached_span {
@@ -132,10 +145,28 @@ static void *map_span(size_t size, size_t align, size_t phase) {
 
 static size_t page_up(size_t n) { return (n + 4095) & ~(size_t)4095; }
 
-static size_t user_off_for(size_t align) {
-  if (align <= LARGE_DEFAULT_OFF) return LARGE_DEFAULT_OFF;
+/* guarded: the header alone on its page, so no user write reaches it. */
+static size_t user_off_for(size_t align, int guarded) {
+  size_t least = guarded ? PAGE_SIZE_ : LARGE_DEFAULT_OFF;
+  if (align <= least) return least;
   if (align < HM_REGION_SIZE) return align;
   return HM_REGION_SIZE;
+}
+
+/* Secure mode: protect the pages between the header page and the user data
+ * (if any) and the last GUARD_SIZE bytes of the span [h, h + total). -1 when
+ * the kernel cannot split the mapping (out of map entries). */
+static int guard_set(hm_large_hdr *h, size_t total, size_t off) {
+  if (off > PAGE_SIZE_ && hm_os_protect((uint8_t *)h + PAGE_SIZE_, off - PAGE_SIZE_, 0) != 0)
+    return -1;
+  return hm_os_protect((uint8_t *)h + total - GUARD_SIZE, GUARD_SIZE, 0);
+}
+
+/* The end guard of [h, h + total) on (1) or off (0): off while mremap grows
+ * the user part, so that it is one mapping again (the guard page was never
+ * touched, or was user data of the same mapping: the kernel merges it). */
+static int guard_end(hm_large_hdr *h, size_t total, int on) {
+  return hm_os_protect((uint8_t *)h + total - GUARD_SIZE, GUARD_SIZE, !on);
 }
 
 /* Pull a cached span of at least `size` bytes (and at most 1.5x, so we do
@@ -185,28 +216,70 @@ static unsigned cache_expire(int force, cached_span *out) {
  * aligned reservation. A far destination is recorded (user offset `off`)
  * before the move; the caller marks an in-map one and forgets the old
  * location if h moved. Returns the new header or NULL (the old mapping is
- * intact). */
-static hm_large_hdr *span_grow(hm_large_hdr *h, size_t old, size_t need, size_t off) {
-  void *r = mremap(h, old, need, 0);
+ * intact).
+ *   A guarded span (secure mode; its end guard made readable first) is
+ * several kernel mappings -- header page, guarded gap, user data -- which
+ * mremap does not take as one, and which do not merge again once their pages
+ * were touched apart (each then has its own anon_vma). So only the user part
+ * [h + off, h + old) is resized or moved; a moved header is copied into the
+ * fresh reservation's first page, and the old header page and gap unmapped.
+ * The caller protects the new gap and end. */
+static hm_large_hdr *span_grow(hm_large_hdr *h, size_t old, size_t need, size_t off,
+                               int guarded) {
+  size_t from = guarded ? off : 0;   /* where the part that mremap takes starts */
+  void *r = mremap((uint8_t *)h + from, old - from, need - from, 0);
   if (r != MAP_FAILED) return h;
-  void *dst = map_span(need, HM_REGION_SIZE, 0);
+  uint8_t *dst = map_span(need, HM_REGION_SIZE, 0);
   if (!dst) return NULL;
   uintptr_t user = (uintptr_t)dst + off;
   if (!hm_region_in_map(user) && far_add(user) != 0) {
     hm_os_unmap(dst, need);
     return NULL;
   }
-  r = mremap(h, old, need, MREMAP_MAYMOVE | MREMAP_FIXED, dst);
+  r = mremap((uint8_t *)h + from, old - from, need - from, MREMAP_MAYMOVE | MREMAP_FIXED,
+             dst + from);
   if (r == MAP_FAILED) {
     if (!hm_region_in_map(user)) far_remove(user);
     hm_os_unmap(dst, need);
     return NULL;
   }
-  return r;
+  if (from) {
+    memcpy(dst, h, sizeof *h);
+    hm_os_unmap(h, from);
+  }
+  return (hm_large_hdr *)dst;
 }
 
 static void unmap_spans(cached_span *s, unsigned n) {
   for (unsigned i = 0; i < n; i++) hm_os_unmap(s[i].hdr, s[i].size);
+}
+
+/* A span taken from the cache (*size bytes) for a new block of `need`
+ * bytes, user data at `off`, guard `g`: grown if short. Its old shape is
+ * still in its header (free clears only the magic). A guarded span serves
+ * only a guarded block with the same user offset (its guards stay where
+ * they are, the end one moves if it grows); moving guards between parts
+ * that may not merge is not worth it for the rare other case, which gets a
+ * fresh mapping. Returns the header (perhaps moved; *size updated) or NULL,
+ * the span then unmapped. */
+static hm_large_hdr *span_reuse(hm_large_hdr *h, size_t *size, size_t need, size_t off, size_t g) {
+  size_t got = *size;
+  if (h->guard != g || (g && h->user_off != off)) goto fail;
+  if (got >= need) return h;
+  if (g && guard_end(h, got, 0) != 0) goto fail;
+  hm_large_hdr *grown = span_grow(h, got, need, off, g != 0);
+  if (!grown) goto fail;
+  if (g && (grown != h ? guard_set(grown, need, off) : guard_end(grown, need, 1)) != 0) {
+    /* span_grow recorded a far destination (cached spans are never far) */
+    if (!hm_region_in_map((uintptr_t)grown + off)) far_remove((uintptr_t)grown + off);
+    hm_os_unmap(grown, need);
+    return NULL;
+  }
+  *size = need;
+  return grown;
+fail:
+  hm_os_unmap(h, got);
+  return NULL;
 }
 
 /* In-map blocks only (far ones are in the far set). */
@@ -221,12 +294,13 @@ void *hm_large_alloc(size_t size, size_t align, int zero) {
   hm_process_init();   /* a process may start with a large block: options first */
   HM_DBG(hm_tls_heap, early[HAKMEM_EARLY_ALLOC_LARGE], 1);
   if (align < 16) align = 16;
-  size_t off = user_off_for(align);
+  size_t g = hm_param.secure ? GUARD_SIZE : 0;
+  size_t off = user_off_for(align, g != 0);
   if (size > PTRDIFF_MAX - off - align - HM_REGION_SIZE) {
     errno = ENOMEM;
     return NULL;
   }
-  size_t need = page_up(off + size);
+  size_t need = page_up(off + size) + g;
   hm_large_hdr *h = NULL;
   size_t map_size = need;
   int fresh = 0;
@@ -238,16 +312,7 @@ void *hm_large_alloc(size_t size, size_t align, int zero) {
     nexp = cache_expire(0, expired);
     hm_unlock(&large_lock);
     unmap_spans(expired, nexp);
-    if (h && map_size < need) {
-      hm_large_hdr *g = span_grow(h, map_size, need, off);
-      if (g) {
-        map_size = need;
-        h = g;
-      } else {
-        hm_os_unmap(h, map_size);
-        h = NULL;
-      }
-    }
+    if (h) h = span_reuse(h, &map_size, need, off, g);
   }
   if (!h) {
     map_size = need;
@@ -257,6 +322,10 @@ void *hm_large_alloc(size_t size, size_t align, int zero) {
       h = map_span(map_size, align, HM_REGION_SIZE);
     else
       h = map_span(map_size, HM_REGION_SIZE, 0);
+    if (h && g && guard_set(h, map_size, off) != 0) {
+      hm_os_unmap(h, map_size);
+      h = NULL;
+    }
     if (!h || (!hm_region_in_map((uintptr_t)h + off) && far_add((uintptr_t)h + off) != 0)) {
       if (h) hm_os_unmap(h, map_size);
       errno = ENOMEM;
@@ -268,6 +337,7 @@ void *hm_large_alloc(size_t size, size_t align, int zero) {
   h->magic = HM_LARGE_MAGIC;
   h->map_size = map_size;
   h->user_off = off;
+  h->guard = g;
   hm_lock(&large_lock);
   live_count++;
   live_bytes += map_size;
@@ -296,7 +366,7 @@ hm_large_hdr *hm_large_hdr_of(const void *p, const char *fn) {
 
 size_t hm_large_usable(const void *p, const char *fn) {
   hm_large_hdr *h = hm_large_hdr_of(p, fn);
-  return h->map_size - h->user_off;
+  return h->map_size - h->guard - h->user_off;
 }
 
 void hm_large_free(void *p, const char *fn) {
@@ -336,33 +406,42 @@ void hm_large_free(void *p, const char *fn) {
 
 void *hm_large_realloc(void *p, size_t size) {
   hm_large_hdr *h = hm_large_hdr_of(p, "realloc()");
-  size_t off = h->user_off;
+  size_t off = h->user_off, g = h->guard;
   if (size > PTRDIFF_MAX - off - HM_REGION_SIZE) {
     errno = ENOMEM;
     return NULL;
   }
+  /* need and old: where the user data ends (the guard page follows) */
   size_t need = page_up(off + size);
-  size_t old = h->map_size;
+  size_t old = h->map_size - g;
   /* Grow by at least a quarter: a buffer that grows step by step costs
    * O(log n) mremaps, not one per page. Untouched pages cost no memory. */
   if (need > old && need < old + old / 4 && old + old / 4 <= PTRDIFF_MAX - HM_REGION_SIZE)
     need = page_up(old + old / 4);
   if (need <= old) {
     if (need < old / 2) {   /* shrink: give the tail back */
-      hm_os_unmap((uint8_t *)h + need, old - need);
-      h->map_size = need;
+      /* The new guard first: if the mapping cannot be split, keep the size. */
+      if (g && hm_os_protect((uint8_t *)h + need, g, 0) != 0) return p;
+      hm_os_unmap((uint8_t *)h + need + g, old - need);
+      h->map_size = need + g;
       hm_lock(&large_lock);
       live_bytes -= old - need;
       hm_unlock(&large_lock);
     }
     return p;
   }
-  hm_large_hdr *r = span_grow(h, old, need, off);
-  if (!r) {
+  if (g && guard_end(h, old + g, 0) != 0) {
     errno = ENOMEM;
     return NULL;
   }
-  if (r != h) {
+  hm_large_hdr *r = span_grow(h, old + g, need + g, off, g != 0);
+  if (!r) {
+    if (g) guard_end(h, old + g, 1);   /* splits again: see below on failure */
+    errno = ENOMEM;
+    return NULL;
+  }
+  int moved = r != h;
+  if (moved) {
     /* The old header is unmapped now: forget it by address. */
     if (!hm_region_in_map((uintptr_t)p)) far_remove((uintptr_t)p);
     else if (off == HM_REGION_SIZE) hm_region_set((uintptr_t)h + HM_REGION_SIZE, HM_REGION_NONE);
@@ -370,7 +449,13 @@ void *hm_large_realloc(void *p, size_t size) {
     h = r;
     if (!is_far(h)) region_mark(h, 1);   /* a far one was recorded by span_grow */
   }
-  h->map_size = need;
+  /* Out of map entries a guard stays readable: the block is whole, its
+   * usable size still ends before the guard page; only the fault is lost. */
+  if (g) {
+    if (moved) guard_set(h, need + g, off);
+    else guard_end(h, need + g, 1);
+  }
+  h->map_size = need + g;
   hm_lock(&large_lock);
   live_bytes += need - old;
   hm_unlock(&large_lock);

@@ -152,10 +152,12 @@ static hm_superslab *map_new(void) {
     ss = hm_os_map_window(HM_REGION_SIZE, HM_REGION_SIZE, 0);
   if (!ss) return NULL;
   hm_bg_note_mapped(HM_REGION_SIZE);
-  if (hm_seg_data_start > HM_SS_HEADER_SIZE)   /* secure: the header is fenced off */
-    hm_os_guard((uint8_t *)ss + HM_SS_HEADER_SIZE, hm_seg_data_start - HM_SS_HEADER_SIZE);
+  /* Secure: the header is fenced off, and an overflow ends at the segment's
+   * end (best effort: past the kernel's mapping count the pages stay open). */
+  if (hm_seg_data_start > HM_SS_HEADER_SIZE)
+    (void)hm_os_protect((uint8_t *)ss + HM_SS_HEADER_SIZE, hm_seg_data_start - HM_SS_HEADER_SIZE, 0);
   if (hm_seg_data_end < HM_REGION_SIZE)        /* ... and an overflow ends at the segment's end */
-    hm_os_guard((uint8_t *)ss + hm_seg_data_end, HM_REGION_SIZE - hm_seg_data_end);
+    (void)hm_os_protect((uint8_t *)ss + hm_seg_data_end, HM_REGION_SIZE - hm_seg_data_end, 0);
   /* Fresh pages are zero: owner NULL, no remote frees, no dirty units. */
   ss->free_units = HM_UNITS_ALL;
   hm_lock(&hm_ss_lock_);
