@@ -85,42 +85,40 @@ void hm_seg_units_return(hm_heap *h, hm_superslab *ss, unsigned u, unsigned span
 
 /* ---- carving ------------------------------------------------------------------ */
 /* Link n never-used blocks [from, from + n * bs) into a chain: *first .. *last
- * (the caller sets *last's link). In address order; with hm_param.secure in
- * random order (Fisher-Yates on the heap's generator), so that where one
- * fresh block lies says nothing about where the next one will. In a secure
- * build each block gets its free mark, as every free block has. */
+ * (the caller sets *last's link). In address order; with hm_param.secure the
+ * chain visits runs of CARVE_RUN consecutive blocks in random order (a
+ * Fisher-Yates shuffle of the runs on the heap's xorshift generator), so that
+ * where one fresh block lies says little about where the next one will --
+ * while each run keeps its cache lines together: shuffling single blocks
+ * measured 40 % slower on producer/consumer churn (docs/BENCHMARKS.md). In a
+ * secure build each block gets its free mark, as every free block has. */
+#define CARVE_RUN 4u
 void hm_carve_chain(hm_heap *h, uint8_t *from, uint32_t n, size_t bs, hm_block **first,
                     hm_block **last) {
   uint16_t order[256];
-  uint32_t done = 0;
   hm_block *prev = NULL;
-  if (!hm_param.secure) {   /* address order */
-    for (uint32_t i = 0; i < n; i++) {
-      hm_block *b = (hm_block *)(from + (size_t)i * bs);
-      hm_carve_mark(b);
-      if (prev) hm_link_set(prev, b);
-      prev = b;
-    }
-    *first = (hm_block *)from;
-    *last = prev;
-    return;
-  }
-  while (done < n) {
-    uint32_t k = n - done < 256 ? n - done : 256;
+  uint32_t runs = (n + CARVE_RUN - 1) / CARVE_RUN, done = 0;
+  if (!hm_param.secure) runs = 1;   /* address order: one run of n */
+  while (done < runs) {
+    uint32_t k = runs - done < 256 ? runs - done : 256;
     for (uint32_t i = 0; i < k; i++) order[i] = (uint16_t)i;
-    for (uint32_t i = k - 1; i > 0; i--) {
+    for (uint32_t i = k - 1; hm_param.secure && i > 0; i--) {
       h->rng ^= h->rng << 13, h->rng ^= h->rng >> 7, h->rng ^= h->rng << 17;
-      uint32_t j = (uint32_t)(h->rng % (i + 1));
+      uint32_t j = (uint32_t)(((h->rng >> 32) * (i + 1)) >> 32);   /* [0, i]: no division */
       uint16_t t = order[i];
       order[i] = order[j];
       order[j] = t;
     }
     for (uint32_t i = 0; i < k; i++) {
-      hm_block *b = (hm_block *)(from + (size_t)(done + order[i]) * bs);
-      hm_carve_mark(b);
-      if (prev) hm_link_set(prev, b);
-      else *first = b;
-      prev = b;
+      uint32_t lo = hm_param.secure ? (done + order[i]) * CARVE_RUN : 0;
+      uint32_t hi = hm_param.secure ? lo + CARVE_RUN : n;
+      for (uint32_t x = lo; x < hi && x < n; x++) {
+        hm_block *b = (hm_block *)(from + (size_t)x * bs);
+        hm_carve_mark(b);
+        if (prev) hm_link_set(prev, b);
+        else *first = b;
+        prev = b;
+      }
     }
     done += k;
   }

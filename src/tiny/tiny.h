@@ -39,9 +39,16 @@ HM_INLINE void *hm_small_alloc(unsigned cls) {
 HM_INLINE void hm_small_free(void *p, hm_superslab *ss, const char *fn) {
   hm_heap *h = hm_tls_heap;
   size_t cls = ss->page_cls[hm_page_of(p)];
-  uint64_t mult = h->block_mult[cls];
   uint64_t mark = hm_free_mark(p);
-  if (hm_likely(HM_OWNER_PLAIN(ss) == h && (uint64_t)(uint32_t)(uintptr_t)p * mult < mult &&
+  uint64_t prod = (uint32_t)(uintptr_t)p;
+#if defined(__x86_64__)
+  /* The multiplier as a memory operand of both the multiply and the compare:
+   * no register load (gcc would load it once for the two uses). */
+  __asm__("imulq %1, %0" : "+r"(prod) : "m"(h->block_mult[cls]));
+#else
+  prod *= h->block_mult[cls];
+#endif
+  if (hm_likely(HM_OWNER_PLAIN(ss) == h && prod < h->block_mult[cls] &&
                 ((hm_block *)p)->mark != mark)) {
     /* Decrement first, test the sign: one read-modify-write and a branch. A
      * full bin is left at -1 for the slow path, which restores it. */
