@@ -380,14 +380,8 @@ int main(int argc, char **argv)
     init_classes();
     int failed = 0, ran = 0;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        if (argc > 1) {
-            int want = 0;
-            for (int a = 1; a < argc; a++)
-                if (strcmp(argv[a], cases[i].name) == 0)
-                    want = 1;
-            if (!want)
-                continue;
-        }
+        if (!hk_selected(argc, argv, cases[i].name))
+            continue;
         for (int k = 0; k < (cases[i].per_class ? nclasses : 1); k++) {
             char label[96];
             arg_size = class_sizes[k];

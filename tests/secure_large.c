@@ -344,14 +344,8 @@ int main(int argc, char **argv)
           "secure mode is off: run with libhakmem_secure.so or HAKMEM_SECURE=1");
     int failed = 0, ran = 0;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        if (argc > 1) {
-            int want = 0;
-            for (int a = 1; a < argc; a++)
-                if (strcmp(argv[a], cases[i].name) == 0)
-                    want = 1;
-            if (!want)
-                continue;
-        }
+        if (!hk_selected(argc, argv, cases[i].name))
+            continue;
         ran++;
         if (!run_case(&cases[i]))
             failed++;

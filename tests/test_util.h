@@ -15,6 +15,9 @@
  *                        (hakmem_owns), else 0 -- also when hakmem is loaded
  *                        but something else (a sanitizer runtime, say)
  *                        interposes malloc.
+ * hk_selected(argc, argv, name)
+ *                        1 if the command line names test case `name` (or
+ *                        names none).
  * hk_run_child(fn, arg, alarm_s, exit_code, err, cap)
  *                        death tests: fork, run fn(arg) in the child (no core
  *                        dump, killed after alarm_s seconds, _exit(exit_code)
@@ -278,6 +281,17 @@ static inline void hk_require_if_expected(const char *test)
 }
 
 /* ---- death tests ----------------------------------------------------------- */
+/* Is test case `name` selected by the command line? (no arguments: all) */
+static inline int hk_selected(int argc, char **argv, const char *name)
+{
+    if (argc <= 1)
+        return 1;
+    for (int a = 1; a < argc; a++)
+        if (strcmp(argv[a], name) == 0)
+            return 1;
+    return 0;
+}
+
 static inline int hk_run_child(void (*fn)(const void *), const void *arg, unsigned alarm_s,
                                int exit_code, char *err, size_t cap)
 {
