@@ -27,13 +27,13 @@ HM_INLINE void *hm_small_alloc(unsigned cls) {
  * in the diagnostic if p is bad). The block goes onto the TLS SLL when all
  * of these hold, else the slow path decides (remote free, full bin, or a
  * diagnostic):
- *   - the segment is ours: owner is read plainly (a relaxed load, only the
+ *   - the segment is ours: owner is read plainly (HM_OWNER_PLAIN: only the
  *     owner thread ever stores its own heap there) so it folds into the compare;
  *   - p is the start of a block of its page's class: the low 32 bits of p are
  *     a multiple of the size (block placement; header pages and unassigned
  *     units have class NONE, whose multiplier 0 always fails);
  *   - p does not carry its free mark (not freed already, wherever it sits);
- *   - the bin has room (room - 1 does not borrow).
+ *   - the bin has room (room, decremented, is still >= 0).
  * The block check comes before word 1 is read: a misaligned p near the end
  * of the segment must not be dereferenced. */
 HM_INLINE void hm_small_free(void *p, hm_superslab *ss, const char *fn) {
