@@ -633,7 +633,7 @@ HM_INLINE int hm_region_in_map(uintptr_t a) { return (a >> HM_REGION_SHIFT) < HM
 /* Every list of free blocks (TLS SLL, slab and page free lists, remote lists)
  * links through word 0, read and written only through these two.
  * Default build: a plain pointer. Secure build (HAKMEM_SECURE): stored as
- *   enc(next, at) = next ^ at ^ k        (k = hm_link_key[0], per process)
+ *   enc(next, at) = next ^ at ^ k        (k = hm_link_key, per process)
  * so that a write after free or an overflow into a free block turns the link
  * into garbage, which decodes to garbage, and a link cannot be forged without
  * k. (A program that can read freed memory learns k, as it learns the free
@@ -645,7 +645,7 @@ HM_INLINE int hm_region_in_map(uintptr_t a) { return (a >> HM_REGION_SHIFT) < HM
  * so every block on any free list carries one). Anything else ends in one
  * line and abort() before the garbage is dereferenced -- instead of a crash
  * in a later malloc, or a live block handed out twice. */
-extern HM_HIDDEN uint64_t hm_link_key[1];
+extern HM_HIDDEN uint64_t hm_link_key;
 __attribute__((noreturn, cold)) void hm_link_corrupt(const void *at);
 
 HM_INLINE int hm_link_target_ok(const hm_block *b) {
@@ -656,14 +656,14 @@ HM_INLINE int hm_link_target_ok(const hm_block *b) {
 }
 HM_INLINE void hm_link_set(hm_block *at, hm_block *next) {
 #if HM_SECURE_BUILD
-  at->next = (hm_block *)((uintptr_t)next ^ (uintptr_t)at ^ hm_link_key[0]);
+  at->next = (hm_block *)((uintptr_t)next ^ (uintptr_t)at ^ hm_link_key);
 #else
   at->next = next;
 #endif
 }
 HM_INLINE hm_block *hm_link_get(const hm_block *at) {
 #if HM_SECURE_BUILD
-  hm_block *next = (hm_block *)((uintptr_t)at->next ^ (uintptr_t)at ^ hm_link_key[0]);
+  hm_block *next = (hm_block *)((uintptr_t)at->next ^ (uintptr_t)at ^ hm_link_key);
   if (next && hm_unlikely(!hm_link_target_ok(next))) hm_link_corrupt(at);
   return next;
 #else
