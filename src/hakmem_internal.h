@@ -605,13 +605,17 @@ typedef struct hm_params {
   size_t large_cache_bytes;    /* freed large mappings kept for reuse          */
   uint32_t large_cache_count;
   uint32_t tiny_use_superslab; /* 1: Tiny slabs; 0: tiny sizes on L2 pages (comparison) */
-  uint32_t verbose;            /* 1: print the options in effect at start-up  */
-  uint32_t stats;              /* 1: print the statistics at exit             */
+  uint32_t verbose;            /* 1: version, path, options at load; 2: + ranges */
+  uint32_t stats;              /* the report at exit: 0 none, 1 text, 2 JSON  */
   uint32_t background;         /* 1: a background thread returns idle memory  */
   uint32_t secure;             /* 1: guard pages, random carve order (read at start) */
 } hm_params;
 
 extern hm_params hm_param;
+/* HAKMEM_STATS_FILE, absolute ("" when unset): where the exit report goes,
+ * %p replaced by the pid and %% by % when it is opened (stats.c). */
+#define HM_STATS_FILE_MAX 4096
+extern char hm_param_stats_file[HM_STATS_FILE_MAX];
 void hm_params_init(void);   /* options.c: defaults + HAKMEM_* environment, once */
 uint32_t hm_params_bin_cap(unsigned cls);
 uint32_t hm_params_refill_batch(unsigned cls);
@@ -692,6 +696,7 @@ uint64_t hm_os_now_ms(void);
 uint64_t hm_os_now_ns(void);
 uint64_t hm_os_random64(void);   /* for keys: never 0 */
 void hm_os_write_stderr(const char *msg);
+const char *hm_os_self_path(void);   /* the file hakmem was loaded from ("" if unknown) */
 extern __thread uint64_t hm_os_released_by_thread;   /* bytes unmapped/decommitted by this thread */
 void hm_os_futex_wait(_Atomic uint32_t *word, uint32_t expected, uint64_t timeout_ms);
 void hm_os_futex_wake(_Atomic uint32_t *word);

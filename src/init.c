@@ -1,9 +1,13 @@
 /* init.c -- process start-up, thread heaps, thread exit and fork.
  *
- * No constructor and no dlsym: the first allocation of any thread misses into
- * a slow path that calls hm_thread_heap_create(), which initialises the
- * process once (parameters, the thread-exit key, fork handlers). Heap
- * structures come from mmap'd chunks and are recycled, never unmapped. */
+ * The process is initialised once (parameters and their warnings, the
+ * thread-exit key, fork handlers, the exit report) by whichever comes first:
+ * the library's constructor (load_init below), or an allocation made before
+ * it ran -- by another library's constructor, or one of the executable's when
+ * libhakmem.a is linked in -- whose thread's first call misses into a slow
+ * path that calls hm_thread_heap_create(). No dlsym. A thread's heap is made
+ * by its first allocation, never by the constructor. Heap structures come
+ * from mmap'd chunks and are recycled, never unmapped. */
 #include "superslab/superslab.h"
 
 #include <sched.h>
@@ -95,6 +99,14 @@ static void process_init(void) {
 void hm_process_init(void) {
   if (atomic_load_explicit(&init_state, memory_order_acquire) != 2) process_init();
 }
+
+/* Load time, so that a program that never allocates still gets the options'
+ * warnings, the HAKMEM_VERBOSE report and the HAKMEM_STATS report at exit.
+ * It maps nothing and creates no heap (process_init allocates only through
+ * glibc's atexit/pthread_atfork, which keep their first entries in static
+ * storage). When an allocation came first, init_state is already 2 and this
+ * does nothing: every message is printed once. */
+__attribute__((constructor)) static void load_init(void) { hm_process_init(); }
 
 void hm_heap_registry_lock(void) { hm_lock(&heap_pool_lock); }
 void hm_heap_registry_unlock(void) { hm_unlock(&heap_pool_lock); }

@@ -7,16 +7,22 @@
  * reads the environment; it must not allocate: getenv/environ only, and
  * every message goes through hm_os_write_stderr from a fixed buffer. An
  * invalid value is reported (variable, value, range, default used) and the
- * default kept; a HAKMEM_* variable that is not an option is reported too. */
+ * default kept; a HAKMEM_* variable that is not an option is reported too.
+ * With HAKMEM_VERBOSE it then prints the version, the library's path (read
+ * from /proc/self/maps, os.c) and the options in effect. process_init runs
+ * it from the library's constructor, or from an allocation that came first:
+ * once per process either way, so every message appears once. */
 #include "hakmem_internal.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
-/* Kinds of value. */
-enum { OPT_NUM, OPT_BYTES, OPT_BOOL };
+/* Kinds of value. OPT_REPORT: 0 (the boolean spellings of "off"), 1 (those
+of "on", or "text"), 2 ("json"). */
+enum { OPT_NUM, OPT_BYTES, OPT_BOOL, OPT_REPORT };
 /* When a change made by hakmem_option_set() takes effect. */
 enum {
   AT_START,   /* read at start-up only (set later: see the description) */
@@ -63,9 +69,11 @@ enum {
     "1: sizes up to 1 KiB come from Tiny slabs in SuperSlabs (the default); 0: from L2 pages, "     \
     "kept only for comparison (applies at each refill)")                                            \
   X(VERBOSE,            verbose,            OPT_NUM,   0,         0,  2,          AT_START,         \
-    "1: print the options in effect at start-up")                                                   \
-  X(STATS,              stats,              OPT_BOOL,  0,         0,  1,          AT_USE,           \
-    "1: print the statistics (hakmem_stats_print) to stderr at exit")                               \
+    "1: when the library loads, print its version, its path and the options in effect; "           \
+    "2: also each option's range, when a change applies and what it trades")                        \
+  X(STATS,              stats,              OPT_REPORT, 0,        0,  2,          AT_USE,           \
+    "1 (or text): print the statistics report at exit; json: the same as one JSON object; "        \
+    "to stderr, or to HAKMEM_STATS_FILE")                                                           \
   X(BACKGROUND,         background,         OPT_BOOL,  1,         0,  1,          AT_USE,           \
     "1: a background thread (started once the process maps 8 MiB or runs a second thread) "        \
     "returns memory free for PURGE_DELAY_MS even when its thread never calls malloc again; "       \
@@ -92,8 +100,13 @@ typedef struct hm_option {
 static const hm_option options[] = {HM_OPTION_TABLE(HM_OPTION_ROW)};
 #define N_OPTIONS (sizeof options / sizeof options[0])
 
+/* HAKMEM_STATS_FILE: not in the table (a string, read at start-up only,
+ * not through hakmem_option_get/set). A relative path is made absolute at
+ * start-up, so that a chdir before exit does not move the report. */
+char hm_param_stats_file[HM_STATS_FILE_MAX];
+
 /* HAKMEM_* names used by our scripts and test harness, not options. */
-static const char *const not_options[] = {"TEST_EXPECT", "BUILD_DIR", "CMAKE_ARGS",
+static const char *const not_options[] = {"STATS_FILE", "TEST_EXPECT", "BUILD_DIR", "CMAKE_ARGS",
                                           "PEER_DIR",    "BENCH_FLAGS", "BENCHES"};
 
 static uint64_t opt_read(const hm_option *o) {
@@ -109,7 +122,7 @@ static void opt_write(const hm_option *o, uint64_t v) {
 }
 
 /* ---- messages without stdio ------------------------------------------------------ */
-typedef struct msgbuf { char b[512]; size_t n; } msgbuf;
+typedef struct msgbuf { char b[768]; size_t n; } msgbuf;
 
 static void put_s(msgbuf *m, const char *s) {
   while (*s && m->n < sizeof m->b - 2) m->b[m->n++] = *s++;
@@ -136,7 +149,11 @@ static void flush_msg(msgbuf *m) {
 /* ---- parsing ----------------------------------------------------------------------- */
 /* 0 and *out, or -1 if `s` is not a valid value of option o (range included). */
 static int parse_value(const hm_option *o, const char *s, uint64_t *out) {
-  if (o->kind == OPT_BOOL) {
+  if (o->kind == OPT_REPORT && (!strcasecmp(s, "json") || !strcasecmp(s, "text"))) {
+    *out = (s[0] | 0x20) == 'j' ? 2 : 1;
+    return 0;
+  }
+  if (o->kind == OPT_BOOL || o->kind == OPT_REPORT) {
     static const char *const t[] = {"1", "on", "yes", "true"}, *const f[] = {"0", "off", "no", "false"};
     for (unsigned i = 0; i < 4; i++) {
       if (!strcasecmp(s, t[i])) { *out = 1; return 0; }
@@ -175,6 +192,8 @@ static void warn_invalid(const hm_option *o, const char *value) {
   put_s(&m, "\" (");
   if (o->kind == OPT_BOOL) {
     put_s(&m, "expected 1/0, on/off, yes/no or true/false");
+  } else if (o->kind == OPT_REPORT) {
+    put_s(&m, "expected 1/0, on/off, yes/no, true/false, text or json");
   } else {
     put_s(&m, "expected an integer in ");
     put_u(&m, o->min);
@@ -279,20 +298,87 @@ static void warn_unknown(void) {
   }
 }
 
-static void print_options(void) {
+static void put_opt_value(msgbuf *m, const hm_option *o, uint64_t v) {
+  if (o->kind == OPT_REPORT && v == 2) put_s(m, "json");
+  else put_u(m, v);
+}
+
+static const char *const when_names[] = {"at start-up only", "at once", "per thread cache"};
+
+/* HAKMEM_STATS_FILE=PATH (or nothing): the path, made absolute. */
+static void read_stats_file(void) {
+  const char *v = getenv("HAKMEM_STATS_FILE");
+  if (!v || !*v) return;
+  size_t n = 0, k = strlen(v);
+  if (v[0] != '/') {
+    if (!getcwd(hm_param_stats_file, sizeof hm_param_stats_file)) goto too_long;   /* no malloc with a buffer */
+    n = strlen(hm_param_stats_file);
+    if (n > 1) hm_param_stats_file[n++] = '/';
+  }
+  if (n + k >= sizeof hm_param_stats_file) goto too_long;
+  memcpy(hm_param_stats_file + n, v, k + 1);
+  /* asking for a file asks for the report, unless HAKMEM_STATS says otherwise */
+  if (!getenv("HAKMEM_STATS")) hm_param.stats = 1;
+  return;
+too_long:
+  hm_param_stats_file[0] = 0;
+  msgbuf m = {.n = 0};
+  put_s(&m, "hakmem: warning: HAKMEM_STATS_FILE=\"");
+  put_val(&m, v, 64);
+  put_s(&m, "\" ignored (it could not be made an absolute path below 4096 bytes); "
+           "the report goes to stderr");
+  flush_msg(&m);
+}
+
+/* HAKMEM_VERBOSE: what was loaded, from where, and the options in effect. */
+static void print_options(unsigned level) {
+  msgbuf m = {.n = 0};
+  put_s(&m, "hakmem: version ");
+  put_s(&m, hakmem_version());
+  put_s(&m, ", library ");
+  const char *path = hm_os_self_path();
+  put_s(&m, *path ? path : "(unknown: /proc/self/maps unreadable)");
+  flush_msg(&m);
+  put_s(&m, "hakmem: build: ");
+  put_s(&m, HAKMEM_OVERRIDE ? "replaces malloc (libhakmem)" : "prefixed API only (libhakmem_api)");
+  put_s(&m, HM_SECURE_BUILD ? ", secure build" : ", not a secure build");
+#ifdef HAKMEM_DEBUG_COUNTERS
+  put_s(&m, ", debug counters");
+#endif
+  flush_msg(&m);
   for (unsigned i = 0; i < N_OPTIONS; i++) {
-    msgbuf m = {.n = 0};
+    const hm_option *o = &options[i];
     put_s(&m, "hakmem: option HAKMEM_");
-    put_s(&m, options[i].name);
+    put_s(&m, o->name);
     put_s(&m, "=");
-    put_u(&m, opt_read(&options[i]));
-    if (opt_read(&options[i]) != options[i].def) {
+    put_opt_value(&m, o, opt_read(o));
+    if (opt_read(o) != o->def) {
       put_s(&m, " (default ");
-      put_u(&m, options[i].def);
+      put_opt_value(&m, o, o->def);
       put_s(&m, ")");
     }
     flush_msg(&m);
+    if (level < 2) continue;
+    put_s(&m, "hakmem:   ");
+    if (o->kind == OPT_BOOL) {
+      put_s(&m, "0 or 1");
+    } else if (o->kind == OPT_REPORT) {
+      put_s(&m, "0, 1 or json");
+    } else {
+      put_u(&m, o->min);
+      put_s(&m, "..");
+      put_u(&m, o->max);
+      if (o->kind == OPT_BYTES) put_s(&m, " bytes");
+    }
+    put_s(&m, ", set later: ");
+    put_s(&m, when_names[o->when]);
+    put_s(&m, "; ");
+    put_s(&m, o->desc);
+    flush_msg(&m);
   }
+  put_s(&m, "hakmem: option HAKMEM_STATS_FILE=");
+  put_s(&m, hm_param_stats_file[0] ? hm_param_stats_file : "(unset: reports go to stderr)");
+  flush_msg(&m);
 }
 
 void hm_params_init(void) {
@@ -310,9 +396,10 @@ void hm_params_init(void) {
       warn_invalid(o, v);
     }
   }
+  read_stats_file();
   warn_unknown();
   if (hm_param.sll_cap_min > hm_param.sll_cap_max) hm_param.sll_cap_min = hm_param.sll_cap_max;
-  if (hm_param.verbose) print_options();
+  if (hm_param.verbose) print_options(hm_param.verbose);
 }
 
 /* ---- public API ------------------------------------------------------------------------ */

@@ -3,6 +3,7 @@
 #include "hakmem_internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <linux/futex.h>
 #include <linux/membarrier.h>
@@ -319,4 +320,72 @@ int hm_os_protect(void *p, size_t size, int readable) {
   int r = mprotect(p, size, readable ? PROT_READ | PROT_WRITE : PROT_NONE);
   errno = saved;
   return r == 0 ? 0 : -1;
+}
+
+/* ---- where hakmem was loaded from ------------------------------------------------ */
+/* The file holding this code -- the shared library, or the executable that
+ * libhakmem.a was linked into: the /proc/self/maps line whose address range
+ * contains this function. No dlsym/dladdr (libdl, and they may allocate):
+ * open/read into static buffers, computed once. "" if /proc is not mounted. */
+static char self_path[4096];
+static pthread_once_t self_path_once = PTHREAD_ONCE_INIT;
+
+/* "START-END PERMS OFFSET DEV INODE   PATH": the path if [START, END) holds
+ * `addr`, else NULL. */
+static uintptr_t parse_hex(char **s) {
+  uintptr_t v = 0;
+  for (char c; (c = **s) && ((c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')); (*s)++)
+    v = v * 16 + (uintptr_t)(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
+  return v;
+}
+
+static const char *maps_line_path(char *s, uintptr_t addr) {
+  uintptr_t lo = parse_hex(&s);
+  if (*s++ != '-') return NULL;
+  uintptr_t hi = parse_hex(&s);
+  if (addr < lo || addr >= hi) return NULL;
+  for (int field = 0; field < 4; field++) {   /* perms, offset, dev, inode */
+    while (*s == ' ') s++;
+    while (*s && *s != ' ') s++;
+  }
+  while (*s == ' ') s++;
+  return s;
+}
+
+static void self_path_find(void) {
+  static char chunk[4096], line[sizeof self_path + 128];
+  uintptr_t me = (uintptr_t)&maps_line_path;
+  int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  size_t len = 0;
+  for (;;) {
+    ssize_t n = read(fd, chunk, sizeof chunk);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    for (ssize_t i = 0; i < n; i++) {
+      if (chunk[i] != '\n') {
+        if (len < sizeof line - 1) line[len++] = chunk[i];
+        continue;
+      }
+      line[len] = 0;
+      len = 0;
+      const char *p = maps_line_path(line, me);
+      if (p) {
+        size_t k = strlen(p);
+        if (k >= sizeof self_path) k = sizeof self_path - 1;
+        memcpy(self_path, p, k);
+        self_path[k] = 0;
+        close(fd);
+        return;
+      }
+    }
+  }
+  close(fd);
+}
+
+const char *hm_os_self_path(void) {
+  int saved = errno;
+  pthread_once(&self_path_once, self_path_find);
+  errno = saved;
+  return self_path;
 }
