@@ -78,7 +78,9 @@ void free_aligned_sized(void *ptr, size_t alignment, size_t size);
  * separately ("cached"), so allocated - freed - cached is what the
  * application holds. Figures are exact when no other thread is allocating
  * (other threads' caches are read without stopping them); docs/TUNING.md
- * explains every field. HAKMEM_STATS=1 prints hakmem_stats_print() at exit. */
+ * explains every field. HAKMEM_STATS=1 prints hakmem_stats_print()'s report
+ * at exit, HAKMEM_STATS=json hakmem_stats_print_json()'s; HAKMEM_STATS_FILE=PATH
+ * (%p: the pid) sends it to a file per process instead of stderr. */
 #define HAKMEM_NUM_CLASSES 52
 
 /* Refill stages: what a refill of a thread cache had to do (the most costly
@@ -195,6 +197,14 @@ typedef struct hakmem_stats {
 void hakmem_stats_get(hakmem_stats *st);
 /* A readable summary on stderr (the format HAKMEM_STATS=1 prints at exit). */
 void hakmem_stats_print(void);
+/* The same figures as one JSON object on one line, written to fd (the format
+ * HAKMEM_STATS=json prints at exit): every field of hakmem_stats under its
+ * name, grouped ("bytes", "segments", "large", "threads", "background" with
+ * its "actions", "debug" when debug_counters is true, and "classes": an
+ * array of HAKMEM_NUM_CLASSES objects), plus "version", "pid" and "library"
+ * (the path of the loaded library). Integers only; never allocates.
+ * Returns 0, or -1 with errno set when writing failed. */
+int hakmem_stats_print_json(int fd);
 /* Return memory to the OS: with force == 0 what has been free for longer
  * than HAKMEM_PURGE_DELAY_MS; with force != 0 everything free now, after
  * flushing the calling thread's caches and adopting the segments of exited

@@ -1,8 +1,8 @@
 /* stats.c -- statistics: per-class counts kept on the slow paths, their
- * merge over thread heaps, the public hakmem_stats_get/print/collect API,
- * and the HAKMEM_STATS=1 report at exit. Never on a fast path; never
- * allocates (reports are formatted into a fixed buffer and written with
- * write(2)).
+ * merge over thread heaps, the public hakmem_stats_get/print/print_json/
+ * collect API, and the HAKMEM_STATS report at exit (text or JSON, to stderr
+ * or to HAKMEM_STATS_FILE). Never on a fast path; never allocates (reports
+ * are formatted into a fixed buffer and written with write(2)).
  *
  * Where the numbers come from:
  *   per heap (hm_heap_stats, hakmem_internal.h): blocks into a bin by refill,
@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static hm_heap_stats merged;   /* exited heaps; under the heap registry lock */
@@ -187,10 +188,10 @@ HM_EXPORT void hakmem_stats_get(hakmem_stats *st) {
 /* Cheaper figures for mallinfo2/malloc_stats: no mincore. */
 void hm_stats_get_fast(hakmem_stats *st) { gather(st, 0); }
 
-/* ---- the report --------------------------------------------------------------------- */
-/* Lines are formatted with snprintf into a fixed buffer (no allocation for
- * these conversions) and written with write(2). */
-typedef struct outbuf { char b[4096]; size_t n; int fd; } outbuf;
+/* ---- the reports ------------------------------------------------------------------- */
+/* Text for people, JSON for programs. Formatted with snprintf into a fixed
+ * buffer (no allocation for these conversions) and written with write(2). */
+typedef struct outbuf { char b[4096]; size_t n; int fd; int err; } outbuf;
 
 static void ob_flush(outbuf *o) {
   const char *p = o->b;
@@ -199,6 +200,7 @@ static void ob_flush(outbuf *o) {
     ssize_t w = write(o->fd, p, n);
     if (w <= 0) {
       if (w < 0 && errno == EINTR) continue;
+      if (!o->err) o->err = w < 0 ? errno : EIO;
       break;
     }
     p += w;
@@ -222,23 +224,30 @@ static const char *const early_names[HAKMEM_EARLY_REASONS] = {
     "alloc_empty", "alloc_no_heap", "alloc_large", "alloc_aligned",
     "free_full",   "free_foreign",  "free_no_heap", "free_not_small"};
 
-static void print_stats(const hakmem_stats *st, int fd) {
-  static outbuf o;   /* off the stack; reports are rare */
-  static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-  pthread_mutex_lock(&lock);
-  o.n = 0;
-  o.fd = fd;
-  ob_printf(&o, "hakmem stats: pid=%ld version=%s debug_counters=%d\n", (long)getpid(),
+/* The text report. Its columns, for a person (hakmem_class_stats's field in
+ * brackets): from_slabs [allocated], to_slabs [freed], remote [remote_freed],
+ * in_use [live], in_caches [cached], out_bytes [current_bytes],
+ * peak_out_bytes [peak_bytes], refills, flushes. */
+static void print_text(const hakmem_stats *st, outbuf *o) {
+  ob_printf(o, "hakmem stats: pid=%ld version=%s debug_counters=%d\n", (long)getpid(),
             hakmem_version(), st->debug_counters);
-  ob_printf(&o, "%5s %7s %12s %12s %12s %10s %10s %14s %14s %10s %10s\n", "class", "size",
-            "allocated", "freed", "remote_freed", "live", "cached", "current_bytes",
-            "peak_bytes", "refills", "flushes");
+  ob_printf(o, "per size class, counted per batch (a thread cache's refill or flush), not per "
+               "malloc/free call:\n"
+               "  from_slabs: blocks taken from slabs/pages into thread caches; to_slabs: blocks "
+               "given back; remote: of to_slabs, freed by another thread\n"
+               "  in_use = from_slabs - to_slabs - in_caches: approximate (exact when other "
+               "threads are idle and remote frees drained)\n"
+               "  out_bytes = (in_use + in_caches) * block_size; peak_out_bytes: its peak, "
+               "cached blocks included (no peak of in_use alone)\n");
+  ob_printf(o, "%5s %10s %12s %12s %12s %10s %10s %14s %14s %10s %10s\n", "class", "block_size",
+            "from_slabs", "to_slabs", "remote", "in_use", "in_caches", "out_bytes",
+            "peak_out_bytes", "refills", "flushes");
   uint64_t ta = 0, tf = 0, tr = 0, tl = 0, tc = 0, trf = 0, tfl = 0;
   size_t tcur = 0, tpeak = 0;
   for (unsigned c = 0; c < HAKMEM_NUM_CLASSES; c++) {
     const hakmem_class_stats *k = &st->classes[c];
     if (!k->allocated && !k->freed && !k->peak_bytes) continue;
-    ob_printf(&o, "%5u %7zu %12llu %12llu %12llu %10llu %10llu %14zu %14zu %10llu %10llu\n", c,
+    ob_printf(o, "%5u %10zu %12llu %12llu %12llu %10llu %10llu %14zu %14zu %10llu %10llu\n", c,
               k->block_size, (unsigned long long)k->allocated, (unsigned long long)k->freed,
               (unsigned long long)k->remote_freed, (unsigned long long)k->live,
               (unsigned long long)k->cached, k->current_bytes, k->peak_bytes,
@@ -246,74 +255,243 @@ static void print_stats(const hakmem_stats *st, int fd) {
     ta += k->allocated, tf += k->freed, tr += k->remote_freed, tl += k->live, tc += k->cached;
     trf += k->refills, tfl += k->flushes, tcur += k->current_bytes, tpeak += k->peak_bytes;
   }
-  ob_printf(&o, "%5s %7s %12llu %12llu %12llu %10llu %10llu %14zu %14zu %10llu %10llu\n", "all",
+  ob_printf(o, "%5s %10s %12llu %12llu %12llu %10llu %10llu %14zu %14zu %10llu %10llu\n", "all",
             "-", (unsigned long long)ta, (unsigned long long)tf, (unsigned long long)tr,
             (unsigned long long)tl, (unsigned long long)tc, tcur, tpeak,
             (unsigned long long)trf, (unsigned long long)tfl);
-  ob_printf(&o, "bytes: allocated=%zu active=%zu cached=%zu committed=%zu resident=%zu mapped=%zu\n",
+  ob_printf(o, "bytes: allocated=%zu active=%zu cached=%zu committed=%zu resident=%zu mapped=%zu\n",
             st->allocated, st->active, st->cached, st->committed, st->resident, st->mapped);
-  ob_printf(&o, "segments: total=%zu tiny=%zu l2=%zu abandoned=%zu cached=%zu\n", st->segments,
+  ob_printf(o, "segments: total=%zu tiny=%zu l2=%zu abandoned=%zu cached=%zu\n", st->segments,
             st->segments_tiny, st->segments_l2, st->segments_abandoned, st->segments_cached);
-  ob_printf(&o, "large: count=%zu bytes=%zu cached_bytes=%zu\n", st->large_count, st->large_bytes,
+  ob_printf(o, "large: count=%zu bytes=%zu cached_bytes=%zu\n", st->large_count, st->large_bytes,
             st->large_cached_bytes);
-  ob_printf(&o, "threads: heaps=%zu remote_frees=%llu process_resident=%zu\n", st->heaps,
+  ob_printf(o, "threads: heaps=%zu remote_frees=%llu process_resident=%zu\n", st->heaps,
             (unsigned long long)st->remote_frees, st->process_resident);
   const hakmem_background_stats *bg = &st->background;
-  ob_printf(&o, "background: running=%d heaps_supported=%d wakeups=%llu heaps_purged=%llu "
-                "heaps_busy=%llu owner_waits=%llu\n",
+  ob_printf(o, "background: running=%d heaps_supported=%d wakeups=%llu heaps_purged=%llu "
+               "heaps_busy=%llu owner_waits=%llu\n",
             bg->running, bg->heaps_supported, (unsigned long long)bg->wakeups,
             (unsigned long long)bg->heaps_purged, (unsigned long long)bg->heaps_busy,
             (unsigned long long)bg->owner_waits);
   for (unsigned i = 0; i < HAKMEM_BG_ACTIONS; i++)
-    ob_printf(&o, "background action %s: runs=%llu bytes_returned=%llu time_ms=%.3f\n",
+    ob_printf(o, "background action %s: runs=%llu bytes_returned=%llu time_ms=%.3f\n",
               hm_bg_action_name(i), (unsigned long long)bg->runs[i],
               (unsigned long long)bg->bytes_returned[i], (double)bg->time_ns[i] / 1e6);
   if (st->debug_counters) {
     const hakmem_debug_counters *d = &st->debug;
-    ob_printf(&o, "debug: refills=%llu alloc_tls_sll=%llu free_tls_sll=%llu free_ss_local=%llu "
-                  "free_ss_remote=%llu flush_overflow=%llu bin_grow=%llu\n",
+    ob_printf(o, "debug: refills=%llu alloc_tls_sll=%llu free_tls_sll=%llu free_ss_local=%llu "
+                 "free_ss_remote=%llu flush_overflow=%llu bin_grow=%llu\n",
               (unsigned long long)d->refills, (unsigned long long)d->alloc_tls_sll,
               (unsigned long long)d->free_tls_sll, (unsigned long long)d->free_ss_local,
               (unsigned long long)d->free_ss_remote, (unsigned long long)d->flush_overflow,
               (unsigned long long)d->bin_grow);
-    ob_printf(&o, "refill_stage:");
+    ob_printf(o, "refill_stage:");
     for (unsigned i = 0; i < HAKMEM_REFILL_STAGES; i++)
-      ob_printf(&o, " %s=%llu/%llu", stage_names[i], (unsigned long long)d->refill_stage[i],
+      ob_printf(o, " %s=%llu/%llu", stage_names[i], (unsigned long long)d->refill_stage[i],
                 (unsigned long long)d->refill_stage_blocks[i]);
-    ob_printf(&o, "\nearly:");
+    ob_printf(o, "\nearly:");
     for (unsigned i = 0; i < HAKMEM_EARLY_REASONS; i++)
-      ob_printf(&o, " %s=%llu", early_names[i], (unsigned long long)d->early[i]);
-    ob_printf(&o, "\n");
+      ob_printf(o, " %s=%llu", early_names[i], (unsigned long long)d->early[i]);
+    ob_printf(o, "\n");
   }
-  ob_flush(&o);
-  pthread_mutex_unlock(&lock);
 }
 
-static void print_to(int fd) {
-  static hakmem_stats st;   /* 4 KiB: off the stack */
+/* A JSON string: quotes, backslashes and control bytes escaped. */
+static void json_str(outbuf *o, const char *s) {
+  ob_printf(o, "\"");
+  for (; *s; s++) {
+    unsigned char c = (unsigned char)*s;
+    if (c == '"' || c == '\\') ob_printf(o, "\\%c", c);
+    else if (c < 0x20) ob_printf(o, "\\u%04x", c);
+    else if (o->n < sizeof o->b - 8) o->b[o->n++] = (char)c;
+    else ob_printf(o, "%c", c);
+  }
+  ob_printf(o, "\"");
+}
+
+#define U(x) ((unsigned long long)(x))
+#define B(x) ((x) ? "true" : "false")
+
+/* The JSON report: one object on one line (a file that collects several
+ * reports is JSON Lines). The keys are hakmem_stats's field names, grouped
+ * as in the text report; integers only. */
+static void print_json(const hakmem_stats *st, outbuf *o) {
+  ob_printf(o, "{\"version\":");
+  json_str(o, hakmem_version());
+  ob_printf(o, ",\"pid\":%ld,\"library\":", (long)getpid());
+  json_str(o, hm_os_self_path());
+  ob_printf(o, ",\"debug_counters\":%s,\"counted_per\":\"batch\"", B(st->debug_counters));
+  ob_printf(o, ",\"bytes\":{\"allocated\":%zu,\"active\":%zu,\"cached\":%zu,\"committed\":%zu,"
+               "\"resident\":%zu,\"mapped\":%zu,\"process_resident\":%zu}",
+            st->allocated, st->active, st->cached, st->committed, st->resident, st->mapped,
+            st->process_resident);
+  ob_printf(o, ",\"segments\":{\"total\":%zu,\"tiny\":%zu,\"l2\":%zu,\"abandoned\":%zu,"
+               "\"cached\":%zu}",
+            st->segments, st->segments_tiny, st->segments_l2, st->segments_abandoned,
+            st->segments_cached);
+  ob_printf(o, ",\"large\":{\"count\":%zu,\"bytes\":%zu,\"cached_bytes\":%zu}", st->large_count,
+            st->large_bytes, st->large_cached_bytes);
+  ob_printf(o, ",\"threads\":{\"heaps\":%zu,\"remote_frees\":%llu}", st->heaps,
+            U(st->remote_frees));
+  const hakmem_background_stats *bg = &st->background;
+  ob_printf(o, ",\"background\":{\"running\":%s,\"heaps_supported\":%s,\"wakeups\":%llu,"
+               "\"heaps_purged\":%llu,\"heaps_busy\":%llu,\"owner_waits\":%llu,\"actions\":[",
+            B(bg->running), B(bg->heaps_supported), U(bg->wakeups), U(bg->heaps_purged),
+            U(bg->heaps_busy), U(bg->owner_waits));
+  for (unsigned i = 0; i < HAKMEM_BG_ACTIONS; i++)
+    ob_printf(o, "%s{\"name\":\"%s\",\"runs\":%llu,\"bytes_returned\":%llu,\"time_ns\":%llu}",
+              i ? "," : "", hm_bg_action_name(i), U(bg->runs[i]), U(bg->bytes_returned[i]),
+              U(bg->time_ns[i]));
+  ob_printf(o, "]}");
+  if (st->debug_counters) {
+    const hakmem_debug_counters *d = &st->debug;
+    ob_printf(o, ",\"debug\":{\"refills\":%llu,\"alloc_tls_sll\":%llu,\"free_tls_sll\":%llu,"
+                 "\"free_ss_local\":%llu,\"free_ss_remote\":%llu,\"flush_overflow\":%llu,"
+                 "\"bin_grow\":%llu,\"refill_stage\":{",
+              U(d->refills), U(d->alloc_tls_sll), U(d->free_tls_sll), U(d->free_ss_local),
+              U(d->free_ss_remote), U(d->flush_overflow), U(d->bin_grow));
+    for (unsigned i = 0; i < HAKMEM_REFILL_STAGES; i++)
+      ob_printf(o, "%s\"%s\":{\"refills\":%llu,\"blocks\":%llu}", i ? "," : "", stage_names[i],
+                U(d->refill_stage[i]), U(d->refill_stage_blocks[i]));
+    ob_printf(o, "},\"early\":{");
+    for (unsigned i = 0; i < HAKMEM_EARLY_REASONS; i++)
+      ob_printf(o, "%s\"%s\":%llu", i ? "," : "", early_names[i], U(d->early[i]));
+    ob_printf(o, "}}");
+  }
+  ob_printf(o, ",\"classes\":[");
+  for (unsigned c = 0; c < HAKMEM_NUM_CLASSES; c++) {
+    const hakmem_class_stats *k = &st->classes[c];
+    ob_printf(o, "%s{\"class\":%u,\"block_size\":%zu,\"allocated\":%llu,\"freed\":%llu,"
+                 "\"remote_freed\":%llu,\"refills\":%llu,\"flushes\":%llu,\"cached\":%llu,"
+                 "\"live\":%llu,\"blocks_out\":%llu,\"current_bytes\":%zu,\"peak_bytes\":%zu,"
+                 "\"cache_cap\":%u}",
+              c ? "," : "", c, k->block_size, U(k->allocated), U(k->freed), U(k->remote_freed),
+              U(k->refills), U(k->flushes), U(k->cached), U(k->live), U(k->blocks_out),
+              k->current_bytes, k->peak_bytes, (unsigned)k->cache_cap);
+  }
+  ob_printf(o, "]}\n");
+}
+#undef U
+#undef B
+
+/* Gather and write one report (json: 0 text, 1 JSON) to fd. 0, or -1 with
+ * errno when a write failed. Static buffers (4 KiB each: off the stack),
+ * one report at a time. */
+static int report_to(int fd, int json) {
+  static hakmem_stats st;
+  static outbuf o;
   static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
   pthread_mutex_lock(&lock);
   hakmem_stats_get(&st);
-  print_stats(&st, fd);
+  o.n = 0;
+  o.fd = fd;
+  o.err = 0;
+  if (json) print_json(&st, &o);
+  else print_text(&st, &o);
+  ob_flush(&o);
+  int err = o.err;
   pthread_mutex_unlock(&lock);
+  if (err) errno = err;
+  return err ? -1 : 0;
 }
 
-HM_EXPORT void hakmem_stats_print(void) { print_to(2); }
+HM_EXPORT void hakmem_stats_print(void) {
+  int saved = errno;
+  report_to(2, 0);
+  errno = saved;
+}
 
-/* The exit report goes to a copy of stderr taken at registration: programs
- * such as coreutils close stderr in their own atexit handler, which runs
- * before ours (registered earlier, at the first allocation). */
+HM_EXPORT int hakmem_stats_print_json(int fd) { return report_to(fd, 1); }
+
+/* ---- the report at exit (HAKMEM_STATS, HAKMEM_STATS_FILE) ------------------------- */
+/* It goes to a copy of stderr taken at registration: programs such as
+ * coreutils close stderr in their own atexit handler, which runs before ours
+ * (registered at load). A program may also close every descriptor and open
+ * another file under the copy's number: then the copy is no longer the file
+ * it was (device and inode), and fd 2 is used. */
 static int exit_fd = 2;
+static dev_t exit_fd_dev;
+static ino_t exit_fd_ino;
+
+static int stderr_at_exit(void) {
+  struct stat sb;
+  if (exit_fd != 2 && fstat(exit_fd, &sb) == 0 && sb.st_dev == exit_fd_dev &&
+      sb.st_ino == exit_fd_ino)
+    return exit_fd;
+  return 2;
+}
+
+/* HAKMEM_STATS_FILE with %p replaced by the pid and %% by %. */
+static int stats_file_path(char *out, size_t cap) {
+  char pid[24];
+  snprintf(pid, sizeof pid, "%ld", (long)getpid());
+  size_t n = 0;
+  for (const char *s = hm_param_stats_file; *s; s++) {
+    const char *put = s;
+    size_t len = 1;
+    if (s[0] == '%' && s[1] == 'p') put = pid, len = strlen(pid), s++;
+    else if (s[0] == '%' && s[1] == '%') s++;
+    if (n + len >= cap) return -1;
+    memcpy(out + n, put, len);
+    n += len;
+  }
+  out[n] = 0;
+  return 0;
+}
+
+static const char *errno_text(int e) {   /* strerror may allocate (translations) */
+  switch (e) {
+  case ENOENT: return "no such file or directory";
+  case EACCES: return "permission denied";
+  case ENOTDIR: return "a component of the path is not a directory";
+  case EISDIR: return "is a directory";
+  case EROFS: return "read-only file system";
+  case ENOSPC: return "no space left on device";
+  case EMFILE: case ENFILE: return "too many open files";
+  case ENAMETOOLONG: return "name too long";
+  default: return "cannot open";
+  }
+}
+
+/* The file of this process (opened now, so a forked child writes its own),
+ * or -1 after one warning on `err_fd` (the report then goes there). */
+static int open_stats_file(int err_fd) {
+  static char path[HM_STATS_FILE_MAX + 32];
+  if (stats_file_path(path, sizeof path) == 0) {
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd >= 0) return fd;
+  } else {
+    errno = ENAMETOOLONG;
+  }
+  outbuf *o = &(outbuf){.n = 0, .fd = err_fd};
+  ob_printf(o, "hakmem: warning: cannot open HAKMEM_STATS_FILE %s: %s (errno %d); "
+               "the statistics go to stderr\n", path, errno_text(errno), errno);
+  ob_flush(o);
+  return -1;
+}
 
 static void print_at_exit(void) {
-  if (__atomic_load_n(&hm_param.stats, __ATOMIC_RELAXED)) print_to(exit_fd);
+  unsigned mode = __atomic_load_n(&hm_param.stats, __ATOMIC_RELAXED);
+  if (!mode) return;
+  int saved = errno;
+  int fd = stderr_at_exit(), file = hm_param_stats_file[0] ? open_stats_file(fd) : -1;
+  report_to(file >= 0 ? file : fd, mode == 2);
+  if (file >= 0) close(file);
+  errno = saved;
 }
 
 void hm_stats_atexit_register(void) {
   static _Atomic int registered;
   if (atomic_exchange(&registered, 1)) return;
   int fd = fcntl(2, F_DUPFD_CLOEXEC, 64);
-  if (fd >= 0) exit_fd = fd;
+  struct stat sb;
+  if (fd >= 0 && fstat(fd, &sb) == 0) {
+    exit_fd = fd;
+    exit_fd_dev = sb.st_dev;
+    exit_fd_ino = sb.st_ino;
+  } else if (fd >= 0) {
+    close(fd);
+  }
   atexit(print_at_exit);
 }
 
