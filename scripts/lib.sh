@@ -171,3 +171,52 @@ hk_machine() {
 hk_revision() {
   echo "$(git -C "$HK_ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$HK_ROOT" diff --quiet HEAD -- src include 2>/dev/null || echo '+dirty')"
 }
+
+# hk_json_flat: the JSON document on stdin (what larson.sh writes) as lines
+# "PATH<TAB>VALUE", one per number, string, true/false or null, in document
+# order. PATH joins object keys and array indices (from 0) with "/", e.g.
+# results/3/samples_mops/0; strings are unescaped (\n and \t become spaces),
+# null is an empty VALUE. Plain awk (mawk or gawk): no jq, no python.
+hk_json_flat() {
+  awk '
+    { doc = doc $0 "\n" }
+    function emit(v,   p, d) {
+      p = key[1]; for (d = 2; d <= depth; d++) p = p "/" key[d]
+      print p "\t" v
+    }
+    END {
+      n = length(doc); i = 1; depth = 0
+      while (i <= n) {
+        c = substr(doc, i, 1)
+        if (c == "{" || c == "[") {
+          depth++; kind[depth] = c; key[depth] = (c == "[" ? 0 : ""); want_key[depth] = (c == "{"); i++
+        } else if (c == "}" || c == "]") {
+          depth--; i++
+        } else if (c == ",") {
+          if (kind[depth] == "[") key[depth]++; else want_key[depth] = 1
+          i++
+        } else if (c == ":") {
+          want_key[depth] = 0; i++
+        } else if (c == " " || c == "\t" || c == "\n" || c == "\r") {
+          i++
+        } else if (c == "\"") {
+          v = ""; i++
+          while (i <= n && (c = substr(doc, i, 1)) != "\"") {
+            if (c == "\\") {
+              i++; c = substr(doc, i, 1)
+              if (c == "n" || c == "t" || c == "r") c = " "
+              else if (c == "u") c = "\\u"
+            }
+            v = v c; i++
+          }
+          i++
+          if (kind[depth] == "{" && want_key[depth]) key[depth] = v; else emit(v)
+        } else {
+          j = i
+          while (j <= n && index(",}] \t\n\r", substr(doc, j, 1)) == 0) j++
+          v = substr(doc, i, j - i); i = j
+          emit(v == "null" ? "" : v)
+        }
+      }
+    }'
+}
