@@ -1,6 +1,7 @@
 # larson-compare.awk -- one allocator in two larson.sh result files, side by
 # side: `scripts/larson.sh compare A.json B.json [--alloc NAME]`.
-# Input: the two files flattened by hk_json_flat (scripts/lib.sh), A first.
+# Input: the two files flattened by hk_json_flat (scripts/lib.sh), A first;
+# range() and fmt_mops() come from larson-common.awk.
 # Variables: alloc (the allocator), name_a and name_b (the files as the user
 # named them). larson.sh has checked that both exist, are result files of
 # one profile and hold the allocator.
@@ -26,21 +27,7 @@ FNR == 1 { f = (FILENAME == ARGV[1] ? "A" : "B") }
   }
 }
 
-function range(s, med,    a, k, m) {
-  m = split(s, a, " ")
-  LO = HI = med + 0
-  for (k = 1; k <= m; k++) {
-    if (k == 1 || a[k] + 0 < LO) LO = a[k] + 0
-    if (k == 1 || a[k] + 0 > HI) HI = a[k] + 0
-  }
-}
 
-function fmt_mops(m) {
-  if (m >= 100) return sprintf("%.1f", m)
-  if (m >= 1) return sprintf("%.2f", m)
-  if (m >= 0.01) return sprintf("%.4f", m)
-  return sprintf("%.6f", m)
-}
 
 # cmp(W, M): metric M (0 throughput, 1 peak RSS) of workload W, A against B;
 # sets MA, MB (medians, "" when missing), RAT and VERDICT; 1 when RAT is set

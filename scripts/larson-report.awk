@@ -4,6 +4,7 @@
 # also the chart's data and script (gp is left empty when the reference was
 # not measured: no ratios, no chart). Other variables: png (the chart's file
 # name, as gnuplot will be run from its folder), term (gnuplot's terminal).
+# range() and fmt_mops() come from larson-common.awk.
 #
 # The noise rule (scripts/larson.sh --help, docs/BENCHMARKS.md): allocator X
 # against the reference R on a workload, from the runs' minimum and maximum,
@@ -30,15 +31,6 @@ BEGIN { FS = "\t" }
   }
 }
 
-# range(SAMPLES, MEDIAN): LO and HI of the runs (the median when there are none)
-function range(s, med,    a, k, m) {
-  m = split(s, a, " ")
-  LO = HI = med + 0
-  for (k = 1; k <= m; k++) {
-    if (k == 1 || a[k] + 0 < LO) LO = a[k] + 0
-    if (k == 1 || a[k] + 0 > HI) HI = a[k] + 0
-  }
-}
 
 # ratio(W, A, M): allocator A to the reference on workload W for metric M
 # (0 throughput, 1 peak RSS); sets RAT, RLO, RHI, NOISE; 0 when not computable
@@ -58,12 +50,6 @@ function ratio(w, a, m,    rx, rr, mf, sf, mx, mr, xlo, xhi) {
   return 1
 }
 
-function fmt_mops(m) {
-  if (m >= 100) return sprintf("%.1f", m)
-  if (m >= 1) return sprintf("%.2f", m)
-  if (m >= 0.01) return sprintf("%.4f", m)
-  return sprintf("%.6f", m)
-}
 
 # gnuplot strings: single-quoted ones double their quotes
 function gq(s) { gsub(/'/, "''", s); return "'" s "'" }

@@ -192,7 +192,7 @@ render() {
     case $(gnuplot -e 'set terminal' 2>&1) in *pngcairo*) ;; *) term='png' ;; esac
   fi
   hk_json_flat <"$json" |
-    awk -f "$root/scripts/larson-report.awk" -v dat="$base.dat" -v gp="$base.gp" \
+    awk -f "$root/scripts/larson-common.awk" -f "$root/scripts/larson-report.awk" -v dat="$base.dat" -v gp="$base.gp" \
         -v png="${base##*/}.png" -v term="$term" >"$base.txt"
   cat "$base.txt"
   echo "# results: $(hk_shown "$json"), table: $(hk_shown "$base.txt")${csv:+, CSV: $(hk_shown "$csv")}"
@@ -259,7 +259,7 @@ compare_main() {
     [[ ", $has, " == *", $alloc, "* ]] || { rm -rf "$tmpd"
       die "compare: $alloc is not in $([ $f = a ] && echo "${files[0]}" || echo "${files[1]}") (it has: $has); pick one with --alloc"; }
   done
-  awk -f "$root/scripts/larson-compare.awk" -v alloc="$alloc" -v name_a="${files[0]}" -v name_b="${files[1]}" \
+  awk -f "$root/scripts/larson-common.awk" -f "$root/scripts/larson-compare.awk" -v alloc="$alloc" -v name_a="${files[0]}" -v name_b="${files[1]}" \
     "$tmpd/a" "$tmpd/b"
   rm -rf "$tmpd"
 }
