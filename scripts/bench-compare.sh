@@ -90,7 +90,7 @@ else
   hakmem_built=1
 fi
 bindir=$HK_BENCH_BIN
-[ -x "$bindir/peakrss" ] || die "$bindir/peakrss not found (build first, or drop --no-build)"
+[ -x "$bindir/peakrss" ] || die "$(hk_shown "$bindir/peakrss") not found (build first, or drop --no-build)"
 
 # ---- allocators -------------------------------------------------------------
 names=() libs=()
@@ -100,7 +100,7 @@ for a in "${wanted[@]}"; do
   [ $rc = 2 ] && exit 2
   [ $rc = 0 ] || continue
   [ "$HK_NAME" != hakmem ] || [ $hakmem_built = 1 ] ||
-    echo "warning: hakmem did not rebuild; measuring the older $HK_LIB"
+    echo "warning: hakmem did not rebuild; measuring the older $(hk_shown "$HK_LIB")"
   names+=("$HK_NAME"); libs+=("$HK_LIB")
 done
 [ ${#names[@]} -gt 0 ] || die "no allocator to run"
@@ -126,7 +126,7 @@ run_one() {
 }
 
 for spec in "${benches[@]}"; do
-  [ -x "$bindir/bench_${spec%%:*}" ] || die "no benchmark '${spec%%:*}' ($bindir/bench_${spec%%:*})"
+  [ -x "$bindir/bench_${spec%%:*}" ] || die "no benchmark '${spec%%:*}' ($(hk_shown "$bindir/bench_${spec%%:*}"))"
 done
 
 for spec in "${benches[@]}"; do
@@ -173,4 +173,4 @@ for spec in "${benches[@]}"; do
     [ -z "$csv" ] || echo "\"$spec\",$name,$n,$nf,$m,$lo,$hi,${mx#-},$rmib,${rx#-}" >>"$csv"
   done
 done
-[ -z "$csv" ] || echo "# CSV written to $csv"
+[ -z "$csv" ] || echo "# CSV written to $(hk_shown "$csv")"

@@ -85,7 +85,7 @@ if [ $do_build = 1 ]; then
   mkdir -p "$HK_BUILD"; : >"$log"
   hk_build_benches "$log" || die "cannot build bench/"
   [[ " ${wanted[*]} " != *" hakmem "* ]] || hk_build_lib "$log" ||
-    echo "warning: hakmem did not rebuild; measuring whatever $HK_BUILD/libhakmem.so there is" >&2
+    echo "warning: hakmem did not rebuild; measuring whatever $(hk_shown "$HK_BUILD/libhakmem.so") there is" >&2
 else
   hk_find_benches
 fi
@@ -119,10 +119,10 @@ callgrind() {
   local pre=(env -u LD_PRELOAD)
   [ -z "$lib" ] || pre=(env "LD_PRELOAD=$lib")
   "${pre[@]}" valgrind --tool=callgrind --callgrind-out-file="$out" "$@" >"$out.stdout" 2>"$out.log" </dev/null ||
-    { echo "callgrind-pair: failed: LD_PRELOAD=$lib valgrind ... $* (log: ${keep:-$out.log})" >&2; tail -n 5 "$out.log" >&2; return 1; }
-  grep -q '^RESULT ' "$out.stdout" || { echo "callgrind-pair: no RESULT line from $*" >&2; return 1; }
+    { echo "callgrind-pair: failed: LD_PRELOAD=$(hk_shown "$lib") valgrind ... $(hk_shown "$1") ${*:2}; its log ends:" >&2; tail -n 5 "$out.log" >&2; return 1; }
+  grep -q '^RESULT ' "$out.stdout" || { echo "callgrind-pair: no RESULT line from $(hk_shown "$1") ${*:2}" >&2; return 1; }
   ! grep -q 'cannot be preloaded' "$out.log" ||
-    { echo "callgrind-pair: ld.so could not preload $lib:" >&2; grep -m 1 'cannot be preloaded' "$out.log" >&2; return 1; }
+    { echo "callgrind-pair: ld.so could not preload $(hk_shown "$lib"):" >&2; grep -m 1 'cannot be preloaded' "$out.log" >&2; return 1; }
 }
 # (the awk scripts read all their input: an early exit would break the pipe)
 total_ir() { awk '/^summary:/ && s == "" { s = $2 } /^totals:/ { t = $2 } END { print (s != "" ? s : t) }' "$1"; }

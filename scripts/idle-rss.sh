@@ -50,9 +50,9 @@ while [ $# -gt 0 ]; do
 done
 case $mode in local|remote) ;; *) echo "idle-rss.sh: --mode is local or remote" >&2; exit 2 ;; esac
 [ "$install" = 0 ] || hk_install_peers
-log=$(mktemp)
-trap 'rm -f "$log"' EXIT
 if [ "$build" = 1 ]; then
+  log=$HK_BUILD/idle-rss-build.log   # kept: the messages point at it
+  mkdir -p "$HK_BUILD"; : >"$log"
   hk_build_lib "$log" || true
   hk_build_benches "$log"
 else

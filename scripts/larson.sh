@@ -1,14 +1,25 @@
 #!/usr/bin/env bash
 # larson.sh -- the unified benchmark runner: every bench/ workload of a
 # profile under hakmem and its peers, in alternation; a table of median
-# throughput, peak RSS and the ratios to mimalloc; results as JSON (and CSV);
-# a chart (PNG) of both ratios per workload.
+# throughput, peak RSS and the ratios to mimalloc, each marked when it is
+# within noise; results as JSON (and CSV); a chart (PNG) of both ratios per
+# workload, with error bars.
 #
 # Usage: scripts/larson.sh PROFILE [OPTIONS]
 #        scripts/larson.sh --list
+#        scripts/larson.sh report FILE.json [--no-chart]
+#        scripts/larson.sh compare A.json B.json [--alloc NAME]
 #
 #   PROFILE  quick, tiny, mid, mixed, large, mt or full (--list says what
 #            each runs); quick takes about a minute and runs every workload
+#   report   the table and the chart of a result file again (written beside
+#            it), without running anything
+#   compare  one allocator (--alloc, default hakmem) in two result files of
+#            one profile -- hakmem before and after a change: per workload
+#            the medians in A and B, B/A for throughput and peak RSS, and
+#            whether B/A is outside the noise; then the geometric mean of
+#            the ratios. Exits 2, saying why, when a file is missing or no
+#            result file, the profiles differ or the allocator is not in both
 #
 # Options:
 #   --alloc LIST       comma-separated allocators, in run order (default
@@ -24,12 +35,12 @@
 #                      shorter run, to try a profile out)
 #   --json FILE        where the results go (default
 #                      <build dir>/larson/PROFILE.json); the table (.txt),
-#                      the chart (.png) and gnuplot's data (.dat) are written
-#                      next to it, with the same name
+#                      the chart (.png) and gnuplot's data and script (.dat,
+#                      .gp) are written next to it, with the same name
 #   --csv FILE         also write the results as CSV
 #   --ref NAME         the allocator the ratios are taken to (default
 #                      mimalloc; glibc when mimalloc is not there)
-#   --no-chart         do not draw the chart
+#   --no-chart         do not draw the chart (.dat and .gp are still written)
 #   --install-peers    apt-get install libmimalloc2.0 libjemalloc2
 #                      libtcmalloc-minimal4 first
 #   --build-dir DIR    CMake build directory (default $HAKMEM_BUILD_DIR, which
@@ -50,6 +61,15 @@
 # the machine was) and the ratios to mimalloc: Mops x > 1 is faster, RSS
 # x < 1 is leaner. A run that fails (crash, timeout, no RESULT line) is
 # reported, counted in the table and left out of the medians.
+#
+# Noise: a ratio X/R (X against the reference R, or B/A in compare) is
+# "within noise" when its range over the runs contains 1:
+#   min(X) / max(R)  <=  1  <=  max(X) / min(R)
+# i.e. some run of X was as fast (as large) as some run of R, and the runs
+# alone cannot tell them apart. The table marks such a ratio with "~"; the
+# chart hatches its bar, and every bar's error bar is that range (the
+# reference's own bar: min(R)/max(R) to max(R)/min(R)). Throughput and peak
+# RSS alike; with one run per allocator only equal results are within noise.
 #
 # A peer that is not installed is reported at the start and in the table,
 # and skipped; so is hakmem when it does not build (an older libhakmem.so in
@@ -145,10 +165,116 @@ list_profiles() {
   for w in "${WL_ORDER[@]}"; do printf "  %-17s %s\n" "$w" "${WL_DESC[$w]}"; done
 }
 
+# ---- reading results: the table and chart, compare ---------------------------------
+# (need scripts/lib.sh sourced: hk_json_flat, hk_shown)
+
+# have_gnuplot: gnuplot is there, or apt-get installed it; says why not
+have_gnuplot() {
+  command -v gnuplot >/dev/null && return 0
+  say "gnuplot is not installed; trying apt-get install gnuplot-nox"
+  local sudo= log; log=$(mktemp)
+  [ "$(id -u)" = 0 ] || sudo=sudo
+  { $sudo apt-get install -y gnuplot-nox || { $sudo apt-get update && $sudo apt-get install -y gnuplot-nox; }; } >"$log" 2>&1 || true
+  command -v gnuplot >/dev/null && { rm -f "$log"; return 0; }
+  echo "# no chart: gnuplot is missing and could not be installed (apt-get install gnuplot-nox; log below)"
+  tail -n 3 "$log" | sed 's/^/#   /'
+  rm -f "$log"
+  return 1
+}
+
+# render JSON CHART: from a result file, the table (JSON's name with .txt,
+# printed too), gnuplot's data and script (.dat, .gp) and, when CHART is 1,
+# the chart (.png)
+render() {
+  local json=$1 chart=$2 base=${1%.json} term='pngcairo font "sans,10"' err
+  [ "$chart" = 0 ] || have_gnuplot || chart=0
+  if command -v gnuplot >/dev/null; then
+    case $(gnuplot -e 'set terminal' 2>&1) in *pngcairo*) ;; *) term='png' ;; esac
+  fi
+  hk_json_flat <"$json" |
+    awk -f "$root/scripts/larson-common.awk" -f "$root/scripts/larson-report.awk" -v dat="$base.dat" -v gp="$base.gp" \
+        -v png="${base##*/}.png" -v term="$term" >"$base.txt"
+  cat "$base.txt"
+  echo "# results: $(hk_shown "$json"), table: $(hk_shown "$base.txt")${csv:+, CSV: $(hk_shown "$csv")}"
+  [ "$chart" = 1 ] || return 0
+  [ -s "$base.gp" ] || { echo "# no chart: the reference allocator was not measured"; return 0; }
+  err=$(mktemp)
+  if (cd "$(dirname "$base")" && gnuplot "${base##*/}.gp") 2>"$err"; then
+    echo "# chart: $(hk_shown "$base.png") (gnuplot script: $(hk_shown "$base.gp"))"
+  else
+    echo "# no chart: gnuplot failed:"; sed 's/^/#   /' "$err" | head -n 10
+  fi
+  rm -f "$err"
+}
+
+# report FILE.json [--no-chart]: render a result file again
+report_main() {
+  local json= chart=1
+  while [ $# -gt 0 ]; do
+    case $1 in
+      --no-chart) chart=0; shift ;;
+      -h|--help) usage; exit 0 ;;
+      -*) die "report: unknown option $1 (see --help)" ;;
+      *) [ -z "$json" ] || die "report: one result file at a time"
+         json=$1; shift ;;
+    esac
+  done
+  [ -n "$json" ] || die "report wants a result file: scripts/larson.sh report FILE.json [--no-chart]"
+  check_results "$json"
+  [[ $json == *.json ]] || die "report: $json: the name must end in .json (the table and chart go beside it)"
+  render "$(abspath "$json")" "$chart"
+}
+
+# check_results FILE: FILE exists and is a result file of larson.sh
+check_results() {
+  [ -e "$1" ] || die "$1: no such file"
+  [ -f "$1" ] && [ -r "$1" ] || die "$1: not a readable file"
+  hk_json_flat <"$1" | awk -F'\t' '$1 == "profile" { p = 1 } $1 ~ /^results\/0\// { r = 1 } END { exit !(p && r) }' ||
+    die "$1 is not a result file of scripts/larson.sh (no profile or no results)"
+}
+
+# compare A.json B.json [--alloc NAME]: one allocator in two result files
+compare_main() {
+  local alloc=hakmem files=() tmpd f pa pb has
+  while [ $# -gt 0 ]; do
+    case $1 in
+      --alloc) alloc=${2:?}; shift 2 ;;
+      --alloc=*) alloc=${1#*=}; shift ;;
+      -h|--help) usage; exit 0 ;;
+      -*) die "compare: unknown option $1 (see --help)" ;;
+      *) files+=("$1"); shift ;;
+    esac
+  done
+  [ ${#files[@]} = 2 ] || die "compare wants two result files: scripts/larson.sh compare A.json B.json [--alloc NAME]"
+  for f in "${files[@]}"; do check_results "$f"; done
+  tmpd=$(mktemp -d "${TMPDIR:-/tmp}/larson-compare.XXXXXX")
+  hk_json_flat <"${files[0]}" >"$tmpd/a"
+  hk_json_flat <"${files[1]}" >"$tmpd/b"
+  pa=$(awk -F'\t' '$1 == "profile" { print $2 }' "$tmpd/a")
+  pb=$(awk -F'\t' '$1 == "profile" { print $2 }' "$tmpd/b")
+  [ "$pa" = "$pb" ] || { rm -rf "$tmpd"
+    die "compare: the profiles differ (${files[0]}: $pa, ${files[1]}: $pb); compare two runs of one profile"; }
+  for f in a b; do
+    has=$(awk -F'\t' '$1 ~ /^results\/[0-9]+\/allocator$/ && !seen[$2]++ { printf "%s%s", (n++ ? ", " : ""), $2 }' "$tmpd/$f")
+    [[ ", $has, " == *", $alloc, "* ]] || { rm -rf "$tmpd"
+      die "compare: $alloc is not in $([ $f = a ] && echo "${files[0]}" || echo "${files[1]}") (it has: $has); pick one with --alloc"; }
+  done
+  awk -f "$root/scripts/larson-common.awk" -f "$root/scripts/larson-compare.awk" -v alloc="$alloc" -v name_a="${files[0]}" -v name_b="${files[1]}" \
+    "$tmpd/a" "$tmpd/b"
+  rm -rf "$tmpd"
+}
+
 # ---- options --------------------------------------------------------------------
 profile= alloc_list=hakmem,mimalloc,jemalloc,tcmalloc,glibc reps= threads= scale=1
 json= csv= ref= chart=1 install_peers=0 do_build=1 run_timeout=300
 cmdline="scripts/larson.sh $*"
+case ${1:-} in
+  report|compare)
+    HK_ROOT=$root
+    . "$root/scripts/lib.sh"
+    "${1}_main" "${@:2}"
+    exit 0 ;;
+esac
 while [ $# -gt 0 ]; do
   case $1 in
     --alloc|--allocators) alloc_list=${2:?}; shift 2 ;;
@@ -226,7 +352,7 @@ done
 if [ $do_build = 1 ]; then
   log=$HK_BUILD/larson-build.log
   mkdir -p "$HK_BUILD"; : >"$log"
-  say "building in $HK_BUILD (log: $log)"
+  say "building in $(hk_shown "$HK_BUILD") (log: $(hk_shown "$log"))"
   hk_build_benches "$log" || die "cannot build bench/"
   hakmem_built=1
   [[ ,$alloc_list, != *,hakmem,* ]] || hk_build_lib "$log" || hakmem_built=0
@@ -234,16 +360,16 @@ else
   hk_find_benches
   hakmem_built=1
 fi
-[ -x "$HK_BENCH_BIN/peakrss" ] || die "$HK_BENCH_BIN/peakrss not found (build first, or drop --no-build)"
+[ -x "$HK_BENCH_BIN/peakrss" ] || die "$(hk_shown "$HK_BENCH_BIN/peakrss") not found (build first, or drop --no-build)"
 for r in "${runs[@]}"; do
   read -r prog _ <<<"${run_cmd[$r]}"
-  [ -x "$HK_BENCH_BIN/$prog" ] || die "$HK_BENCH_BIN/$prog is missing (rebuild: drop --no-build)"
+  [ -x "$HK_BENCH_BIN/$prog" ] || die "$(hk_shown "$HK_BENCH_BIN/$prog") is missing (rebuild: drop --no-build)"
 done
 
 # ---- allocators -------------------------------------------------------------------
 names=() libs=() skipped=() skip_why=()
 for a in "${wanted[@]}"; do
-  rc=0; why=$(hk_alloc_lib "$a") || rc=$?
+  rc=0; why=$(HK_PWD=$root hk_alloc_lib "$a") || rc=$?   # recorded: relative to the repository
   [ $rc != 2 ] || exit 2
   if [ $rc != 0 ]; then
     say "$why"
@@ -254,7 +380,7 @@ for a in "${wanted[@]}"; do
   [ "$HK_NAME" != system ] || HK_NAME=glibc
   [[ " ${names[*]} " != *" $HK_NAME "* ]] || die "allocator $HK_NAME named twice"
   [ "$HK_NAME" != hakmem ] || [ $hakmem_built = 1 ] ||
-    say "warning: hakmem did not rebuild; measuring the older $HK_LIB"
+    say "warning: hakmem did not rebuild; measuring the older $(hk_shown "$HK_LIB")"
   names+=("$HK_NAME"); libs+=("$HK_LIB")
 done
 [ ${#names[@]} -gt 0 ] || die "no allocator to run"
@@ -325,7 +451,7 @@ for run in "${runs[@]}"; do
 done
 elapsed=$(( $(date +%s) - started ))
 
-# ---- table, JSON, CSV ----------------------------------------------------------------
+# ---- JSON, CSV ------------------------------------------------------------------------
 machine=$(hk_machine)
 revision=$(hk_revision)
 date=$(date -u +%Y-%m-%dT%H:%MZ)
@@ -333,21 +459,7 @@ jstr() { local s=${1//\\/\\\\}; s=${s//\"/\\\"}; printf '"%s"' "$s"; }
 jnum() { if [ -n "$1" ] && [ "$1" != - ]; then printf '%s' "$1"; else printf null; fi; }
 jarr() { local v out= ; for v in $1; do out+="${out:+, }$v"; done; printf '[%s]' "$out"; }
 
-table=$tmp/table.txt
-dat=$tmp/chart.dat
-w=18; for r in "${runs[@]}"; do [ ${#r} -lt $w ] || w=$(( ${#r} + 1 )); done
-tfmt="%-${w}s %-9s %10s %6s %7s %9s %6s %s\n"
-{
-  echo "# $cmdline"
-  echo "# $date, hakmem $revision, ${elapsed}s"
-  echo "# $machine"
-  echo "# medians of $reps runs after a warm-up, allocators alternating; x = ratio to $ref"
-  echo "# (Mops x > 1: faster than $ref; RSS x < 1: smaller); spread = (max-min)/median of the runs"
-  printf "$tfmt" workload allocator Mops/s x spread RSS_MiB x ""
-} >"$table"
-: >"$dat"
 [ -z "$csv" ] || echo "workload,allocator,command,runs,failed,median_mops,min_mops,max_mops,mops_ratio_$ref,median_rss_kib,rss_ratio_$ref" >"$csv"
-
 {
   echo "{"
   echo "  \"profile\": $(jstr "$profile"),"
@@ -367,7 +479,6 @@ tfmt="%-${w}s %-9s %10s %6s %7s %9s %6s %s\n"
 } >"$json"
 
 first=1
-declare -A mx_of rx_of
 for run in "${runs[@]}"; do
   ref_m=$(hk_median <<<"${mops[$run|$ref]:-}")
   ref_r=$(hk_median <<<"${rss[$run|$ref]:-}")
@@ -376,17 +487,11 @@ for run in "${runs[@]}"; do
     vals=${mops[$run|$name]:-} rvals=${rss[$run|$name]:-}
     m=$(hk_median <<<"$vals") r=$(hk_median <<<"$rvals")
     nf=${fails[$run|$name]:-0}
-    note=; [ "$nf" = 0 ] || note="($nf failed runs)"
-    lo= hi= n=0 mx=- rx=- spread=-
+    lo= hi= n=0 mx=- rx=-
     if [ -n "$m" ]; then
       read -r n lo hi < <(hk_values <<<"$vals" | awk 'NR == 1 { lo = $1 } { hi = $1 } END { print NR, lo, hi }')
       mx=$(hk_ratio "$m" "$ref_m"); rx=$(hk_ratio "$r" "$ref_r")
-      spread=$(awk -v lo="$lo" -v hi="$hi" -v m="$m" 'BEGIN { printf "%.0f%%", (m > 0 ? (hi - lo) / m * 100 : 0) }')
-      printf "$tfmt" "$run" "$name" "$(fmt_mops "$m")" "$mx" "$spread" "$(fmt_mib "$r")" "$rx" "$note" >>"$table"
-    else
-      printf "$tfmt" "$run" "$name" FAIL - - - - "$note" >>"$table"
     fi
-    mx_of[$run|$name]=$mx rx_of[$run|$name]=$rx
     [ -z "$csv" ] || echo "$run,$name,\"${run_cmd[$run]}\",$n,$nf,$m,$lo,$hi,${mx#-},$r,${rx#-}" >>"$csv"
     {
       [ $first = 1 ] || echo ","
@@ -401,81 +506,8 @@ for run in "${runs[@]}"; do
   done
 done
 printf '\n  ]\n}\n' >>"$json"
-for label in mops rss; do
-  printf '# %s relative to %s\nworkload' "$label" "$ref" >>"$dat"
-  for name in "${names[@]}"; do printf ' %s' "$name" >>"$dat"; done
-  echo >>"$dat"
-  for run in "${runs[@]}"; do
-    printf '%s' "$run" >>"$dat"
-    for name in "${names[@]}"; do
-      if [ $label = mops ]; then v=${mx_of[$run|$name]}; else v=${rx_of[$run|$name]}; fi
-      printf ' %s' "$v" >>"$dat"
-    done
-    echo >>"$dat"
-  done
-  printf '\n\n' >>"$dat"   # gnuplot: index 0 = throughput, index 1 = RSS
-done
 
+# ---- table and chart, from the JSON --------------------------------------------------
 [ $tty = 0 ] || printf '\r\033[K' >&2
 echo
-cat "$table"
-for ((i = 0; i < ${#skipped[@]}; i++)); do
-  echo "# not measured: ${skipped[$i]} (${skip_why[$i]})"
-done | tee -a "$table"
-cp "$table" "$base.txt"
-echo "# results: $json, table: $base.txt${csv:+, CSV: $csv}"
-
-# ---- chart ---------------------------------------------------------------------------
-draw_chart() {
-  [[ " ${names[*]} " == *" $ref "* ]] || { echo "# no chart: $ref was not measured"; return 0; }
-  if ! command -v gnuplot >/dev/null; then
-    say "gnuplot is not installed; trying apt-get install gnuplot-nox"
-    local sudo=; [ "$(id -u)" = 0 ] || sudo=sudo
-    { $sudo apt-get install -y gnuplot-nox || { $sudo apt-get update && $sudo apt-get install -y gnuplot-nox; }; } >"$tmp/apt.log" 2>&1 || true
-    command -v gnuplot >/dev/null || {
-      echo "# no chart: gnuplot is missing and could not be installed (apt-get install gnuplot-nox; log below)"
-      tail -n 3 "$tmp/apt.log" | sed 's/^/#   /'
-      return 0; }
-  fi
-  cp "$dat" "$base.dat"
-  local term='pngcairo font "sans,10"'
-  case $(gnuplot -e 'set terminal' 2>&1) in *pngcairo*) ;; *) term='png' ;; esac
-  local nw=${#runs[@]} na=${#names[@]} width ncol
-  width=$(( 200 + nw * (na * 18 + 30) )); [ $width -ge 900 ] || width=900
-  ncol=$(( na + 1 ))
-  {
-    echo "set terminal $term size $width,900 noenhanced"
-    echo "set output '${base##*/}.png'"
-    echo "set datafile missing '-'"
-    echo "set style data histograms"
-    echo "set style histogram clustered gap 1"
-    echo "set style fill solid 0.85 border -1"
-    echo "set boxwidth 0.9"
-    echo "set grid ytics"
-    echo "set key outside right top vertical"
-    echo "set xtics rotate by -30 nomirror"
-    echo "set yrange [0:*]"
-    echo "set offsets 0, 0, graph 0.05, 0"
-    echo "set lmargin 10"
-    echo "set rmargin 16"
-    echo "set multiplot layout 2,1 title \"scripts/larson.sh $profile -- $date, hakmem $revision\\n$machine\" font ',11'"
-    echo "set title 'throughput relative to $ref (median Mops/s; higher is better)'"
-    echo "set ylabel 'x $ref'"
-    echo "set arrow 1 from graph 0, first 1 to graph 1, first 1 nohead dt 2 lw 1.5 lc rgb 'black' front"
-    printf "plot '%s' index 0 using 2:xtic(1) title columnheader(2)" "${base##*/}.dat"
-    for ((c = 3; c <= ncol; c++)); do printf ", '' index 0 using %d title columnheader(%d)" $c $c; done
-    echo
-    echo "set title 'peak RSS relative to $ref (median; lower is better)'"
-    echo "unset key"
-    printf "plot '%s' index 1 using 2:xtic(1) title columnheader(2)" "${base##*/}.dat"
-    for ((c = 3; c <= ncol; c++)); do printf ", '' index 1 using %d title columnheader(%d)" $c $c; done
-    echo
-    echo "unset multiplot"
-  } >"$base.gp"
-  if (cd "$(dirname "$base")" && gnuplot "${base##*/}.gp") 2>"$tmp/gnuplot.err"; then
-    echo "# chart: $base.png (gnuplot script: $base.gp)"
-  else
-    echo "# no chart: gnuplot failed:"; sed 's/^/#   /' "$tmp/gnuplot.err" | head -n 10
-  fi
-}
-[ $chart = 0 ] || draw_chart
+render "$json" "$chart"

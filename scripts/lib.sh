@@ -12,6 +12,26 @@
 HK_BUILD=${HAKMEM_BUILD_DIR:-build}
 case $HK_BUILD in /*) ;; *) HK_BUILD=$HK_ROOT/$HK_BUILD ;; esac
 
+# Where the user ran the script from (the scripts source this file before
+# they change directory), for hk_shown.
+HK_PWD=${HK_PWD:-$PWD}
+
+# hk_shown PATH: PATH as the scripts print it -- relative to where the user
+# ran the script when it lies below that, relative to the repository when it
+# lies in the repository, as it is otherwise (a system library, a file the
+# user named elsewhere). No message names this machine's checkout.
+hk_shown() {
+  case $1 in
+    "$HK_PWD"/*) echo "${1#"$HK_PWD"/}" ;;
+    "$HK_ROOT"/*)
+      case $HK_PWD in
+        "$HK_ROOT"/*) realpath -m --relative-to="$HK_PWD" "$1" ;;
+        *) echo "${1#"$HK_ROOT"/}" ;;
+      esac ;;
+    *) echo "$1" ;;
+  esac
+}
+
 # Peer allocators, as Debian installs them. HAKMEM_PEER_DIR looks for them
 # elsewhere (also a way to test what the scripts do when a peer is missing).
 hk_multiarch=$(gcc -print-multiarch 2>/dev/null || true)
@@ -44,7 +64,7 @@ hk_build_lib() {
   if hk_configure "$1" && cmake --build "$HK_BUILD" -j2 --target hakmem >>"$1" 2>&1; then
     return 0
   fi
-  echo "the hakmem library does not build (full log: $1):" >&2
+  echo "the hakmem library does not build (full log: $(hk_shown "$1")):" >&2
   grep -E -A3 'error|Error' "$1" | head -n 40 >&2 || tail -n 30 "$1" >&2
   return 1
 }
@@ -59,11 +79,11 @@ hk_build_benches() {
                  peakrss)
   HK_BENCH_BIN=$HK_BUILD/bench
   if grep -q '^HAKMEM_BUILD_BENCH:BOOL=OFF' "$HK_BUILD/CMakeCache.txt" 2>/dev/null; then
-    echo "note: $HK_BUILD has HAKMEM_BUILD_BENCH=OFF; building bench/ on its own" >&2
+    echo "note: $(hk_shown "$HK_BUILD") has HAKMEM_BUILD_BENCH=OFF; building bench/ on its own" >&2
   elif hk_configure "$1" && cmake --build "$HK_BUILD" -j2 --target "${targets[@]}" >>"$1" 2>&1; then
     return 0
   else
-    echo "the project does not build its benchmarks (log: $1); building bench/ on its own" >&2
+    echo "the project does not build its benchmarks (log: $(hk_shown "$1")); building bench/ on its own" >&2
   fi
   HK_BENCH_BIN=$HK_BUILD/bench-standalone
   if cmake -S "$HK_ROOT/bench" -B "$HK_BENCH_BIN" -DCMAKE_BUILD_TYPE=Release >>"$1" 2>&1 &&
@@ -93,10 +113,10 @@ hk_alloc_lib() {
          local env=
          if [[ $HK_LIB == *:* ]]; then env=${HK_LIB#*:} HK_LIB=${HK_LIB%%:*}; fi
          case $HK_LIB in /*) ;; *) HK_LIB=$PWD/$HK_LIB ;; esac
-         [ -f "$HK_LIB" ] || { echo "skipping $HK_NAME: $HK_LIB not found"; return 1; }
+         [ -f "$HK_LIB" ] || { echo "skipping $HK_NAME: $(hk_shown "$HK_LIB") not found"; return 1; }
          [ -z "$env" ] || HK_LIB="$HK_LIB|${env//:/ }" ;;
     hakmem) HK_NAME=hakmem HK_LIB=$HK_BUILD/libhakmem.so
-         [ -f "$HK_LIB" ] || { echo "skipping hakmem: $HK_LIB not found (the library did not build)"; return 1; } ;;
+         [ -f "$HK_LIB" ] || { echo "skipping hakmem: $(hk_shown "$HK_LIB") not found (the library did not build)"; return 1; } ;;
     mimalloc|jemalloc|tcmalloc) HK_NAME=$1 HK_LIB=${HK_PEER_LIB[$1]}
          [ -f "$HK_LIB" ] || { echo "skipping $1: $HK_LIB not found (apt-get install ${HK_PEER_PKG[$1]}, or --install-peers)"; return 1; } ;;
     system|glibc) HK_NAME=system HK_LIB= ;;
@@ -150,4 +170,53 @@ hk_machine() {
 # hk_revision: the hakmem commit, "+dirty" when src/ or include/ differ from it
 hk_revision() {
   echo "$(git -C "$HK_ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$HK_ROOT" diff --quiet HEAD -- src include 2>/dev/null || echo '+dirty')"
+}
+
+# hk_json_flat: the JSON document on stdin (what larson.sh writes) as lines
+# "PATH<TAB>VALUE", one per number, string, true/false or null, in document
+# order. PATH joins object keys and array indices (from 0) with "/", e.g.
+# results/3/samples_mops/0; strings are unescaped (\n and \t become spaces),
+# null is an empty VALUE. Plain awk (mawk or gawk): no jq, no python.
+hk_json_flat() {
+  awk '
+    { doc = doc $0 "\n" }
+    function emit(v,   p, d) {
+      p = key[1]; for (d = 2; d <= depth; d++) p = p "/" key[d]
+      print p "\t" v
+    }
+    END {
+      n = length(doc); i = 1; depth = 0
+      while (i <= n) {
+        c = substr(doc, i, 1)
+        if (c == "{" || c == "[") {
+          depth++; kind[depth] = c; key[depth] = (c == "[" ? 0 : ""); want_key[depth] = (c == "{"); i++
+        } else if (c == "}" || c == "]") {
+          depth--; i++
+        } else if (c == ",") {
+          if (kind[depth] == "[") key[depth]++; else want_key[depth] = 1
+          i++
+        } else if (c == ":") {
+          want_key[depth] = 0; i++
+        } else if (c == " " || c == "\t" || c == "\n" || c == "\r") {
+          i++
+        } else if (c == "\"") {
+          v = ""; i++
+          while (i <= n && (c = substr(doc, i, 1)) != "\"") {
+            if (c == "\\") {
+              i++; c = substr(doc, i, 1)
+              if (c == "n" || c == "t" || c == "r") c = " "
+              else if (c == "u") c = "\\u"
+            }
+            v = v c; i++
+          }
+          i++
+          if (kind[depth] == "{" && want_key[depth]) key[depth] = v; else emit(v)
+        } else {
+          j = i
+          while (j <= n && index(",}] \t\n\r", substr(doc, j, 1)) == 0) j++
+          v = substr(doc, i, j - i); i = j
+          emit(v == "null" ? "" : v)
+        }
+      }
+    }'
 }

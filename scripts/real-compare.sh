@@ -34,8 +34,10 @@ done
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 if [ "$build" = 1 ]; then
-  hk_build_lib "$work/log" || true
-  hk_build_benches "$work/log"
+  log=$HK_BUILD/real-compare-build.log   # kept: the messages point at it
+  mkdir -p "$HK_BUILD"; : >"$log"
+  hk_build_lib "$log" || true
+  hk_build_benches "$log"
 else
   hk_find_benches
 fi
