@@ -559,6 +559,7 @@ typedef struct hm_heap {
   uint32_t batch[HM_NUM_CLASSES];         /* refill batch per class */
   uint32_t cap_max[HM_NUM_CLASSES];       /* the most cap[c] may grow to */
   hm_superslab *retire_candidate;         /* became empty; retire at a safe point */
+  uint32_t reclaim_credit;                /* segments it may reclaim on free (hm_seg_reclaim) */
   struct hm_heap *pool_next;              /* heap pool link when unused */
   uint64_t rng;                           /* xorshift state: secure mode's carve order */
   int live;                               /* last before all_next (heap_make keeps it) */
@@ -737,6 +738,9 @@ void hm_tiny_abandon_all(hm_heap *h);
 /* ---- segment layer (superslab/superslab.c), shared by Tiny and L2 ------------ */
 hm_superslab *hm_seg_acquire(hm_heap *h, unsigned kind);
 hm_superslab *hm_seg_abandoned_pop(unsigned kind);
+int hm_seg_reclaim(hm_heap *h, hm_superslab *ss);
+void hm_seg_earn_reclaim(hm_heap *h);
+#define HM_RECLAIM_CREDIT_MAX 16
 void hm_seg_abandon(hm_heap *h, hm_superslab *ss);
 int hm_seg_find_run(uint32_t free_units, unsigned span);
 void hm_seg_units_take(hm_superslab *ss, unsigned u, unsigned span);

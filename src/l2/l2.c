@@ -268,7 +268,13 @@ void hm_l2_release_empty(hm_heap *h) {
 static hm_l2_page *page_new(hm_heap *h, unsigned cls, int *adopted) {
   unsigned span = hm_l2_page_span(cls);
   *adopted = 0;
+  hm_seg_earn_reclaim(h);
   for (;;) {
+    /* Units freed earlier first (resident already), as hm_ss_slab_new does. */
+    for (hm_superslab *seg = h->segs[HM_SEG_L2]; seg; seg = seg->next) {
+      int u = hm_seg_find_run(seg->free_units & seg->dirty_units, span);
+      if (u >= 0) return page_init(seg, (unsigned)u, cls);
+    }
     for (hm_superslab *seg = h->segs[HM_SEG_L2]; seg; seg = seg->next) {
       /* A multi-unit page avoids unit 0 when it can: after the header, the
        * block placement may cost it a block (hakmem_internal.h). */
@@ -472,6 +478,7 @@ void hm_l2_abandon_all(hm_heap *h) {
       if (pg->state == HM_SLAB_UNUSED || pg->head != u) continue;
       pg->next = pg->prev = NULL;
       pg->in_full = 0;
+      collect_thread_free(h, pg);   /* as the Tiny side does: empty pages go now */
       if (pg->used == 0) page_release(h, pg);
     }
   }

@@ -124,7 +124,14 @@ static HM_NOINLINE void free_local_slow(hm_heap *h, hm_superslab *ss, void *p, c
 void hm_small_free_slow(void *p, const char *fn) {
   hm_superslab *ss = hm_ss_of(p);
   hm_heap *h = hm_tls_heap;
-  if (hm_load_relaxed(&ss->owner) != h) {
+  hm_heap *owner = hm_load_relaxed(&ss->owner);
+  if (owner == HM_OWNER_ABANDONED && h->reclaim_credit) {
+    hm_heap_enter(h);
+    int ours = hm_seg_reclaim(h, ss);
+    hm_heap_leave(h);
+    if (ours) owner = h;
+  }
+  if (owner != h) {
     HM_DBG(h, early[h == &hm_heap_empty ? HAKMEM_EARLY_FREE_NO_HEAP : HAKMEM_EARLY_FREE_FOREIGN], 1);
     HM_DBG(h, free_ss_remote, 1);
     hm_remote_free(ss, p, fn);

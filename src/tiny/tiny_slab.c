@@ -49,6 +49,11 @@ void hm_tiny_adopt(hm_heap *h, hm_superslab *ss) {
 
 void hm_tiny_abandon_all(hm_heap *h) {
   hm_superslab *ss;
+  /* What other threads freed to us so far goes back into our slabs first:
+   * slabs it empties are released, and a segment left with no block goes
+   * to the cache instead of waiting, ownerless, for a drain. */
+  for (ss = h->segs[HM_SEG_TINY]; ss; ss = ss->next)
+    if (hm_load_relaxed(&ss->remote_units)) hm_ss_drain_remote(h, ss, HM_UNITS_ALL);
   while ((ss = h->segs[HM_SEG_TINY]) != NULL) hm_seg_abandon(h, ss);
 }
 
@@ -81,7 +86,14 @@ static hm_slab *slab_init(hm_superslab *ss, unsigned u, unsigned cls) {
  * adopted abandoned one, else one from the empty cache or the OS. */
 hm_slab *hm_ss_slab_new(hm_heap *h, unsigned cls) {
   unsigned span = HM_TINY_SLAB_UNITS;
+  hm_seg_earn_reclaim(h);
   for (;;) {
+    /* Units freed earlier first: their pages are resident already, a unit
+     * never used (or decommitted) costs page faults and adds to the RSS. */
+    for (hm_superslab *ss = h->segs[HM_SEG_TINY]; ss; ss = ss->next) {
+      int u = hm_seg_find_run(ss->free_units & ss->dirty_units, span);
+      if (u >= 0) return slab_init(ss, (unsigned)u, cls);
+    }
     for (hm_superslab *ss = h->segs[HM_SEG_TINY]; ss; ss = ss->next) {
       int u = hm_seg_find_run(ss->free_units, span);
       if (u >= 0) return slab_init(ss, (unsigned)u, cls);
