@@ -393,7 +393,11 @@ void hm_l2_remote_push(hm_superslab *seg, hm_l2_page *pg, hm_block *head, hm_blo
     hm_link_set(tail, TF_LIST(tf));
   } while (!atomic_compare_exchange_weak_explicit(
       &pg->thread_free, &tf, (uintptr_t)head | (st == HM_TF_FULL ? HM_TF_NOTIFYING : st),
-      memory_order_release, memory_order_relaxed));
+      memory_order_acq_rel, memory_order_relaxed));
+  /* acq_rel, not release: seeing FULL must also see what the owner wrote
+   * before it set FULL -- its last write of pg->delayed_next among them,
+   * which the notification below overwrites (ThreadSanitizer found the
+   * race; on x86 the locked cmpxchg is the same instruction either way). */
   if (st != HM_TF_FULL) return;   /* nothing of the page is touched after the push */
   /* We own the notification: the owner cannot leave or requeue the page
    * until we set NORMAL again. */
