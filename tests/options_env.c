@@ -14,7 +14,6 @@
 
 #include "../include/hakmem.h"
 
-extern char **environ;
 
 static void (*stats_get)(hakmem_stats *);
 static int (*opt_get)(const char *, long long *);
@@ -136,56 +135,14 @@ static int child_run(const char *mode, const char *arg) {
 /* ---- parent ---------------------------------------------------------------------- */
 static char out_buf[1 << 16], err_buf[1 << 16];
 
-static void slurp(int fd, char *buf, size_t cap) {
-    size_t n = 0;
-    ssize_t r;
-    while ((r = read(fd, buf + n, cap - 1 - n)) > 0) n += (size_t)r;
-    buf[n] = 0;
-    close(fd);
-}
-
 /* Run the child with `vars` (NULL-terminated "NAME=value") added; returns its
  * exit status (or 128 + signal); stdout/stderr in out_buf/err_buf. */
 static int run(const char *mode, const char *arg, const char *const *vars) {
-    static char *envp[512];
-    int n = 0;
-    for (char **e = environ; *e && n < 480; e++)
-        if (strncmp(*e, "HAKMEM_", 7) || !strncmp(*e, "HAKMEM_TEST_EXPECT=", 19)) envp[n++] = *e;
-    for (int i = 0; vars && vars[i]; i++) envp[n++] = (char *)vars[i];
-    envp[n] = NULL;
-    int po[2], pe[2];
-    CHECK(pipe(po) == 0 && pipe(pe) == 0, "pipe");
-    fflush(stdout);
-    pid_t pid = fork();
-    CHECK(pid >= 0, "fork");
-    if (pid == 0) {
-        dup2(po[1], 1);
-        dup2(pe[1], 2);
-        close(po[0]), close(pe[0]), close(po[1]), close(pe[1]);
-        char *argv[] = {"options_env", "--child", (char *)mode, (char *)(arg ? arg : ""), NULL};
-        execve("/proc/self/exe", argv, envp);
-        _exit(127);
-    }
-    close(po[1]), close(pe[1]);
-    slurp(po[0], out_buf, sizeof out_buf);   /* small outputs: no deadlock between the two */
-    slurp(pe[0], err_buf, sizeof err_buf);
-    int status;
-    waitpid(pid, &status, 0);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    char *argv[] = {"options_env", "--child", (char *)mode, (char *)(arg ? arg : ""), NULL};
+    return hk_exec_self(argv, vars, NULL, out_buf, sizeof out_buf, err_buf, sizeof err_buf, NULL);
 }
 
-static int count_lines_with(const char *buf, const char *needle) {
-    int n = 0;
-    for (const char *l = buf; l && *l;) {
-        const char *e = strchr(l, '\n');
-        size_t len = e ? (size_t)(e - l) : strlen(l);
-        char line[1024];
-        snprintf(line, sizeof line, "%.*s", (int)(len < 1023 ? len : 1023), l);
-        if (strstr(line, needle)) n++;
-        l = e ? e + 1 : NULL;
-    }
-    return n;
-}
+static int count_lines_with(const char *buf, const char *needle) { return hk_count_lines_with(buf, needle); }
 
 static int warnings(void) { return count_lines_with(err_buf, "hakmem: warning:"); }
 

@@ -38,7 +38,6 @@
 
 #include "../include/hakmem.h"
 
-extern char **environ;
 
 /* ---- hakmem's API: linked (prefixed, static) or looked up (preload) ---------------- */
 static void (*stats_get)(hakmem_stats *);
@@ -401,59 +400,15 @@ static char out_buf[1 << 16], err_buf[1 << 17];
 static pid_t last_pid;
 static char dir[64];
 
-static void slurp(int fd, char *buf, size_t cap) {
-    size_t n = 0;
-    ssize_t r;
-    while ((r = read(fd, buf + n, cap - 1 - n)) > 0) n += (size_t)r;
-    buf[n] = 0;
-    close(fd);
-}
-
 /* Run the child in directory `cwd` with `vars` (NULL-terminated) added; its
  * exit status (or 128 + signal), stdout/stderr in out_buf/err_buf, its pid in
  * last_pid. */
 static int run(const char *mode, const char *cwd, const char *const *vars) {
-    static char *envp[512];
-    int n = 0;
-    for (char **e = environ; *e && n < 480; e++)
-        if (strncmp(*e, "HAKMEM_", 7) || !strncmp(*e, "HAKMEM_TEST_EXPECT=", 19)) envp[n++] = *e;
-    for (int i = 0; vars && vars[i]; i++) envp[n++] = (char *)vars[i];
-    envp[n] = NULL;
-    int po[2], pe[2];
-    CHECK(pipe(po) == 0 && pipe(pe) == 0, "pipe");
-    fflush(stdout);
-    pid_t pid = fork();
-    CHECK(pid >= 0, "fork");
-    if (pid == 0) {
-        dup2(po[1], 1);
-        dup2(pe[1], 2);
-        close(po[0]), close(pe[0]), close(po[1]), close(pe[1]);
-        if (cwd && chdir(cwd) != 0) _exit(126);
-        char *argv[] = {"stats_output", "--child", (char *)mode, NULL};
-        execve("/proc/self/exe", argv, envp);
-        _exit(127);
-    }
-    close(po[1]), close(pe[1]);
-    slurp(po[0], out_buf, sizeof out_buf);   /* small outputs: no deadlock between the two */
-    slurp(pe[0], err_buf, sizeof err_buf);
-    int status;
-    waitpid(pid, &status, 0);
-    last_pid = pid;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    char *argv[] = {"stats_output", "--child", (char *)mode, NULL};
+    return hk_exec_self(argv, vars, cwd, out_buf, sizeof out_buf, err_buf, sizeof err_buf, &last_pid);
 }
 
-static int count_lines_with(const char *buf, const char *needle) {
-    int n = 0;
-    for (const char *l = buf; l && *l;) {
-        const char *e = strchr(l, '\n');
-        size_t len = e ? (size_t)(e - l) : strlen(l);
-        char line[16384];
-        snprintf(line, sizeof line, "%.*s", (int)(len < sizeof line - 1 ? len : sizeof line - 1), l);
-        if (strstr(line, needle)) n++;
-        l = e ? e + 1 : NULL;
-    }
-    return n;
-}
+static int count_lines_with(const char *buf, const char *needle) { return hk_count_lines_with(buf, needle); }
 
 static char file_buf[1 << 17];
 
@@ -461,7 +416,7 @@ static char file_buf[1 << 17];
 static int read_file(const char *path) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return -1;
-    slurp(fd, file_buf, sizeof file_buf);
+    hk_slurp_fd(fd, file_buf, sizeof file_buf);
     return 0;
 }
 

@@ -23,6 +23,16 @@
  *                        dump, killed after alarm_s seconds, _exit(exit_code)
  *                        if fn returns), collect its stderr into err (cap
  *                        bytes, NUL-terminated); returns the wait status.
+ * hk_exec_self(argv, vars, cwd, out, out_cap, err, err_cap, pid)
+ *                        run this test's executable again (/proc/self/exe)
+ *                        with argv, the environment minus every HAKMEM_*
+ *                        variable but HAKMEM_TEST_EXPECT, plus `vars`
+ *                        ("NAME=value", NULL-terminated), in directory cwd
+ *                        (NULL: here); its stdout and stderr (small outputs)
+ *                        into out and err, NUL-terminated, its pid into *pid
+ *                        (if pid); returns its exit status, or 128 + signal.
+ * hk_count_lines_with(buf, needle)
+ *                        how many lines of buf contain needle.
  * hk_require_if_expected()
  *                        CTest sets HAKMEM_TEST_EXPECT=1 for the _preload and
  *                        _linked variants; then hakmem *must* be loaded
@@ -278,6 +288,70 @@ static inline void hk_require_if_expected(const char *test)
            hk_active() ? "hakmem" : "not hakmem (system malloc or an interposer)",
            api);
     fflush(stdout);
+}
+
+/* ---- re-executing the test with another environment ------------------------ */
+extern char **environ;
+
+static inline void hk_slurp_fd(int fd, char *buf, size_t cap)
+{
+    size_t n = 0;
+    ssize_t r;
+    while (n < cap - 1 && ((r = read(fd, buf + n, cap - 1 - n)) > 0 || (r < 0 && errno == EINTR)))
+        if (r > 0)
+            n += (size_t)r;
+    buf[n] = 0;
+    close(fd);
+}
+
+static inline int hk_exec_self(char *const argv[], const char *const *vars, const char *cwd,
+                               char *out, size_t out_cap, char *err, size_t err_cap, pid_t *pid_out)
+{
+    static char *envp[512];
+    int n = 0;
+    for (char **e = environ; *e && n < 480; e++)
+        if (strncmp(*e, "HAKMEM_", 7) || !strncmp(*e, "HAKMEM_TEST_EXPECT=", 19))
+            envp[n++] = *e;
+    for (int i = 0; vars && vars[i] && n < 511; i++)
+        envp[n++] = (char *)vars[i];
+    envp[n] = NULL;
+    int po[2], pe[2];
+    CHECK(pipe(po) == 0 && pipe(pe) == 0, "pipe: %s", strerror(errno));
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    CHECK(pid >= 0, "fork: %s", strerror(errno));
+    if (pid == 0) {
+        dup2(po[1], STDOUT_FILENO);
+        dup2(pe[1], STDERR_FILENO);
+        close(po[0]), close(pe[0]), close(po[1]), close(pe[1]);
+        if (cwd && chdir(cwd) != 0)
+            _exit(126);
+        execve("/proc/self/exe", argv, envp);
+        _exit(127);
+    }
+    close(po[1]), close(pe[1]);
+    hk_slurp_fd(po[0], out, out_cap);   /* small outputs: no deadlock between the two */
+    hk_slurp_fd(pe[0], err, err_cap);
+    int status;
+    CHECK(waitpid(pid, &status, 0) == pid, "waitpid: %s", strerror(errno));
+    if (pid_out)
+        *pid_out = pid;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static inline int hk_count_lines_with(const char *buf, const char *needle)
+{
+    int n = 0;
+    size_t k = strlen(needle);
+    for (const char *l = buf; l && *l;) {
+        const char *e = strchr(l, '\n');
+        size_t len = e ? (size_t)(e - l) : strlen(l);
+        if (memmem(l, len, needle, k))
+            n++;
+        l = e ? e + 1 : NULL;
+    }
+    return n;
 }
 
 /* ---- death tests ----------------------------------------------------------- */
