@@ -385,6 +385,7 @@ for w in $p_workloads; do
   fi
 done
 [ ${#runs[@]} -gt 0 ] || die "no workload to run (every program of the profile is missing)"
+unset HAKMEM_REAL_HIDE   # the runner's, not an option: hakmem would warn about it in every run
 
 [ $install_peers = 0 ] || hk_install_peers
 
