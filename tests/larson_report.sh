@@ -76,6 +76,13 @@ result() {
 
 # status_of CMD...: run CMD, its stdout+stderr in $tmp/out, its status echoed
 status_of() { local rc=0; "$@" >"$tmp/out" 2>&1 || rc=$?; echo $rc; }
+# succeeds CMD...: run CMD, show its output ($tmp/out), and fail unless it exits 0
+succeeds() {
+  local rc
+  rc=$(status_of "$@")
+  cat "$tmp/out"
+  [ "$rc" = 0 ] || fail "${2:-$1} exited $rc, wanted 0"
+}
 
 test_compare() {
   # A and B: hakmem before and after. Throughput: fast 2.00 outside the noise
@@ -95,10 +102,8 @@ test_compare() {
     "noisy hakmem 11,13,9 1000,1000,1000" \
     "slow hakmem 5,5,5 1024,1024,1024" \
     "only_b hakmem 1,1,1 100,100,100"
+  succeeds "$larson" compare "$tmp/a.json" "$tmp/b.json"
   local rc
-  rc=$(status_of "$larson" compare "$tmp/a.json" "$tmp/b.json")
-  cat "$tmp/out"
-  [ "$rc" = 0 ] || fail "compare exited $rc, wanted 0"
   cp "$tmp/out" "$tmp/cmp"
   expect_line "$tmp/cmp" '^fast +10\.00 +20\.00 +2\.00 +faster +1\.0 +2\.0 +2\.00 +larger$' "fast"
   expect_line "$tmp/cmp" '^noisy +10\.00 +11\.00 +1\.10 +within noise +1\.0 +1\.0 +1\.00 +within noise$' "noisy"
@@ -145,10 +150,7 @@ test_table() {
     "w1 glibc - -" \
     "w2 hakmem 10.5,9,12 1024,1024,1024" \
     "w2 mimalloc 10,9,11 2048,2048,2048"
-  local rc
-  rc=$(status_of "$larson" report "$tmp/r.json" --no-chart)
-  cat "$tmp/out"
-  [ "$rc" = 0 ] || fail "report exited $rc, wanted 0"
+  succeeds "$larson" report "$tmp/r.json" --no-chart
   [ -s "$tmp/r.txt" ] || fail "report wrote no table beside the JSON"
   expect_line "$tmp/r.txt" '^# ~ after a ratio: within noise' "the legend of ~"
   expect_line "$tmp/r.txt" '^w1 +hakmem +15\.00 +1\.50 +13% +2\.0 +1\.00 ~ *$' "w1 hakmem"
@@ -178,10 +180,7 @@ test_real_table() {
     "w2 mimalloc 1.1,1.0,1.2 1024,1024,1024 seconds" \
     "w3 hakmem 0.5,0.5,0.5 1024,1024,1024 seconds" \
     "w3 mimalloc 1.0,1.0,1.0 1024,1024,1024 seconds"
-  local rc
-  rc=$(status_of "$larson" report "$tmp/s.json" --no-chart)
-  cat "$tmp/out"
-  [ "$rc" = 0 ] || fail "report exited $rc, wanted 0"
+  succeeds "$larson" report "$tmp/s.json" --no-chart
   expect_line "$tmp/s.txt" '^workload +allocator +seconds +x ' "the value column says seconds"
   expect_line "$tmp/s.txt" "x = speed = mimalloc's seconds / these, > 1: faster than mimalloc" "the legend of a speed"
   expect_line "$tmp/s.txt" '^w1 +hakmem +2\.000 +0\.50 +10% +2\.0 +2\.00 *$' "w1 hakmem: slower, outside the noise"
@@ -210,10 +209,7 @@ test_real_compare() {
     "fast hakmem 1.0,1.05,0.95 1024,1024,1024 seconds" \
     "slow hakmem 2.0,2.0,2.0 2048,2048,2048 seconds" \
     "noisy hakmem 1.1,1.3,0.9 1024,1024,1024 seconds"
-  local rc
-  rc=$(status_of "$larson" compare "$tmp/ra.json" "$tmp/rb.json")
-  cat "$tmp/out"
-  [ "$rc" = 0 ] || fail "compare exited $rc, wanted 0"
+  succeeds "$larson" compare "$tmp/ra.json" "$tmp/rb.json"
   expect_line "$tmp/out" '^workload +A s +B s +A/B +time +A RSS_MiB' "the heads say seconds and A/B"
   expect_line "$tmp/out" "^# seconds \(wall time, lower is better\): the ratio is A's time / B's time" "the legend of a speed"
   expect_line "$tmp/out" '^fast +2\.000 +1\.000 +2\.00 +faster +1\.0 +1\.0 +1\.00 +within noise$' "fast"
