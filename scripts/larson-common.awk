@@ -19,3 +19,13 @@ function fmt_mops(m) {
   if (m >= 0.01) return sprintf("%.4f", m)
   return sprintf("%.6f", m)
 }
+
+# A result's metric (its "metric" field; files written before it existed
+# have none and are throughput): "mops" (Mops/s, higher is better) or
+# "seconds" (wall time of a real program, lower is better). field(WHAT, MET)
+# is the name of its median or samples field: median_mops, samples_seconds...
+function metric_of(met) { return (met == "" ? "mops" : met) }
+function field(what, met) { return what "_" metric_of(met) }
+
+# fmt_val(MET, V): a median or sample of metric MET, as the tables print it
+function fmt_val(met, v) { return (metric_of(met) == "seconds" ? sprintf("%.3f", v) : fmt_mops(v)) }

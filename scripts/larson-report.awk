@@ -4,7 +4,12 @@
 # also the chart's data and script (gp is left empty when the reference was
 # not measured: no ratios, no chart). Other variables: png (the chart's file
 # name, as gnuplot will be run from its folder), term (gnuplot's terminal).
-# range() and fmt_mops() come from larson-common.awk.
+# range(), fmt_val() and field() come from larson-common.awk.
+#
+# A workload timed in seconds (the real profile: "metric": "seconds") is
+# given as a speed, the reference's seconds / X's seconds, so that x > 1 is
+# faster in every row: its range over the runs is min(R)/max(X) to
+# max(R)/min(X), and the noise rule is the same.
 #
 # The noise rule (scripts/larson.sh --help, docs/BENCHMARKS.md): allocator X
 # against the reference R on a workload, from the runs' minimum and maximum,
@@ -33,19 +38,21 @@ BEGIN { FS = "\t" }
 
 
 # ratio(W, A, M): allocator A to the reference on workload W for metric M
-# (0 throughput, 1 peak RSS); sets RAT, RLO, RHI, NOISE; 0 when not computable
-function ratio(w, a, m,    rx, rr, mf, sf, mx, mr, xlo, xhi) {
+# (0 throughput or speed, 1 peak RSS); sets RAT, RLO, RHI, NOISE; 0 when not
+# computable
+function ratio(w, a, m,    rx, rr, mf, sf, mx, mr, xlo, xhi, met) {
   if (!((w, a) in row) || !((w, ref) in row)) return 0
   rx = row[w, a]; rr = row[w, ref]
-  mf = (m == 0 ? "median_mops" : "peak_rss_kib")
-  sf = (m == 0 ? "samples_mops" : "samples_rss_kib")
+  met = metric_of(V[rx, "metric"])
+  mf = (m == 0 ? field("median", met) : "peak_rss_kib")
+  sf = (m == 0 ? field("samples", met) : "samples_rss_kib")
   mx = V[rx, mf]; mr = V[rr, mf]
-  if (mx == "" || mr == "" || mr + 0 <= 0) return 0
-  RAT = mx / mr
+  if (mx == "" || mr == "" || mr + 0 <= 0 || mx + 0 <= 0) return 0
   range(S[rx, sf], mx); xlo = LO; xhi = HI
   range(S[rr, sf], mr)
-  if (HI <= 0 || LO <= 0) return 0
-  RLO = xlo / HI; RHI = xhi / LO
+  if (HI <= 0 || LO <= 0 || xlo <= 0) return 0
+  if (m == 0 && met == "seconds") { RAT = mr / mx; RLO = LO / xhi; RHI = HI / xlo }
+  else { RAT = mx / mr; RLO = xlo / HI; RHI = xhi / LO }
   NOISE = (a != ref && RLO <= 1 && RHI >= 1)
   return 1
 }
@@ -62,7 +69,10 @@ END {
     if (!(w in wi)) { wi[w] = nw; wl[nw++] = w }
     if (!(a in ai)) { ai[a] = na; al[na++] = a }
     row[w, a] = r
+    if (!(w in wmet)) { wmet[w] = metric_of(V[r, "metric"]); nmet[wmet[w]]++ }
   }
+  # the value column: Mops/s, seconds, or both (then seconds say "s")
+  vhead = (nmet["seconds"] == 0 ? "Mops/s" : nmet["mops"] == 0 ? "seconds" : "Mops|s")
   ww = 18; aw = 9
   for (i = 0; i < nw; i++) if (length(wl[i]) >= ww) ww = length(wl[i]) + 1
   for (j = 0; j < na; j++) if (length(al[j]) >= aw) aw = length(al[j]) + 1
@@ -72,9 +82,13 @@ END {
   print "# " T["date"] ", hakmem " T["hakmem_revision"] ", " T["seconds"] "s"
   print "# " T["machine"]
   print "# medians of " T["reps"] " runs after a warm-up, allocators alternating; x = ratio to " ref
-  print "# (Mops x > 1: faster than " ref "; RSS x < 1: smaller); spread = (max-min)/median of the runs"
+  if (nmet["seconds"] == 0)
+    print "# (Mops x > 1: faster than " ref "; RSS x < 1: smaller); spread = (max-min)/median of the runs"
+  else
+    print "# (" (nmet["mops"] ? "Mops x > 1, " : "") "seconds: wall time, lower is better, x = speed = " ref "'s seconds / these, > 1: faster than " ref \
+      "; RSS x < 1: smaller); spread = (max-min)/median of the runs"
   print "# ~ after a ratio: within noise (its range over the runs, min/max(" ref ") to max/min(" ref "), contains 1)"
-  printf tfmt, "workload", "allocator", "Mops/s", "x", "", "spread", "RSS_MiB", "x", "", ""
+  printf tfmt, "workload", "allocator", vhead, "x", "", "spread", "RSS_MiB", "x", "", ""
   for (i = 0; i < nw; i++) {
     w = wl[i]
     for (j = 0; j < na; j++) {
@@ -82,17 +96,21 @@ END {
       if (!((w, a) in row)) continue
       r = row[w, a]
       note = (V[r, "failed_runs"] + 0 > 0 ? "(" V[r, "failed_runs"] " failed runs)" : "")
-      m = V[r, "median_mops"]
+      met = wmet[w]
+      m = V[r, field("median", met)]
       if (m == "") { printf tfmt, w, a, "FAIL", "-", "", "-", "-", "-", "", note; continue }
       mx = "-"; mmark = ""; rx = "-"; rmark = ""
       if (ratio(w, a, 0)) { mx = sprintf("%.2f", RAT); mmark = (NOISE ? " ~" : "") }
       if (ratio(w, a, 1)) { rx = sprintf("%.2f", RAT); rmark = (NOISE ? " ~" : "") }
-      range(S[r, "samples_mops"], m)
+      range(S[r, field("samples", met)], m)
       spread = sprintf("%.0f%%", m > 0 ? (HI - LO) / m * 100 : 0)
-      printf tfmt, w, a, fmt_mops(m), mx, mmark, spread, sprintf("%.1f", V[r, "peak_rss_kib"] / 1024), rx, rmark, note
+      val = fmt_val(met, m) (vhead == "Mops|s" && met == "seconds" ? "s" : "")
+      printf tfmt, w, a, val, mx, mmark, spread, sprintf("%.1f", V[r, "peak_rss_kib"] / 1024), rx, rmark, note
     }
   }
-  for (k = 0; k < nskip; k++) print "# not measured: " K[k, "allocator"] " (" K[k, "reason"] ")"
+  for (k = 0; k < nskip; k++)
+    if (K[k, "workload"] != "") print "# not run: " K[k, "workload"] " (" K[k, "reason"] ")"
+    else print "# not measured: " K[k, "allocator"] " (" K[k, "reason"] ")"
 
   if (dat == "" || gp == "") exit 0
   printf "" >dat; printf "" >gp
@@ -102,7 +120,7 @@ END {
   for (m = 0; m <= 1; m++) {
     top[m] = 1
     printf "# %s relative to %s: x, allocator (0 = %s ...), ratio of the medians, low, high, within noise, workload\n", \
-      (m == 0 ? "throughput" : "peak RSS"), ref, al[0] >dat
+      (m == 0 ? "throughput or speed" : "peak RSS"), ref, al[0] >dat
     for (i = 0; i < nw; i++)
       for (j = 0; j < na; j++) {
         if (!ratio(wl[i], al[j], m)) continue
@@ -140,7 +158,12 @@ END {
   print "set arrow 1 from graph 0, first 1 to graph 1, first 1 nohead dt 2 lw 1.5 lc rgb 'black' front" >gp
   for (m = 0; m <= 1; m++) {
     if (m == 0) {
-      print "set title " gq("throughput relative to " ref " (median Mops/s; higher is better)") >gp
+      if (nmet["seconds"] == 0)
+        print "set title " gq("throughput relative to " ref " (median Mops/s; higher is better)") >gp
+      else if (nmet["mops"] == 0)
+        print "set title " gq("speed relative to " ref " (" ref "'s median seconds / median seconds; higher is better)") >gp
+      else
+        print "set title " gq("throughput (Mops/s), or speed of a timed program (" ref "'s seconds / seconds), relative to " ref "; higher is better") >gp
     } else {
       print "set title " gq("peak RSS relative to " ref " (median; lower is better)") >gp
       print "unset key" >gp

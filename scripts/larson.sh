@@ -3,21 +3,24 @@
 # profile under hakmem and its peers, in alternation; a table of median
 # throughput, peak RSS and the ratios to mimalloc, each marked when it is
 # within noise; results as JSON (and CSV); a chart (PNG) of both ratios per
-# workload, with error bars.
+# workload, with error bars. The real profile times real programs (python3,
+# perl, sort, sqlite3) instead: wall seconds, lower is better.
 #
 # Usage: scripts/larson.sh PROFILE [OPTIONS]
 #        scripts/larson.sh --list
 #        scripts/larson.sh report FILE.json [--no-chart]
 #        scripts/larson.sh compare A.json B.json [--alloc NAME]
 #
-#   PROFILE  quick, tiny, mid, mixed, large, mt or full (--list says what
-#            each runs); quick takes about a minute and runs every workload
+#   PROFILE  quick, tiny, mid, mixed, large, mt, full or real (--list says
+#            what each runs); quick takes about a minute and runs every
+#            workload; real runs the programs of scripts/real-programs.sh
 #   report   the table and the chart of a result file again (written beside
 #            it), without running anything
 #   compare  one allocator (--alloc, default hakmem) in two result files of
 #            one profile -- hakmem before and after a change: per workload
-#            the medians in A and B, B/A for throughput and peak RSS, and
-#            whether B/A is outside the noise; then the geometric mean of
+#            the medians in A and B, B/A for throughput and peak RSS (for a
+#            workload timed in seconds, A/B of the times: > 1 is still
+#            faster), and whether that is outside the noise; then the geometric mean of
 #            the ratios. Exits 2, saying why, when a file is missing or no
 #            result file, the profiles differ or the allocator is not in both
 #
@@ -32,7 +35,8 @@
 #   --threads LIST     thread counts for the multi-threaded workloads (those
 #                      shown as NAME:T<n>), e.g. 1,2,4 (default: per profile)
 #   --scale F          multiply every run's length by F (0.1: a ten times
-#                      shorter run, to try a profile out)
+#                      shorter run, to try a profile out); real: the
+#                      programs' element counts
 #   --json FILE        where the results go (default
 #                      <build dir>/larson/PROFILE.json); the table (.txt),
 #                      the chart (.png) and gnuplot's data and script (.dat,
@@ -57,10 +61,19 @@
 #   peakrss -o F timeout S env LD_PRELOAD=<lib> <build>/bench/bench_X ARGS
 # (glibc: LD_PRELOAD unset). Throughput is the mops= of the benchmark's
 # RESULT line, peak RSS is wait4()'s ru_maxrss (what /usr/bin/time -f %M
-# prints). The table gives medians, the spread ((max-min)/median: how noisy
-# the machine was) and the ratios to mimalloc: Mops x > 1 is faster, RSS
-# x < 1 is leaner. A run that fails (crash, timeout, no RESULT line) is
-# reported, counted in the table and left out of the medians.
+# prints). The real profile's runs are
+#   peakrss -o F timeout S env LD_PRELOAD=<lib> sh -c '<program>'
+# in a scratch directory (after an untimed setup, e.g. sort's input file),
+# timed by the wall clock: the metric is seconds, lower is better, and the
+# JSON says so per result ("metric": "seconds"; "programs": where PATH found
+# them -- a wrapper such as pyenv's shim is timed with the program, so put
+# the real one first in PATH). Its ratio is a speed,
+# mimalloc's seconds / these seconds, so that x > 1 is faster everywhere.
+# The table gives medians, the spread ((max-min)/median: how noisy the
+# machine was) and the ratios to mimalloc: Mops (or speed) x > 1 is faster,
+# RSS x < 1 is leaner. A run that fails (crash, timeout, no RESULT line, a
+# program's non-zero exit) is reported, counted in the table and left out of
+# the medians.
 #
 # Noise: a ratio X/R (X against the reference R, or B/A in compare) is
 # "within noise" when its range over the runs contains 1:
@@ -69,11 +82,16 @@
 # alone cannot tell them apart. The table marks such a ratio with "~"; the
 # chart hatches its bar, and every bar's error bar is that range (the
 # reference's own bar: min(R)/max(R) to max(R)/min(R)). Throughput and peak
-# RSS alike; with one run per allocator only equal results are within noise.
+# RSS alike; seconds too, by the speed R/X, whose range min(R)/max(X) to
+# max(R)/min(X) contains 1 exactly when X/R's does (and a longer time is
+# "slower" in compare). With one run per allocator only equal results are
+# within noise.
 #
 # A peer that is not installed is reported at the start and in the table,
 # and skipped; so is hakmem when it does not build (an older libhakmem.so in
-# the build directory is used, with a warning, if there is one).
+# the build directory is used, with a warning, if there is one); so is a real
+# program that is not on PATH. HAKMEM_REAL_HIDE=perl,sqlite3 takes those
+# programs as missing (a way to see that on a machine that has them).
 #
 # The chart needs gnuplot; when it is missing the script tries
 # `apt-get install gnuplot-nox` and, if that fails, says so and skips the
@@ -82,6 +100,7 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+. "$root/scripts/real-programs.sh"   # HK_REAL_*: the real profile's programs
 usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"; }
 abspath() { case $1 in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
 # repo_rel PATH: PATH relative to the repository when it lies inside it (what
@@ -149,20 +168,29 @@ declare -A PROFILE=(
   [large]="large large_mt:T realloc_growth|2|1|5|large blocks (256 KiB-8 MiB), alone and in threads, and realloc growth to 1 MiB"
   [mt]="mid_mt:T larson:T larson_mid:T large_mt:T cross_thread|1,2,4|1|5|thread sweep (--threads, default 1,2,4) of the multi-threaded workloads"
   [full]="tiny_hot mid_hot random_mixed random_mid mid_mt:T cross_thread cross_thread_mid larson:T larson_mid:T realloc_growth large large_mt:T phased|1,2,4|1|5|every workload, every thread count, full-length runs (tens of minutes)"
+  [real]="${HK_REAL_ORDER[*]}|1|1|5|real programs, wall seconds (lower is better); a missing one is skipped"
 )
-PROFILE_ORDER=(quick tiny mid mixed large mt full)
+PROFILE_ORDER=(quick tiny mid mixed large mt full real)
 
 list_profiles() {
   echo "profiles (scripts/larson.sh PROFILE):"
   local p f
   for p in "${PROFILE_ORDER[@]}"; do
     IFS='|' read -r -a f <<<"${PROFILE[$p]}"
-    printf "  %-6s %s -- %s (threads %s, %s reps)\n" "$p" "${f[4]}" "${f[0]}" "${f[1]}" "${f[3]}"
+    local th="threads ${f[1]}, "; [[ ${f[0]} == *:T* ]] || th=
+    printf "  %-6s %s -- %s (%s%s reps)\n" "$p" "${f[4]}" "${f[0]}" "$th" "${f[3]}"
   done
   echo
   echo "workloads (:T = one run per thread count):"
   local w
   for w in "${WL_ORDER[@]}"; do printf "  %-17s %s\n" "$w" "${WL_DESC[$w]}"; done
+  echo
+  echo "real programs (profile real; a missing one is skipped):"
+  local miss
+  for w in "${HK_REAL_ORDER[@]}"; do
+    miss=$(hk_real_missing "$w") && miss=" (not here: $miss not found)"
+    printf "  %-17s %s%s\n" "$w" "${HK_REAL_DESC[$w]}" "$miss"
+  done
 }
 
 # ---- reading results: the table and chart, compare ---------------------------------
@@ -332,19 +360,32 @@ base=${json%.json}
 mkdir -p "$(dirname "$json")"
 [ -z "$csv" ] || mkdir -p "$(dirname "$csv")"
 
-# the runs: workload instances (NAME with :T replaced by :T<n>) and commands
-runs=()
-declare -A run_cmd
+# the runs: workload instances (NAME with :T replaced by :T<n>), commands and
+# metrics (mops: a bench/ program's RESULT line; seconds: a real program's
+# wall time, with a setup command); real programs that are missing are skipped
+runs=() wl_skipped=() wl_skip_why=()
+declare -A run_cmd run_setup run_metric run_progs
 IFS=, read -r -a thread_list <<<"$threads"
 for w in $p_workloads; do
-  if [[ $w == *:T ]]; then
+  if [ -n "${HK_REAL_DESC[$w]+x}" ]; then
+    if miss=$(hk_real_missing "$w"); then
+      say "skipping $w: $miss not found${HAKMEM_REAL_HIDE:+ (or hidden by HAKMEM_REAL_HIDE)}"
+      wl_skipped+=("$w"); wl_skip_why+=("$miss not found")
+      continue
+    fi
+    hk_real_case "$w" "$wl_scale"
+    runs+=("$w"); run_cmd[$w]=$HK_REAL_CMD run_setup[$w]=$HK_REAL_SETUP run_metric[$w]=seconds
+    for p in $HK_REAL_NEEDS; do run_progs[$w]+="${run_progs[$w]:+ }$(command -v "$p")"; done
+  elif [[ $w == *:T ]]; then
     for t in "${thread_list[@]}"; do
-      wl_cmd "$w" "$t"; runs+=("${w%:T}:T$t"); run_cmd[${w%:T}:T$t]="${WL_CMD[*]}"
+      wl_cmd "$w" "$t"; runs+=("${w%:T}:T$t"); run_cmd[${w%:T}:T$t]="${WL_CMD[*]}" run_metric[${w%:T}:T$t]=mops
     done
   else
-    wl_cmd "$w" 1; runs+=("$w"); run_cmd[$w]="${WL_CMD[*]}"
+    wl_cmd "$w" 1; runs+=("$w"); run_cmd[$w]="${WL_CMD[*]}" run_metric[$w]=mops
   fi
 done
+[ ${#runs[@]} -gt 0 ] || die "no workload to run (every program of the profile is missing)"
+unset HAKMEM_REAL_HIDE   # the runner's, not an option: hakmem would warn about it in every run
 
 [ $install_peers = 0 ] || hk_install_peers
 
@@ -362,6 +403,7 @@ else
 fi
 [ -x "$HK_BENCH_BIN/peakrss" ] || die "$(hk_shown "$HK_BENCH_BIN/peakrss") not found (build first, or drop --no-build)"
 for r in "${runs[@]}"; do
+  [ "${run_metric[$r]}" = mops ] || continue
   read -r prog _ <<<"${run_cmd[$r]}"
   [ -x "$HK_BENCH_BIN/$prog" ] || die "$(hk_shown "$HK_BENCH_BIN/$prog") is missing (rebuild: drop --no-build)"
 done
@@ -395,7 +437,7 @@ fi
 # ---- runs ---------------------------------------------------------------------------
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/larson.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
-declare -A mops rss fails last_result
+declare -A samples rss fails last_result   # samples: Mops/s or seconds, by run_metric
 
 total=$(( ${#runs[@]} * ${#names[@]} * (reps + 1) ))
 done_runs=0 started=$(date +%s)
@@ -404,6 +446,8 @@ say "profile $profile: ${#runs[@]} workloads x ${#names[@]} allocators (${names[
 
 fmt_mops() { awk -v m="$1" 'BEGIN { if (m >= 100) printf "%.1f", m; else if (m >= 1) printf "%.2f", m; else if (m >= 0.01) printf "%.4f", m; else printf "%.6f", m }'; }
 fmt_mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+# fmt_val RUN VALUE: a sample of RUN with its unit
+fmt_val() { if [ "${run_metric[$1]}" = seconds ]; then echo "$2 s"; else echo "$(fmt_mops "$2") Mops/s"; fi; }
 
 # progress RUN ALLOC WHAT RESULT
 progress() {
@@ -415,13 +459,20 @@ progress() {
 
 # run_one RUN ALLOC_INDEX ROUND(0 = warm-up)
 run_one() {
-  local run=$1 name=${names[$2]} lib=${libs[$2]} round=$3 what cmd
+  local run=$1 name=${names[$2]} lib=${libs[$2]} round=$3 what cmd ok=1 val
   what=warm-up; [ "$round" = 0 ] || what="run $round/$reps"
-  read -r -a cmd <<<"${run_cmd[$run]}"
-  cmd[0]=$HK_BENCH_BIN/${cmd[0]}
   [ $tty = 0 ] || progress "$run" "$name" "$what" "..."
   done_runs=$(( done_runs + 1 ))
-  if ! hk_run_bench "$tmp" "$run_timeout" "$lib" "${cmd[@]}"; then
+  if [ "${run_metric[$run]}" = seconds ]; then
+    hk_run_real "$tmp" "$run_timeout" "$lib" "$tmp/work" "${run_cmd[$run]}" || ok=0
+    val=$HK_SECS
+  else
+    read -r -a cmd <<<"${run_cmd[$run]}"
+    cmd[0]=$HK_BENCH_BIN/${cmd[0]}
+    hk_run_bench "$tmp" "$run_timeout" "$lib" "${cmd[@]}" || ok=0
+    val=$HK_MOPS
+  fi
+  if [ $ok = 0 ]; then
     fails[$run|$name]=$(( ${fails[$run|$name]:-0} + 1 ))
     progress "$run" "$name" "$what" "FAILED ($HK_RC)"
     [ $tty = 0 ] || echo >&2
@@ -429,24 +480,29 @@ run_one() {
       tail -n 3 "$tmp/err" | sed 's/^/    /'; } >&2
     return 0
   fi
-  progress "$run" "$name" "$what" "$(fmt_mops "$HK_MOPS") Mops/s  $(fmt_mib "$HK_RSS_KB") MiB"
+  progress "$run" "$name" "$what" "$(fmt_val "$run" "$val")  $(fmt_mib "$HK_RSS_KB") MiB"
   [ "$round" != 0 ] || return 0
-  mops[$run|$name]+="$HK_MOPS "
+  samples[$run|$name]+="$val "
   last_result[$run|$name]=$HK_RESULT
   rss[$run|$name]+="$HK_RSS_KB "
 }
 
 for run in "${runs[@]}"; do
+  if [ "${run_metric[$run]}" = seconds ]; then   # a fresh scratch directory, set up once
+    rm -rf "$tmp/work"; mkdir "$tmp/work"
+    [ -z "${run_setup[$run]}" ] || (cd "$tmp/work" && sh -c "${run_setup[$run]}") ||
+      die "$run: its setup failed: ${run_setup[$run]}"
+  fi
   for ((r = 0; r <= reps; r++)); do
     for ((i = 0; i < ${#names[@]}; i++)); do run_one "$run" "$i" "$r"; done
   done
   if [ $tty = 1 ]; then   # one line per finished workload stays on the screen
     printf '\r\033[K%-18s' "$run" >&2
     for name in "${names[@]}"; do
-      m=$(hk_median <<<"${mops[$run|$name]:-}")
-      printf ' %s %s' "$name" "${m:+$(fmt_mops "$m")}" >&2; [ -n "$m" ] || printf FAIL >&2
+      m=$(hk_median <<<"${samples[$run|$name]:-}")
+      printf ' %s %s' "$name" "${m:+$(fmt_val "$run" "$m")}" >&2; [ -n "$m" ] || printf FAIL >&2
     done
-    echo " Mops/s" >&2
+    echo >&2
   fi
 done
 elapsed=$(( $(date +%s) - started ))
@@ -459,7 +515,13 @@ jstr() { local s=${1//\\/\\\\}; s=${s//\"/\\\"}; printf '"%s"' "$s"; }
 jnum() { if [ -n "$1" ] && [ "$1" != - ]; then printf '%s' "$1"; else printf null; fi; }
 jarr() { local v out= ; for v in $1; do out+="${out:+, }$v"; done; printf '[%s]' "$out"; }
 
-[ -z "$csv" ] || echo "workload,allocator,command,runs,failed,median_mops,min_mops,max_mops,mops_ratio_$ref,median_rss_kib,rss_ratio_$ref" >"$csv"
+# per metric: the name of the median and samples fields (median_mops,
+# samples_mops), and the ratio's: Mops/s X / Mops/s R, or seconds R / seconds X
+# (speed), so that a ratio > 1 is faster for both
+declare -A ratio_name=([mops]=mops [seconds]=speed)
+# CSV: one metric per profile (the real profile's is seconds)
+csv_metric=${run_metric[${runs[0]}]}
+[ -z "$csv" ] || echo "workload,allocator,command,runs,failed,median_$csv_metric,min_$csv_metric,max_$csv_metric,${ratio_name[$csv_metric]}_ratio_$ref,median_rss_kib,rss_ratio_$ref" >"$csv"
 {
   echo "{"
   echo "  \"profile\": $(jstr "$profile"),"
@@ -470,9 +532,12 @@ jarr() { local v out= ; for v in $1; do out+="${out:+, }$v"; done; printf '[%s]'
   echo "  \"reps\": $reps, \"warmup\": 1, \"scale\": $wl_scale, \"reference\": $(jstr "$ref"),"
   echo "  \"seconds\": $elapsed,"
   printf '  "skipped": ['
+  sep=
   for ((i = 0; i < ${#skipped[@]}; i++)); do
-    [ $i = 0 ] || printf ', '
-    printf '{"allocator": %s, "reason": %s}' "$(jstr "${skipped[$i]}")" "$(jstr "${skip_why[$i]}")"
+    printf '%s{"allocator": %s, "reason": %s}' "$sep" "$(jstr "${skipped[$i]}")" "$(jstr "${skip_why[$i]}")"; sep=', '
+  done
+  for ((i = 0; i < ${#wl_skipped[@]}; i++)); do
+    printf '%s{"workload": %s, "reason": %s}' "$sep" "$(jstr "${wl_skipped[$i]}")" "$(jstr "${wl_skip_why[$i]}")"; sep=', '
   done
   echo "],"
   echo "  \"results\": ["
@@ -480,26 +545,30 @@ jarr() { local v out= ; for v in $1; do out+="${out:+, }$v"; done; printf '[%s]'
 
 first=1
 for run in "${runs[@]}"; do
-  ref_m=$(hk_median <<<"${mops[$run|$ref]:-}")
+  metric=${run_metric[$run]}
+  ref_m=$(hk_median <<<"${samples[$run|$ref]:-}")
   ref_r=$(hk_median <<<"${rss[$run|$ref]:-}")
   for ((ai = 0; ai < ${#names[@]}; ai++)); do
     name=${names[$ai]}
-    vals=${mops[$run|$name]:-} rvals=${rss[$run|$name]:-}
+    vals=${samples[$run|$name]:-} rvals=${rss[$run|$name]:-}
     m=$(hk_median <<<"$vals") r=$(hk_median <<<"$rvals")
     nf=${fails[$run|$name]:-0}
     lo= hi= n=0 mx=- rx=-
     if [ -n "$m" ]; then
       read -r n lo hi < <(hk_values <<<"$vals" | awk 'NR == 1 { lo = $1 } { hi = $1 } END { print NR, lo, hi }')
-      mx=$(hk_ratio "$m" "$ref_m"); rx=$(hk_ratio "$r" "$ref_r")
+      if [ "$metric" = seconds ]; then mx=$(hk_ratio "$ref_m" "$m"); else mx=$(hk_ratio "$m" "$ref_m"); fi
+      rx=$(hk_ratio "$r" "$ref_r")
     fi
-    [ -z "$csv" ] || echo "$run,$name,\"${run_cmd[$run]}\",$n,$nf,$m,$lo,$hi,${mx#-},$r,${rx#-}" >>"$csv"
+    [ -z "$csv" ] || echo "$run,$name,\"${run_cmd[$run]//\"/\"\"}\",$n,$nf,$m,$lo,$hi,${mx#-},$r,${rx#-}" >>"$csv"
     {
       [ $first = 1 ] || echo ","
-      printf '    {"workload": %s, "allocator": %s, "command": %s, "library": %s,\n' \
-        "$(jstr "$run")" "$(jstr "$name")" "$(jstr "${run_cmd[$run]}")" "$(jstr "$(repo_rel "${libs[$ai]:-(none: glibc)}")")"
-      printf '     "median_mops": %s, "samples_mops": %s, "failed_runs": %s,\n' "$(jnum "$m")" "$(jarr "$vals")" "$nf"
+      printf '    {"workload": %s, "allocator": %s, "metric": %s, "command": %s, "library": %s,\n' \
+        "$(jstr "$run")" "$(jstr "$name")" "$(jstr "$metric")" "$(jstr "${run_cmd[$run]}")" "$(jstr "$(repo_rel "${libs[$ai]:-(none: glibc)}")")"
+      [ -z "${run_progs[$run]:-}" ] ||
+        printf '     "programs": %s, "setup": %s,\n' "$(jstr "${run_progs[$run]}")" "$(jstr "${run_setup[$run]}")"
+      printf '     "median_%s": %s, "samples_%s": %s, "failed_runs": %s,\n' "$metric" "$(jnum "$m")" "$metric" "$(jarr "$vals")" "$nf"
       printf '     "peak_rss_kib": %s, "samples_rss_kib": %s,\n' "$(jnum "$r")" "$(jarr "$rvals")"
-      printf '     "mops_ratio_%s": %s, "rss_ratio_%s": %s,\n' "$ref" "$(jnum "$mx")" "$ref" "$(jnum "$rx")"
+      printf '     "%s_ratio_%s": %s, "rss_ratio_%s": %s,\n' "${ratio_name[$metric]}" "$ref" "$(jnum "$mx")" "$ref" "$(jnum "$rx")"
       printf '     "last_result": %s}' "$(jstr "${last_result[$run|$name]:-}")"
     } >>"$json"
     first=0

@@ -152,6 +152,33 @@ hk_run_bench() {
   [ "$HK_RC" = 0 ] && [ -n "$HK_MOPS" ]
 }
 
+# hk_run_real TMPDIR TIMEOUT LIB DIR COMMAND: run the shell command COMMAND
+# (sh -c) in DIR with LIB preloaded, as hk_run_bench runs a benchmark (under
+# peakrss and timeout; stdout in TMPDIR/out, stderr in TMPDIR/err), and set
+#   HK_SECS    its wall time in seconds (date +%s.%N around the run: the
+#              shell's SECONDS is too coarse)
+#   HK_RSS_KB  peak RSS in KiB, of the largest process of the command
+#   HK_RESULT  the last line of its stdout
+#   HK_RC      as hk_run_bench's
+# Returns 1 unless the command exited 0. Needs HK_BENCH_BIN (for peakrss).
+hk_run_real() {
+  local tmp=$1 tmo=$2 lib=$3 dir=$4 cmd=$5 pre extra=() t0 t1
+  if [[ $lib == *'|'* ]]; then read -r -a extra <<<"${lib#*|}"; lib=${lib%%|*}; fi
+  if [ -n "$lib" ]; then pre=(env "LD_PRELOAD=$lib" "${extra[@]}"); else pre=(env -u LD_PRELOAD); fi
+  HK_RC=0 HK_SECS= HK_RSS_KB= HK_RESULT=
+  rm -f "$tmp/rss"
+  t0=$(date +%s.%N)
+  (cd "$dir" && "$HK_BENCH_BIN/peakrss" -o "$tmp/rss" timeout "$tmo" "${pre[@]}" sh -c "$cmd" \
+    >"$tmp/out" 2>"$tmp/err" </dev/null) || HK_RC=$?
+  t1=$(date +%s.%N)
+  [ "$HK_RC" != 124 ] || HK_RC=timeout
+  HK_SECS=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
+  HK_RESULT=$(tail -n 1 "$tmp/out")
+  HK_RSS_KB=$(cat "$tmp/rss" 2>/dev/null || true)
+  ! grep -q 'cannot be preloaded' "$tmp/err" || HK_RC=preload
+  [ "$HK_RC" = 0 ]
+}
+
 # Statistics on space-separated numbers given on stdin.
 hk_values() { tr ' ' '\n' | { grep . || true; } | sort -g; }   # one per line, ascending
 hk_median() { hk_values | awk '{v[NR]=$1} END {
