@@ -128,9 +128,10 @@ declare -A WL_DESC=(
   [large]="1 thread, 32 blocks of 256 KiB-8 MiB replaced at random, every page written"
   [large_mt:T]="T threads, each 16 blocks of 256 KiB-8 MiB replaced at random, every page written"
   [phased]="4 phases (tiny 1 thread, mid 2, large 4, mixed 2) with new threads each; Mops = geometric mean of the phases"
+  [many_to_one:T]="T threads allocate blocks of 4 B-2 MiB in turn and hand them in batches to one thread that frees them all"
 )
 WL_ORDER=(tiny_hot mid_hot random_mixed random_mid mid_mt:T cross_thread cross_thread_mid
-          larson:T larson_mid:T realloc_growth large large_mt:T phased)
+          larson:T larson_mid:T realloc_growth large large_mt:T phased many_to_one:T)
 
 # n BASE: BASE * scale, at least MIN (default 1), as an integer
 n() { awk -v b="$1" -v s="$wl_scale" -v m="${2:-1}" 'BEGIN { v = int(b * s + 0.5); print (v < m ? m : v) }'; }
@@ -154,6 +155,7 @@ wl_cmd() {
     large)            WL_CMD=(bench_large "$(n 2000)" 32 262144 8388608 1) ;;
     large_mt:T)       WL_CMD=(bench_large "$(n $(( 2000 / t )))" 16 262144 8388608 "$t") ;;
     phased)           WL_CMD=(bench_phased "$(secs 0.5)") ;;
+    many_to_one:T)    WL_CMD=(bench_many_to_one "$t" "$(n $(( 80000 / t )) 20)") ;;
     *) die "internal: no workload $1" ;;
   esac
 }
@@ -166,8 +168,8 @@ declare -A PROFILE=(
   [mid]="mid_hot random_mid mid_mt:T cross_thread_mid larson_mid:T|1,2|1|5|medium blocks (8-32 KiB): fast path, random, threads, remote frees, Larson"
   [mixed]="random_mixed realloc_growth phased larson:T|2|1|5|mixed sizes: random small, realloc growth, the phased workload, Larson"
   [large]="large large_mt:T realloc_growth|2|1|5|large blocks (256 KiB-8 MiB), alone and in threads, and realloc growth to 1 MiB"
-  [mt]="mid_mt:T larson:T larson_mid:T large_mt:T cross_thread|1,2,4|1|5|thread sweep (--threads, default 1,2,4) of the multi-threaded workloads"
-  [full]="tiny_hot mid_hot random_mixed random_mid mid_mt:T cross_thread cross_thread_mid larson:T larson_mid:T realloc_growth large large_mt:T phased|1,2,4|1|5|every workload, every thread count, full-length runs (tens of minutes)"
+  [mt]="mid_mt:T larson:T larson_mid:T large_mt:T cross_thread many_to_one:T|1,2,4|1|5|thread sweep (--threads, default 1,2,4) of the multi-threaded workloads"
+  [full]="tiny_hot mid_hot random_mixed random_mid mid_mt:T cross_thread cross_thread_mid larson:T larson_mid:T realloc_growth large large_mt:T phased many_to_one:T|1,2,4|1|5|every workload, every thread count, full-length runs (tens of minutes)"
   [real]="${HK_REAL_ORDER[*]}|1|1|5|real programs, wall seconds (lower is better); a missing one is skipped"
 )
 PROFILE_ORDER=(quick tiny mid mixed large mt full real)
