@@ -61,9 +61,9 @@ enum {
     "a medium refill brings about this many bytes")                                                 \
   X(SS_CACHE_MAX,       ss_cache_max,       OPT_NUM,   16,        0,  65536,      AT_USE,           \
     "empty 2 MiB segments kept process-wide (decommitted after the purge delay) before munmap")     \
-  X(LARGE_CACHE_BYTES,  large_cache_bytes,  OPT_BYTES, 64u << 20, 0,  1ull << 40, AT_USE,           \
+  X(LARGE_CACHE_BYTES,  large_cache_bytes,  OPT_BYTES, 256u << 20, 0, 1ull << 40, AT_USE,           \
     "bytes of freed large mappings kept for reuse (a span above a quarter of it is never kept)")    \
-  X(LARGE_CACHE_COUNT,  large_cache_count,  OPT_NUM,   32,        0,  64,         AT_USE,           \
+  X(LARGE_CACHE_COUNT,  large_cache_count,  OPT_NUM,   64,        0,  64,         AT_USE,           \
     "freed large mappings kept for reuse")                                                          \
   X(TINY_USE_SUPERSLAB, tiny_use_superslab, OPT_BOOL,  1,         0,  1,          AT_USE,           \
     "1: sizes up to 1 KiB come from Tiny slabs in SuperSlabs (the default); 0: from L2 pages, "     \
