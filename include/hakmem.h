@@ -136,7 +136,8 @@ enum {
   HAKMEM_BG_PURGE_HEAPS = 0,        /* free memory of idle threads' heaps */
   HAKMEM_BG_PURGE_CACHES = 1,       /* the empty-segment cache and the large-span cache */
   HAKMEM_BG_COLLECT_ABANDONED = 2,  /* segments of exited threads */
-  HAKMEM_BG_ACTIONS = 3
+  HAKMEM_BG_LEARN = 3,              /* one epoch of the learning layer (HAKMEM_LEARN) */
+  HAKMEM_BG_ACTIONS = 4
 };
 typedef struct hakmem_background_stats {
   int running;                               /* 1: the thread runs in this process */

@@ -489,6 +489,10 @@ void hm_stats_flush(struct hm_heap *h, unsigned cls, uint32_t n);
 void hm_stats_drained(struct hm_heap *h, unsigned cls, uint32_t n);
 void hm_stats_heap_exit(struct hm_heap *h);   /* heap registry lock held */
 void hm_stats_get_fast(hakmem_stats *st);    /* hakmem_stats_get without mincore/statm */
+/* Refills and flushes per class since start, exited threads included. */
+void hm_stats_bin_events(uint64_t *refills, uint64_t *flushes);
+size_t hm_stats_process_rss(void);           /* /proc/self/statm: bytes resident */
+size_t hm_stats_committed(void);             /* hakmem's committed estimate (no mincore) */
 void hm_stats_atexit_register(void);          /* HAKMEM_STATS: print at exit, once */
 
 /* Debug counters (-DHAKMEM_DEBUG_COUNTERS=ON): per heap, merged into
@@ -560,6 +564,7 @@ typedef struct hm_heap {
   uint32_t cap_max[HM_NUM_CLASSES];       /* the most cap[c] may grow to */
   hm_superslab *retire_candidate;         /* became empty; retire at a safe point */
   uint32_t reclaim_credit;                /* segments it may reclaim on free (hm_seg_reclaim) */
+  uint32_t param_gen;                     /* hm_param_gen its capacities were computed at */
   struct hm_heap *pool_next;              /* heap pool link when unused */
   uint64_t rng;                           /* xorshift state: secure mode's carve order */
   int live;                               /* last before all_next (heap_make keeps it) */
@@ -610,17 +615,35 @@ typedef struct hm_params {
   uint32_t stats;              /* the report at exit: 0 none, 1 text, 2 JSON  */
   uint32_t background;         /* 1: a background thread returns idle memory  */
   uint32_t secure;             /* 1: guard pages, random carve order (read at start) */
+  uint32_t learn;              /* the learner: 0 off, 1 observe, 2 on (src/learn/learn.h) */
+  uint32_t learn_epoch_ms;     /* one epoch of the learner                     */
+  uint32_t learn_lambda;       /* per mille of a CPU a resident GiB costs      */
+  uint32_t learn_ace, learn_ucb, learn_elo;   /* each mechanism on (1) or not (the ablation) */
+  /* Set by the learner only (ACE): each class's capacity is scaled by
+   * 2^cap_shift (params.c); 0 is the options' value. */
+  int8_t cap_shift[HM_NUM_CLASSES];
 } hm_params;
 
 extern hm_params hm_param;
+/* Bumped (release) after the learner changed hm_param: a heap whose
+ * param_gen differs adopts the new capacities at its next slow-path tick. */
+extern _Atomic uint32_t hm_param_gen;
+int hm_option_user_set(size_t field_offset);   /* 1: the user set it (env or hakmem_option_set) */
 /* HAKMEM_STATS_FILE, absolute ("" when unset): where the exit report goes,
  * %p replaced by the pid and %% by % when it is opened (stats.c). */
 #define HM_STATS_FILE_MAX 4096
 extern char hm_param_stats_file[HM_STATS_FILE_MAX];
+/* HAKMEM_LEARN_LOG, absolute ("" when unset): the learner's CSV log. */
+#define HM_LEARN_LOG_MAX 4096
+extern char hm_param_learn_log[HM_LEARN_LOG_MAX];
+/* HAKMEM_LEARN's default (off, observe, on: 0, 1, 2); docs/LEARNING.md
+ * has the figures that chose it. */
+#define HM_LEARN_DEFAULT 2
 void hm_params_init(void);   /* options.c: defaults + HAKMEM_* environment, once */
 uint32_t hm_params_bin_cap(unsigned cls);
 uint32_t hm_params_refill_batch(unsigned cls);
 uint32_t hm_params_bin_cap_max(unsigned cls);
+uint32_t hm_params_bin_cap_max_shifted(unsigned cls, int shift);
 
 /* ---- region map (region_map.c) --------------------------------------------- */
 extern uint8_t hm_region_map[HM_MAP_ENTRIES];
@@ -699,6 +722,15 @@ uint64_t hm_os_random64(void);   /* for keys: never 0 */
 void hm_os_write_stderr(const char *msg);
 const char *hm_os_self_path(void);   /* the file hakmem was loaded from ("" if unknown) */
 extern __thread uint64_t hm_os_released_by_thread;   /* bytes unmapped/decommitted by this thread */
+/* hakmem's own memory syscalls since start (relaxed atomics, added on the
+ * slow paths that make the calls): the learner's signals. */
+typedef struct hm_os_counts {
+  uint64_t maps, map_bytes, unmaps, unmap_bytes, decommits, decommit_bytes;
+} hm_os_counts;
+extern hm_os_counts hm_os_count;
+/* What a page fault, an mmap + munmap pair and a madvise cost here, in ns
+ * (measured on a scratch mapping; the learner's unit costs). */
+void hm_os_calibrate(double *fault_ns, double *map_ns, double *decommit_ns);
 void hm_os_futex_wait(_Atomic uint32_t *word, uint32_t expected, uint64_t timeout_ms);
 void hm_os_futex_wake(_Atomic uint32_t *word);
 int hm_os_membarrier_register(void);
@@ -725,6 +757,7 @@ void hm_small_free_slow(void *p, const char *fn);
 size_t hm_small_live_size(hm_superslab *ss, const void *p, const char *fn, int freeing);
 void hm_heap_flush_all(hm_heap *h);
 void hm_heap_apply_params(hm_heap *h);   /* bin capacities and batches from hm_param */
+void hm_heap_adopt_params(hm_heap *h);   /* the same, heap entered (the tick) */
 void hm_heap_collect(hm_heap *h, int force);
 void hm_remote_free(hm_superslab *ss, void *p, const char *fn);
 void hm_slab_remote_push(hm_superslab *ss, hm_slab *s, hm_block *head, hm_block *tail);
@@ -842,6 +875,9 @@ hm_large_hdr *hm_large_hdr_of(const void *p, const char *fn);
 unsigned hm_large_far_kind(const void *p);
 size_t hm_large_collect(int force);
 void hm_large_usage(hm_usage *u, int resident);
+/* The large cache since start: spans reused, spans mapped fresh, freed
+ * spans not kept (too big for it, or it was full). */
+void hm_large_counts(uint64_t *hits, uint64_t *misses, uint64_t *drops);
 void hm_large_lock(void);
 void hm_large_unlock(void);
 void hm_large_reinit_lock(void);

@@ -153,6 +153,7 @@ static hm_heap *heap_make(int with_bins) {
   atomic_store_explicit(&h->bg_claim, 0, memory_order_relaxed);
   memset(&h->bg_seen_activity, 0, offsetof(hm_heap, live) - offsetof(hm_heap, bg_seen_activity));
   memset(&h->stats, 0, sizeof *h - offsetof(hm_heap, stats));
+  h->param_gen = atomic_load_explicit(&hm_param_gen, memory_order_acquire);   /* before reading */
   for (unsigned c = 0; c < HM_NUM_CLASSES; c++) {
     uint32_t cap = with_bins ? hm_params_bin_cap(c) : 0;
     h->cap[c] = cap;

@@ -21,8 +21,8 @@
 #include <unistd.h>
 
 /* Kinds of value. OPT_REPORT: 0 (the boolean spellings of "off"), 1 (those
-of "on", or "text"), 2 ("json"). */
-enum { OPT_NUM, OPT_BYTES, OPT_BOOL, OPT_REPORT };
+of "on", or "text"), 2 ("json"). OPT_MODE: off, observe, on (or 0, 1, 2). */
+enum { OPT_NUM, OPT_BYTES, OPT_BOOL, OPT_REPORT, OPT_MODE };
 /* When a change made by hakmem_option_set() takes effect. */
 enum {
   AT_START,   /* read at start-up only (set later: see the description) */
@@ -81,7 +81,21 @@ enum {
   X(SECURE,             secure,             OPT_BOOL,  HM_SECURE_BUILD, 0, 1,     AT_START,         \
     "1: guard pages (after each segment's header and at its end, after large blocks) and "          \
     "free lists carved in random order; a -DHAKMEM_SECURE=ON build also encodes and checks every "  \
-    "free-list link (then this is on by default)")
+    "free-list link (then this is on by default)")                                                 \
+  X(LEARN,              learn,              OPT_MODE,  HM_LEARN_DEFAULT, 0, 2,    AT_USE,           \
+    "the learning layer on the background thread (docs/LEARNING.md): on tunes the options below "  \
+    "it owns each epoch; observe decides and logs (HAKMEM_LEARN_LOG) but changes nothing; off "    \
+    "neither. An option set in the environment is never changed by it")                           \
+  X(LEARN_EPOCH_MS,     learn_epoch_ms,     OPT_NUM,   200,       10, 60000,      AT_USE,           \
+    "one epoch of the learner: shorter follows phases sooner, with noisier measurements")          \
+  X(LEARN_LAMBDA,       learn_lambda,       OPT_NUM,   50,        0,  1000000,    AT_USE,           \
+    "what a resident GiB costs the learner, in thousandths of a CPU: more trades speed for memory") \
+  X(LEARN_ACE,          learn_ace,          OPT_BOOL,  1,         0,  1,          AT_USE,           \
+    "the learner sizes each class's thread cache and the large cache (ACE)")                        \
+  X(LEARN_UCB,          learn_ucb,          OPT_BOOL,  1,         0,  1,          AT_USE,           \
+    "the learner picks the purge delay and segment cache (a UCB1 bandit)")                          \
+  X(LEARN_ELO,          learn_elo,          OPT_BOOL,  1,         0,  1,          AT_USE,           \
+    "the learner picks a strategy: budgets, refill batches, L2 carving (an Elo league)")
 
 #define HM_PARAM_INIT(NAME, field, kind, def, lo, hi, when, desc) .field = (def),
 hm_params hm_param = {HM_OPTION_TABLE(HM_PARAM_INIT)};
@@ -104,10 +118,28 @@ static const hm_option options[] = {HM_OPTION_TABLE(HM_OPTION_ROW)};
  * not through hakmem_option_get/set). A relative path is made absolute at
  * start-up, so that a chdir before exit does not move the report. */
 char hm_param_stats_file[HM_STATS_FILE_MAX];
+/* HAKMEM_LEARN_LOG: the same (learner.c opens it, %p is the pid). */
+char hm_param_learn_log[HM_LEARN_LOG_MAX];
 
 /* HAKMEM_* names used by our scripts and test harness, not options. */
-static const char *const not_options[] = {"STATS_FILE", "TEST_EXPECT", "BUILD_DIR", "CMAKE_ARGS",
+static const char *const not_options[] = {"STATS_FILE", "LEARN_LOG", "TEST_EXPECT", "BUILD_DIR", "CMAKE_ARGS",
                                           "PEER_DIR",    "BENCH_FLAGS", "BENCHES"};
+
+/* Options the user set (environment or hakmem_option_set), by index: the
+ * learner never changes those. */
+static _Atomic uint64_t user_set;
+_Static_assert(N_OPTIONS <= 64, "user_set is one bit per option");
+
+int hm_option_user_set(size_t field_offset) {
+  for (unsigned i = 0; i < N_OPTIONS; i++)
+    if (options[i].offset == field_offset)
+      return (int)(atomic_load_explicit(&user_set, memory_order_relaxed) >> i & 1);
+  return 0;
+}
+
+static void mark_user_set(const hm_option *o) {
+  atomic_fetch_or_explicit(&user_set, 1ull << (o - options), memory_order_relaxed);
+}
 
 static uint64_t opt_read(const hm_option *o) {
   void *f = (char *)&hm_param + o->offset;
@@ -146,12 +178,23 @@ static void flush_msg(msgbuf *m) {
   m->n = 0;
 }
 
+static void put_opt_value(msgbuf *m, const hm_option *o, uint64_t v);
+
 /* ---- parsing ----------------------------------------------------------------------- */
 /* 0 and *out, or -1 if `s` is not a valid value of option o (range included). */
 static int parse_value(const hm_option *o, const char *s, uint64_t *out) {
   if (o->kind == OPT_REPORT && (!strcasecmp(s, "json") || !strcasecmp(s, "text"))) {
     *out = (s[0] | 0x20) == 'j' ? 2 : 1;
     return 0;
+  }
+  if (o->kind == OPT_MODE) {
+    static const char *const modes[] = {"off", "observe", "on"};
+    for (unsigned i = 0; i < 3; i++)
+      if (!strcasecmp(s, modes[i]) || (s[0] == (char)('0' + i) && !s[1])) {
+        *out = i;
+        return 0;
+      }
+    return -1;
   }
   if (o->kind == OPT_BOOL || o->kind == OPT_REPORT) {
     static const char *const t[] = {"1", "on", "yes", "true"}, *const f[] = {"0", "off", "no", "false"};
@@ -194,6 +237,8 @@ static void warn_invalid(const hm_option *o, const char *value) {
     put_s(&m, "expected 1/0, on/off, yes/no or true/false");
   } else if (o->kind == OPT_REPORT) {
     put_s(&m, "expected 1/0, on/off, yes/no, true/false, text or json");
+  } else if (o->kind == OPT_MODE) {
+    put_s(&m, "expected off, observe or on");
   } else {
     put_s(&m, "expected an integer in ");
     put_u(&m, o->min);
@@ -202,7 +247,7 @@ static void warn_invalid(const hm_option *o, const char *value) {
     if (o->kind == OPT_BYTES) put_s(&m, ", K/M/G suffix allowed");
   }
   put_s(&m, "); using the default ");
-  put_u(&m, o->def);
+  put_opt_value(&m, o, o->def);
   flush_msg(&m);
 }
 
@@ -300,34 +345,47 @@ static void warn_unknown(void) {
 
 static void put_opt_value(msgbuf *m, const hm_option *o, uint64_t v) {
   if (o->kind == OPT_REPORT && v == 2) put_s(m, "json");
+  else if (o->kind == OPT_MODE) put_s(m, v == 0 ? "off" : v == 1 ? "observe" : "on");
   else put_u(m, v);
 }
 
 static const char *const when_names[] = {"at start-up only", "at once", "per thread cache"};
 
-/* HAKMEM_STATS_FILE=PATH (or nothing): the path, made absolute. */
-static void read_stats_file(void) {
-  const char *v = getenv("HAKMEM_STATS_FILE");
-  if (!v || !*v) return;
+/* A path variable (HAKMEM_STATS_FILE, HAKMEM_LEARN_LOG): into out[max],
+ * made absolute, so that a chdir later does not move the file. 1 when set;
+ * 0 when unset or too long (with a warning ending in `fallback`). */
+static int read_path(const char *var, char *out, size_t max, const char *fallback) {
+  const char *v = getenv(var);
+  if (!v || !*v) return 0;
   size_t n = 0, k = strlen(v);
   if (v[0] != '/') {
-    if (!getcwd(hm_param_stats_file, sizeof hm_param_stats_file)) goto too_long;   /* no malloc with a buffer */
-    n = strlen(hm_param_stats_file);
-    if (n > 1) hm_param_stats_file[n++] = '/';
+    if (!getcwd(out, max)) goto too_long;   /* no malloc with a buffer */
+    n = strlen(out);
+    if (n > 1) out[n++] = '/';
   }
-  if (n + k >= sizeof hm_param_stats_file) goto too_long;
-  memcpy(hm_param_stats_file + n, v, k + 1);
-  /* asking for a file asks for the report, unless HAKMEM_STATS says otherwise */
-  if (!getenv("HAKMEM_STATS")) hm_param.stats = 1;
-  return;
+  if (n + k >= max) goto too_long;
+  memcpy(out + n, v, k + 1);
+  return 1;
 too_long:
-  hm_param_stats_file[0] = 0;
+  out[0] = 0;
   msgbuf m = {.n = 0};
-  put_s(&m, "hakmem: warning: HAKMEM_STATS_FILE=\"");
+  put_s(&m, "hakmem: warning: ");
+  put_s(&m, var);
+  put_s(&m, "=\"");
   put_val(&m, v, 64);
-  put_s(&m, "\" ignored (it could not be made an absolute path below 4096 bytes); "
-           "the report goes to stderr");
+  put_s(&m, "\" ignored (it could not be made an absolute path below 4096 bytes); ");
+  put_s(&m, fallback);
   flush_msg(&m);
+  return 0;
+}
+
+static void read_paths(void) {
+  /* asking for a file asks for the report, unless HAKMEM_STATS says otherwise */
+  if (read_path("HAKMEM_STATS_FILE", hm_param_stats_file, sizeof hm_param_stats_file,
+                "the report goes to stderr") && !getenv("HAKMEM_STATS"))
+    hm_param.stats = 1;
+  read_path("HAKMEM_LEARN_LOG", hm_param_learn_log, sizeof hm_param_learn_log,
+            "no learning log is written");
 }
 
 /* HAKMEM_VERBOSE: what was loaded, from where, and the options in effect. */
@@ -364,6 +422,8 @@ static void print_options(unsigned level) {
       put_s(&m, "0 or 1");
     } else if (o->kind == OPT_REPORT) {
       put_s(&m, "0, 1 or json");
+    } else if (o->kind == OPT_MODE) {
+      put_s(&m, "off, observe or on");
     } else {
       put_u(&m, o->min);
       put_s(&m, "..");
@@ -379,6 +439,9 @@ static void print_options(unsigned level) {
   put_s(&m, "hakmem: option HAKMEM_STATS_FILE=");
   put_s(&m, hm_param_stats_file[0] ? hm_param_stats_file : "(unset: reports go to stderr)");
   flush_msg(&m);
+  put_s(&m, "hakmem: option HAKMEM_LEARN_LOG=");
+  put_s(&m, hm_param_learn_log[0] ? hm_param_learn_log : "(unset: no learning log)");
+  flush_msg(&m);
 }
 
 void hm_params_init(void) {
@@ -390,13 +453,14 @@ void hm_params_init(void) {
     const char *v = getenv(name);
     if (!v) continue;
     uint64_t x;
+    mark_user_set(o);
     if (parse_value(o, v, &x) == 0) opt_write(o, x);
     else {
       opt_write(o, o->def);
       warn_invalid(o, v);
     }
   }
-  read_stats_file();
+  read_paths();
   warn_unknown();
   if (hm_param.sll_cap_min > hm_param.sll_cap_max) hm_param.sll_cap_min = hm_param.sll_cap_max;
   if (hm_param.verbose) print_options(hm_param.verbose);
@@ -427,6 +491,7 @@ HM_EXPORT int hakmem_option_set(const char *name, long long value) {
     errno = ERANGE;
     return -1;
   }
+  mark_user_set(o);
   opt_write(o, (uint64_t)value);
   if (hm_param.sll_cap_min > hm_param.sll_cap_max)
     __atomic_store_n(&hm_param.sll_cap_min, hm_param.sll_cap_max, __ATOMIC_RELAXED);

@@ -16,11 +16,17 @@
 #include <time.h>
 #include <unistd.h>
 
+hm_os_counts hm_os_count;
+#define COUNT(field, n) __atomic_fetch_add(&hm_os_count.field, (n), __ATOMIC_RELAXED)
+
 void *hm_os_map(size_t size) {
   int saved = errno;
   void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   errno = saved;
-  return p == MAP_FAILED ? NULL : p;
+  if (p == MAP_FAILED) return NULL;
+  COUNT(maps, 1);
+  COUNT(map_bytes, size);
+  return p;
 }
 
 /* Map `size` bytes at an address a with (a + phase) % align == 0.
@@ -136,6 +142,8 @@ void *hm_os_map_window(size_t size, size_t align, size_t phase) {
     void *r = mmap((void *)a, size, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
     if (r == (void *)a) {
+      COUNT(maps, 1);
+      COUNT(map_bytes, size);
       errno = saved;
       return r;
     }
@@ -171,6 +179,8 @@ __thread uint64_t hm_os_released_by_thread;
 void hm_os_unmap(void *p, size_t size) {
   int saved = errno;
   if (munmap(p, size) == 0) hm_os_released_by_thread += size;
+  COUNT(unmaps, 1);
+  COUNT(unmap_bytes, size);
   if (in_window((uintptr_t)p))   /* room for a size that found none: look again */
     atomic_fetch_add_explicit(&window_unmaps, 1, memory_order_relaxed);
   errno = saved;
@@ -180,7 +190,40 @@ void hm_os_unmap(void *p, size_t size) {
 void hm_os_decommit(void *p, size_t size) {
   int saved = errno;
   if (madvise(p, size, MADV_DONTNEED) == 0) hm_os_released_by_thread += size;
+  COUNT(decommits, 1);
+  COUNT(decommit_bytes, size);
   errno = saved;
+}
+
+/* The learner's unit costs, measured on a scratch mapping of 64 pages (not
+ * counted above): the first touch of each page (a fault), one madvise of
+ * all of them, one mmap + munmap pair. The best of three rounds: the
+ * unloaded cost, which is what a choice adds. */
+void hm_os_calibrate(double *fault_ns, double *map_ns, double *decommit_ns) {
+  enum { PAGES = 64, ROUNDS = 3 };
+  double f = 1e30, m = 1e30, d = 1e30;
+  int saved = errno;
+  for (int r = 0; r < ROUNDS; r++) {
+    uint64_t t0 = hm_os_now_ns();
+    volatile char *p = mmap(NULL, PAGES * 4096, PROT_READ | PROT_WRITE,
+                            MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) break;
+    uint64_t t1 = hm_os_now_ns();
+    for (int i = 0; i < PAGES; i++) p[i * 4096] = 1;
+    uint64_t t2 = hm_os_now_ns();
+    madvise((void *)p, PAGES * 4096, MADV_DONTNEED);
+    uint64_t t3 = hm_os_now_ns();
+    munmap((void *)p, PAGES * 4096);
+    uint64_t t4 = hm_os_now_ns();
+    if ((double)(t2 - t1) / PAGES < f) f = (double)(t2 - t1) / PAGES;
+    if ((double)(t1 - t0 + t4 - t3) < m) m = (double)(t1 - t0 + t4 - t3);
+    if ((double)(t3 - t2) < d) d = (double)(t3 - t2);
+  }
+  errno = saved;
+  /* Without a measurement: typical figures of a virtual machine. */
+  *fault_ns = f < 1e29 ? f : 1000;
+  *map_ns = m < 1e29 ? m : 5000;
+  *decommit_ns = d < 1e29 ? d : 5000;
 }
 
 /* Bytes of [p, p + size) resident in memory (mincore), page by page. */

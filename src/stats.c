@@ -188,6 +188,33 @@ HM_EXPORT void hakmem_stats_get(hakmem_stats *st) {
 /* Cheaper figures for mallinfo2/malloc_stats: no mincore. */
 void hm_stats_get_fast(hakmem_stats *st) { gather(st, 0); }
 
+/* The learner's per-class signals: exited heaps' counts plus live ones'. */
+HM_RACY_READER void hm_stats_bin_events(uint64_t *refills, uint64_t *flushes) {
+  hm_heap_registry_lock();
+  for (unsigned c = 0; c < HM_NUM_CLASSES; c++) {
+    refills[c] = merged.refills[c];
+    flushes[c] = merged.flushes[c];
+  }
+  for (hm_heap *h = hm_heap_registry_first(); h; h = h->all_next) {
+    if (!__atomic_load_n(&h->live, __ATOMIC_RELAXED)) continue;
+    for (unsigned c = 0; c < HM_NUM_CLASSES; c++) {
+      refills[c] += __atomic_load_n(&h->stats.refills[c], __ATOMIC_RELAXED);
+      flushes[c] += __atomic_load_n(&h->stats.flushes[c], __ATOMIC_RELAXED);
+    }
+  }
+  hm_heap_registry_unlock();
+}
+
+size_t hm_stats_process_rss(void) { return process_rss(); }
+
+size_t hm_stats_committed(void) {
+  hm_usage u;
+  memset(&u, 0, sizeof u);
+  hm_ss_usage(&u, 0);
+  hm_large_usage(&u, 0);
+  return u.committed_est;
+}
+
 /* ---- the reports ------------------------------------------------------------------- */
 /* Text for people, JSON for programs. Formatted with snprintf into a fixed
  * buffer (no allocation for these conversions) and written with write(2). */

@@ -48,6 +48,10 @@ static pthread_mutex_t large_lock = PTHREAD_MUTEX_INITIALIZER;
 static cached_span cache[CACHE_SLOTS];
 static unsigned cache_n;
 static size_t cache_bytes;
+/* The learner's signals (hm_large_counts): written under large_lock,
+ * read with relaxed loads. */
+static uint64_t count_hits, count_misses, count_drops;
+#define BUMP(c) __atomic_store_n(&(c), (c) + 1, __ATOMIC_RELAXED)   /* lock held: one writer */
 static size_t live_count, live_bytes;   /* under large_lock */
 
 /* ---- far blocks: a hash set of user pointers (large_lock) ------------------- */
@@ -309,6 +313,8 @@ void *hm_large_alloc(size_t size, size_t align, int zero) {
   if (align <= HM_REGION_SIZE) {
     hm_lock(&large_lock);
     h = cache_take(need, &map_size);
+    if (h) BUMP(count_hits);
+    else BUMP(count_misses);
     nexp = cache_expire(0, expired);
     hm_unlock(&large_lock);
     unmap_spans(expired, nexp);
@@ -383,11 +389,13 @@ void hm_large_free(void *p, const char *fn) {
   live_count--;
   live_bytes -= size;
   nexp = cache_expire(0, expired);
+  if (!keep && !far) BUMP(count_drops);
   if (keep) {
     while (cache_n > 0 &&
            (cache_n >= hm_param.large_cache_count || cache_n >= CACHE_SLOTS ||
             cache_bytes + size > hm_param.large_cache_bytes)) {
-      /* evict the oldest */
+      /* evict the oldest (the cache is too small: a drop) */
+      BUMP(count_drops);
       unsigned old = 0;
       for (unsigned i = 1; i < cache_n; i++)
         if (cache[i].since_ms < cache[old].since_ms) old = i;
@@ -500,6 +508,12 @@ void hm_large_usage(hm_usage *u, int resident) {
     for (unsigned i = 0; i < cache_n; i++) u->resident += hm_os_resident(cache[i].hdr, cache[i].size);
   }
   hm_unlock(&large_lock);
+}
+
+void hm_large_counts(uint64_t *hits, uint64_t *misses, uint64_t *drops) {
+  *hits = __atomic_load_n(&count_hits, __ATOMIC_RELAXED);
+  *misses = __atomic_load_n(&count_misses, __ATOMIC_RELAXED);
+  *drops = __atomic_load_n(&count_drops, __ATOMIC_RELAXED);
 }
 
 void hm_large_lock(void) { hm_lock(&large_lock); }

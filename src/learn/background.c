@@ -1,6 +1,6 @@
 /* background.c -- the background thread: one per process, started lazily,
  * running one table of periodic actions that give idle memory back to the
- * OS. The learning layer will run on the same thread.
+ * OS, and the learning layer's epochs (learner.c).
  *
  * Owns: the thread's life (lazy start, fork, HAKMEM_BACKGROUND), the action
  * table, the sleep/kick protocol and the thread's statistics.
@@ -30,6 +30,7 @@
  * exit: the thread touches only hakmem's own mappings and statics, which
  * exit() never tears down, so exit() may end it anywhere. */
 #include "hakmem_internal.h"
+#include "learn.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -145,6 +146,10 @@ static int purge_heaps(uint64_t now) {
   return pending;
 }
 
+/* The learner's epoch (learner.c): it keeps the thread's cadence while the
+ * program uses the allocator, and lets it sleep when it does not. */
+static int learn(uint64_t now) { return hm_learn_epoch(now); }
+
 /* The process-wide caches: empty segments and freed large spans. */
 static int purge_caches(uint64_t now) {
   int pending = hm_ss_cache_purge(now);
@@ -189,6 +194,9 @@ static const bg_action actions[HAKMEM_BG_ACTIONS] = {
     " (segments: decommitted after a delay, unmapped after two)"},
   [HAKMEM_BG_COLLECT_ABANDONED] = {"collect_abandoned", quarter_delay, collect_abandoned,
     "frees into exited threads' segments wait there until some thread adopts them"},
+  [HAKMEM_BG_LEARN] = {"learn", hm_learn_interval_ms, learn,
+    "no static setting suits every program: one epoch of the learner reads the signals,"
+    " prices them, and tunes the options it owns (docs/LEARNING.md)"},
 };
 
 /* ---- the thread ------------------------------------------------------------------ */
@@ -320,6 +328,7 @@ void hm_bg_fork_child(void) {
   atomic_store(&owner_waits, 0);
   __atomic_store_n(&heaps_ok, 0, __ATOMIC_RELAXED);
   memset(&bgst, 0, sizeof bgst);
+  hm_learn_fork_child();
 }
 
 /* ---- statistics ------------------------------------------------------------------------- */

@@ -153,13 +153,17 @@ void hm_slab_remote_push(hm_superslab *ss, hm_slab *s, hm_block *head, hm_block 
     atomic_fetch_or_explicit(&ss->remote_units, 1u << hm_slab_index(ss, s), memory_order_release);
 }
 
-/* hakmem_option_set of a cache parameter: the calling thread's bins take
- * the new capacities and batches at once (excess blocks are flushed). */
-void hm_heap_apply_params(hm_heap *h) {
-  hm_heap_enter(h);
+/* New capacities and batches from hm_param, the heap entered: excess
+ * blocks are flushed. An L2 bin that grew (slow start) keeps its size when
+ * it lies within the new range. Called at a slow-path tick after the
+ * learner published (hm_param_gen moved) and by hakmem_option_set. */
+void hm_heap_adopt_params(hm_heap *h) {
+  h->param_gen = atomic_load_explicit(&hm_param_gen, memory_order_acquire);
+  if (!h->cap_max[0]) return;   /* a heap without bins (the collector) keeps none */
   for (unsigned c = 0; c < HM_NUM_CLASSES; c++) {
     uint32_t len = h->cap[c] - h->room[c];
-    uint32_t cap = hm_params_bin_cap(c);
+    uint32_t cap = hm_params_bin_cap(c), cap_max = hm_params_bin_cap_max(c);
+    if (c >= HM_TINY_CLASSES && h->cap[c] > cap && h->cap[c] <= cap_max) cap = h->cap[c];
     if (len > cap) {
       flush_bin(h, c, cap);
       len = h->cap[c] - h->room[c];
@@ -167,8 +171,15 @@ void hm_heap_apply_params(hm_heap *h) {
     h->cap[c] = cap;
     h->room[c] = cap - len;
     h->batch[c] = hm_params_refill_batch(c);
-    h->cap_max[c] = hm_params_bin_cap_max(c);
+    h->cap_max[c] = cap_max;
   }
+}
+
+/* hakmem_option_set of a cache parameter: the calling thread's bins take
+ * the new capacities and batches at once. */
+void hm_heap_apply_params(hm_heap *h) {
+  hm_heap_enter(h);
+  hm_heap_adopt_params(h);
   hm_heap_leave(h);
 }
 

@@ -1,0 +1,119 @@
+/* ace.c -- the adaptive cache engine (learn.h): each class's thread-cache
+ * size and the large-span cache, from the signals that say a cache is too
+ * small (learn.h has who owns what).
+ *
+ * A class thrashes when its bin both underflows and overflows in the same
+ * epoch: blocks go bin -> slab -> bin, and a bigger bin would have kept
+ * them (refills alone mean the thread allocates more than it frees there,
+ * which a bigger bin does not fix; flushes alone, the reverse). Growth
+ * doubles, largest thrash first, while the per-thread budget allows; a
+ * grown class idle for a while halves back; when the budget drops (a new
+ * strategy) the largest grown classes halve until it fits.
+ *
+ * The large cache: a span dropped (freed, not kept: over the bytes or a
+ * quarter of them) or missed (mapped fresh) while spans are being reused
+ * says the cache is too small; it doubles up to the strategy's ceiling, and
+ * halves toward the floor after a quiet spell. */
+#include "learn.h"
+
+void hm_ace_init(hm_ace *a, uint32_t large_base_mb) {
+  for (unsigned c = 0; c < HM_NUM_CLASSES; c++) {
+    a->shift[c] = 0;
+    a->idle_epochs[c] = 0;
+  }
+  a->large_cache_mb = large_base_mb;
+  a->large_quiet = 0;
+}
+
+uint64_t hm_ace_cache_bytes(const int8_t *shift) {
+  uint64_t total = 0;
+  for (unsigned c = 0; c < HM_NUM_CLASSES; c++)
+    total += (uint64_t)hm_params_bin_cap_max_shifted(c, shift[c]) * hm_class_size[c];
+  return total;
+}
+
+static uint64_t thrash(const hm_signals *s, unsigned c) {
+  return s->refills[c] < s->flushes[c] ? s->refills[c] : s->flushes[c];
+}
+
+int hm_ace_step(hm_ace *a, const hm_signals *s, const hm_ace_cfg *cfg, uint64_t budget_bytes,
+                uint32_t large_ceiling_mb) {
+  int moved = 0;
+  /* Idle classes: count, and halve a grown one idle long enough. */
+  for (unsigned c = 0; c < HM_NUM_CLASSES; c++) {
+    if (s->refills[c] || s->flushes[c]) {
+      a->idle_epochs[c] = 0;
+      continue;
+    }
+    if (a->idle_epochs[c] < UINT16_MAX) a->idle_epochs[c]++;
+    if (a->shift[c] > 0 && a->idle_epochs[c] >= cfg->idle_epochs) {
+      a->shift[c]--;
+      a->idle_epochs[c] = 0;
+      moved = 1;
+    }
+  }
+  /* Growth: the thrashing classes, the worst first, one doubling each. */
+  uint64_t total = hm_ace_cache_bytes(a->shift);
+  uint8_t grown[HM_NUM_CLASSES] = {0};
+  for (;;) {
+    unsigned best = HM_NUM_CLASSES;
+    uint64_t best_t = cfg->thrash_events ? cfg->thrash_events - 1 : 0;
+    for (unsigned c = 0; c < HM_NUM_CLASSES; c++) {
+      uint64_t t = thrash(s, c);
+      if (!grown[c] && a->shift[c] < HM_ACE_SHIFT_MAX && t > best_t) {
+        best = c;
+        best_t = t;
+      }
+    }
+    if (best == HM_NUM_CLASSES) break;
+    grown[best] = 1;
+    uint64_t now_b = (uint64_t)hm_params_bin_cap_max_shifted(best, a->shift[best]) *
+                     hm_class_size[best];
+    uint64_t next_b = (uint64_t)hm_params_bin_cap_max_shifted(best, a->shift[best] + 1) *
+                      hm_class_size[best];
+    if (total - now_b + next_b > budget_bytes) continue;   /* a smaller one may still fit */
+    a->shift[best]++;
+    total += next_b - now_b;
+    moved = 1;
+  }
+  /* Over budget: halve the largest grown bins (then the largest at all,
+   * down to the floor) until it fits. */
+  while (total > budget_bytes) {
+    unsigned worst = HM_NUM_CLASSES;
+    uint64_t worst_b = 0;
+    for (int pass = 0; pass < 2 && worst == HM_NUM_CLASSES; pass++)
+      for (unsigned c = 0; c < HM_NUM_CLASSES; c++) {
+        if (a->shift[c] <= (pass ? HM_ACE_SHIFT_MIN : 0)) continue;
+        uint64_t b = (uint64_t)hm_params_bin_cap_max_shifted(c, a->shift[c]) * hm_class_size[c];
+        if (b > worst_b) {
+          worst = c;
+          worst_b = b;
+        }
+      }
+    if (worst == HM_NUM_CLASSES) break;   /* everything at the floor */
+    a->shift[worst]--;
+    total = hm_ace_cache_bytes(a->shift);
+    moved = 1;
+  }
+  /* The large cache. */
+  uint32_t ceiling = large_ceiling_mb > cfg->large_min_mb ? large_ceiling_mb : cfg->large_min_mb;
+  if (s->large_drops || (s->large_misses && s->large_hits)) {
+    a->large_quiet = 0;
+    if (a->large_cache_mb < ceiling) {
+      a->large_cache_mb = a->large_cache_mb * 2 < ceiling ? a->large_cache_mb * 2 : ceiling;
+      moved = 1;
+    }
+  } else if (++a->large_quiet >= cfg->large_quiet_epochs) {
+    a->large_quiet = 0;
+    uint32_t floor = cfg->large_min_mb;
+    if (a->large_cache_mb > floor) {
+      a->large_cache_mb = a->large_cache_mb / 2 > floor ? a->large_cache_mb / 2 : floor;
+      moved = 1;
+    }
+  }
+  if (a->large_cache_mb > ceiling) {
+    a->large_cache_mb = ceiling;
+    moved = 1;
+  }
+  return moved;
+}

@@ -1,0 +1,336 @@
+/* learner.c -- one epoch of the learning layer: a row of the background
+ * thread's table (background.c), so it runs on that thread only, never on a
+ * program thread, and allocates nothing (its state is static; the log line
+ * is formatted into a fixed buffer).
+ *
+ * An epoch: read the signals (learn.h) as deltas since the last epoch,
+ * price them (the objective), credit the epoch to the arm and strategy that
+ * ran it, let ACE resize the caches, pick the next arm and strategy, and --
+ * in mode `on` -- publish: store the parameters it owns into hm_param
+ * (relaxed atomic stores) and bump hm_param_gen (release). Program threads
+ * see the new purge delay and cache bounds at their next use (those are
+ * read on slow paths only) and the new bin capacities at their next
+ * slow-path tick (hm_heap_tick_slow). No fast path reads anything new.
+ * In mode `observe` everything is decided and logged, nothing published:
+ * the log is then what the learner would have done, measured under the
+ * static settings.
+ *
+ * Each knob has one owner (learn.h); a knob the user set is left alone.
+ * HAKMEM_LEARN_ACE/_UCB/_ELO switch the mechanisms one by one (the
+ * ablation in docs/LEARNING.md); a switched-off mechanism holds its knobs at
+ * the static values. */
+#include "learn.h"
+
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+/* The mechanisms' settings (docs/LEARNING.md says why these). */
+#define UCB_GAMMA 0.95      /* plays fade: about 20 epochs of memory */
+#define UCB_EXPLORE 0.3     /* the bonus: rewards sit near 0.5, differences of 0.05 matter */
+#define ELO_EVERY 4         /* a challenger plays one epoch in four */
+#define ELO_K 24.0
+#define ELO_MARGIN 0.05     /* costs within 5 % are a draw */
+#define ELO_DECAY 0.02      /* per epoch, toward the base */
+#define BIN_EVENT_NS 250.0  /* a refill or flush: a batch moved between a bin and slabs */
+static const hm_ace_cfg ace_cfg = {
+  .thrash_events = 64,      /* per epoch, in both directions */
+  .idle_epochs = 25,        /* 5 s at the default epoch */
+  .large_base_mb = 256,     /* HAKMEM_LARGE_CACHE_BYTES's default */
+  .large_min_mb = 64,
+  .large_quiet_epochs = 50, /* 10 s */
+};
+
+static struct {
+  int started;
+  uint64_t t0_ns, last_ns, last_cpu_ns, epoch;
+  hm_unit_costs unit;
+  /* the counters at the end of the last epoch */
+  uint64_t refills[HM_NUM_CLASSES], flushes[HM_NUM_CLASSES];
+  hm_os_counts os;
+  uint64_t faults, large_hits, large_misses, large_drops;
+  /* the mechanisms and what runs now */
+  hm_ace ace;
+  hm_ucb ucb;
+  hm_elo elo;
+  unsigned arm, strategy;
+  int log_fd;   /* -1: none; 0: not opened yet */
+} L;
+
+static uint64_t cpu_now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t faults_now(void) {
+  struct rusage ru;
+  if (getrusage(RUSAGE_SELF, &ru) != 0) return 0;
+  return (uint64_t)ru.ru_minflt + (uint64_t)ru.ru_majflt;
+}
+
+#define DELTA(now, last) ((now) >= (last) ? (now) - (last) : 0)
+
+/* The signals since the last call (the first call only takes the baseline). */
+static void read_signals(hm_signals *s, uint64_t now_ns) {
+  static uint64_t refills[HM_NUM_CLASSES], flushes[HM_NUM_CLASSES];   /* bg thread only */
+  hm_stats_bin_events(refills, flushes);
+  for (unsigned c = 0; c < HM_NUM_CLASSES; c++) {
+    s->refills[c] = DELTA(refills[c], L.refills[c]);
+    s->flushes[c] = DELTA(flushes[c], L.flushes[c]);
+    L.refills[c] = refills[c];
+    L.flushes[c] = flushes[c];
+  }
+  hm_os_counts os;
+  os.maps = __atomic_load_n(&hm_os_count.maps, __ATOMIC_RELAXED);
+  os.map_bytes = __atomic_load_n(&hm_os_count.map_bytes, __ATOMIC_RELAXED);
+  os.unmaps = __atomic_load_n(&hm_os_count.unmaps, __ATOMIC_RELAXED);
+  os.unmap_bytes = __atomic_load_n(&hm_os_count.unmap_bytes, __ATOMIC_RELAXED);
+  os.decommits = __atomic_load_n(&hm_os_count.decommits, __ATOMIC_RELAXED);
+  os.decommit_bytes = __atomic_load_n(&hm_os_count.decommit_bytes, __ATOMIC_RELAXED);
+  s->maps = DELTA(os.maps, L.os.maps);
+  s->map_bytes = DELTA(os.map_bytes, L.os.map_bytes);
+  s->unmaps = DELTA(os.unmaps, L.os.unmaps);
+  s->unmap_bytes = DELTA(os.unmap_bytes, L.os.unmap_bytes);
+  s->decommits = DELTA(os.decommits, L.os.decommits);
+  s->decommit_bytes = DELTA(os.decommit_bytes, L.os.decommit_bytes);
+  L.os = os;
+  uint64_t f = faults_now(), hits, misses, drops;
+  s->faults = DELTA(f, L.faults);
+  L.faults = f;
+  hm_large_counts(&hits, &misses, &drops);
+  s->large_hits = DELTA(hits, L.large_hits);
+  s->large_misses = DELTA(misses, L.large_misses);
+  s->large_drops = DELTA(drops, L.large_drops);
+  L.large_hits = hits;
+  L.large_misses = misses;
+  L.large_drops = drops;
+  uint64_t cpu = cpu_now_ns();
+  s->cpu_ns = DELTA(cpu, L.last_cpu_ns);
+  s->wall_ns = DELTA(now_ns, L.last_ns);
+  L.last_cpu_ns = cpu;
+  L.last_ns = now_ns;
+  s->committed = hm_stats_committed();
+  s->resident = hm_stats_process_rss();
+}
+
+/* ---- the objective ----------------------------------------------------------------- */
+double hm_learn_overhead(const hm_signals *s, const hm_unit_costs *u) {
+  uint64_t bin = 0;
+  for (unsigned c = 0; c < HM_NUM_CLASSES; c++) bin += s->refills[c] + s->flushes[c];
+  double ns = (double)bin * u->bin_ns + (double)s->faults * u->fault_ns +
+              (double)(s->maps + s->unmaps) * u->map_ns + (double)s->decommits * u->decommit_ns;
+  return s->wall_ns ? ns / (double)s->wall_ns : 0;
+}
+
+double hm_learn_cost(const hm_signals *s, const hm_unit_costs *u, double lambda) {
+  return hm_learn_overhead(s, u) + lambda * (double)s->resident / (double)(1u << 30);
+}
+
+/* ---- publishing ------------------------------------------------------------------- */
+#define SET_U32(field, v)                                                           \
+  do {                                                                              \
+    if (!hm_option_user_set(offsetof(hm_params, field)) && hm_param.field != (v)) { \
+      __atomic_store_n(&hm_param.field, (v), __ATOMIC_RELAXED);                     \
+      changed = 1;                                                                  \
+    }                                                                               \
+  } while (0)
+
+static void publish(void) {
+  int changed = 0;
+  const hm_arm *arm = &hm_arms[L.arm];
+  const hm_strategy *st = &hm_strategies[L.strategy];
+  SET_U32(purge_delay_ms, arm->purge_delay_ms);
+  SET_U32(ss_cache_max, arm->ss_cache_max);
+  SET_U32(refill_batch_bytes, st->refill_batch_bytes);
+  SET_U32(l2_batch_bytes, st->l2_batch_bytes);
+  SET_U32(l2_carve_max, st->l2_carve_max);
+  SET_U32(heap_keep_empty_ss, st->heap_keep_empty);
+  size_t large = (size_t)L.ace.large_cache_mb << 20;
+  if (!hm_option_user_set(offsetof(hm_params, large_cache_bytes)) &&
+      hm_param.large_cache_bytes != large) {
+    __atomic_store_n(&hm_param.large_cache_bytes, large, __ATOMIC_RELAXED);
+    changed = 1;
+  }
+  /* Capacities: unless the user sized the caches. */
+  int caps_user = hm_option_user_set(offsetof(hm_params, sll_cap_bytes)) ||
+                  hm_option_user_set(offsetof(hm_params, l2_cap_bytes)) ||
+                  hm_option_user_set(offsetof(hm_params, l2_cap_max_bytes)) ||
+                  hm_option_user_set(offsetof(hm_params, sll_cap_max));
+  for (unsigned c = 0; c < HM_NUM_CLASSES && !caps_user; c++)
+    if (hm_param.cap_shift[c] != L.ace.shift[c]) {
+      __atomic_store_n(&hm_param.cap_shift[c], L.ace.shift[c], __ATOMIC_RELAXED);
+      changed = 1;
+    }
+  if (changed) atomic_fetch_add_explicit(&hm_param_gen, 1, memory_order_release);
+}
+
+/* Back to the static values (the mode was switched off): every knob the
+ * learner owns, unless the user set it. */
+static void unpublish(void) {
+  unsigned arm = L.arm, strategy = L.strategy;
+  L.arm = HM_ARM_DEFAULT;
+  L.strategy = 0;
+  hm_ace_init(&L.ace, ace_cfg.large_base_mb);
+  publish();
+  L.arm = arm;
+  L.strategy = strategy;
+}
+
+/* ---- the log ---------------------------------------------------------------------- */
+static void log_open(void) {
+  char path[HM_LEARN_LOG_MAX + 24];
+  size_t n = 0;
+  for (const char *p = hm_param_learn_log; *p && n < sizeof path - 24; p++) {
+    if (p[0] == '%' && p[1] == 'p') {
+      n += (size_t)snprintf(path + n, 24, "%ld", (long)getpid());
+      p++;
+    } else if (p[0] == '%' && p[1] == '%') {
+      path[n++] = '%';
+      p++;
+    } else {
+      path[n++] = *p;
+    }
+  }
+  path[n] = 0;
+  L.log_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (L.log_fd < 0) {
+    hm_os_write_stderr("hakmem: warning: HAKMEM_LEARN_LOG: cannot open the file; no learning log\n");
+    L.log_fd = -1;
+    return;
+  }
+  if (lseek(L.log_fd, 0, SEEK_END) > 0) return;   /* appending to a log: no second header */
+  char b[1024];
+  int k = snprintf(b, sizeof b,
+                   "t_ms,epoch,mode,cpu_ms,wall_ms,refills,flushes,faults,mmaps,munmaps,madvises,"
+                   "large_hits,large_misses,large_drops,committed_mb,resident_mb,overhead,cost,"
+                   "strategy,strategy_id,arm,p_purge_delay_ms,p_ss_cache_max,p_large_cache_mb,"
+                   "p_cache_kb,p_refill_batch_kb,p_l2_batch_kb,p_l2_carve_max,p_heap_keep_empty");
+  for (unsigned i = 0; i < HM_STRATEGIES && k > 0 && (size_t)k < sizeof b; i++)
+    k += snprintf(b + k, sizeof b - (size_t)k, ",elo_%s", hm_strategies[i].name);
+  if (k > 0 && (size_t)k < sizeof b - 1) {
+    b[k++] = '\n';
+    if (write(L.log_fd, b, (size_t)k) < 0) L.log_fd = -1;
+  }
+}
+
+static void log_epoch(const hm_signals *s, double overhead, double cost, unsigned mode) {
+  if (!hm_param_learn_log[0] || L.log_fd < 0) return;
+  if (L.log_fd == 0) log_open();
+  if (L.log_fd < 0) return;
+  uint64_t bin_r = 0, bin_f = 0;
+  for (unsigned c = 0; c < HM_NUM_CLASSES; c++) {
+    bin_r += s->refills[c];
+    bin_f += s->flushes[c];
+  }
+  /* What ran the epoch (in observe mode: what the learner would have run). */
+  const hm_arm *arm = &hm_arms[L.arm];
+  const hm_strategy *st = &hm_strategies[L.strategy];
+  char b[1536];
+  int k = snprintf(b, sizeof b,
+                   "%llu,%llu,%s,%.1f,%.1f,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%.1f,%.1f,"
+                   "%.5f,%.5f,%s,%u,%u,%u,%u,%u,%llu,%u,%u,%u,%u",
+                   (unsigned long long)((L.last_ns - L.t0_ns) / 1000000),
+                   (unsigned long long)L.epoch, mode == HM_LEARN_ON ? "on" : "observe",
+                   (double)s->cpu_ns / 1e6, (double)s->wall_ns / 1e6, (unsigned long long)bin_r,
+                   (unsigned long long)bin_f, (unsigned long long)s->faults,
+                   (unsigned long long)s->maps, (unsigned long long)s->unmaps,
+                   (unsigned long long)s->decommits, (unsigned long long)s->large_hits,
+                   (unsigned long long)s->large_misses, (unsigned long long)s->large_drops,
+                   (double)s->committed / 1048576.0, (double)s->resident / 1048576.0, overhead, cost,
+                   st->name, L.strategy, L.arm, arm->purge_delay_ms, arm->ss_cache_max,
+                   L.ace.large_cache_mb, (unsigned long long)(hm_ace_cache_bytes(L.ace.shift) >> 10),
+                   st->refill_batch_bytes >> 10, st->l2_batch_bytes >> 10, st->l2_carve_max,
+                   st->heap_keep_empty);
+  for (unsigned i = 0; i < HM_STRATEGIES && k > 0 && (size_t)k < sizeof b; i++)
+    k += snprintf(b + k, sizeof b - (size_t)k, ",%.1f", L.elo.rating[i]);
+  if (k > 0 && (size_t)k < sizeof b - 1) {
+    b[k++] = '\n';
+    if (write(L.log_fd, b, (size_t)k) < 0) L.log_fd = -1;
+  }
+}
+
+/* ---- the epoch -------------------------------------------------------------------- */
+uint32_t hm_learn_interval_ms(void) {
+  return __atomic_load_n(&hm_param.learn_epoch_ms, __ATOMIC_RELAXED);
+}
+
+static void start(uint64_t now_ns) {
+  hm_os_calibrate(&L.unit.fault_ns, &L.unit.map_ns, &L.unit.decommit_ns);
+  L.unit.bin_ns = BIN_EVENT_NS;
+  hm_ace_init(&L.ace, ace_cfg.large_base_mb);
+  hm_ucb_init(&L.ucb);
+  hm_elo_init(&L.elo);
+  L.arm = HM_ARM_DEFAULT;
+  L.strategy = 0;
+  L.t0_ns = now_ns;
+  hm_signals s;
+  read_signals(&s, now_ns);   /* the baseline */
+  L.started = 1;
+}
+
+/* A bin event or a syscall of ours in the epoch: the program is using the
+ * allocator (else the background thread may sleep). */
+static int active(const hm_signals *s) {
+  if (s->maps || s->unmaps || s->large_hits || s->large_misses) return 1;
+  for (unsigned c = 0; c < HM_NUM_CLASSES; c++)
+    if (s->refills[c] || s->flushes[c]) return 1;
+  return 0;
+}
+
+int hm_learn_epoch(uint64_t now_ms) {
+  (void)now_ms;
+  unsigned mode = __atomic_load_n(&hm_param.learn, __ATOMIC_RELAXED);
+  if (mode == HM_LEARN_OFF) {
+    if (L.started) {
+      unpublish();
+      L.started = 0;
+    }
+    return 0;
+  }
+  uint64_t now_ns = hm_os_now_ns();
+  if (!L.started) {
+    start(now_ns);
+    return 1;
+  }
+  hm_signals s;
+  read_signals(&s, now_ns);
+  L.epoch++;
+  double lambda = (double)__atomic_load_n(&hm_param.learn_lambda, __ATOMIC_RELAXED) / 1000.0;
+  double overhead = hm_learn_overhead(&s, &L.unit), cost = hm_learn_cost(&s, &L.unit, lambda);
+  int busy = active(&s);
+  log_epoch(&s, overhead, cost, mode);   /* with the arm, strategy and sizes that ran it */
+  int use_ace = __atomic_load_n(&hm_param.learn_ace, __ATOMIC_RELAXED);
+  int use_ucb = __atomic_load_n(&hm_param.learn_ucb, __ATOMIC_RELAXED);
+  int use_elo = __atomic_load_n(&hm_param.learn_elo, __ATOMIC_RELAXED);
+  /* Credit the epoch to what ran it; an idle epoch says nothing about
+   * speed, and would make every arm look alike. */
+  if (busy && use_ucb) hm_ucb_record(&L.ucb, L.arm, cost, UCB_GAMMA);
+  if (busy && use_elo) hm_elo_record(&L.elo, L.strategy, cost, ELO_K, ELO_MARGIN, ELO_DECAY);
+  /* Decide the next epoch. An idle epoch prices resident bytes only, and
+   * nothing is paid for memory given back that nobody asks for: while the
+   * program is idle the purge arm is never lazier than the default. */
+  if (!use_ucb) L.arm = HM_ARM_DEFAULT;
+  else if (busy) L.arm = hm_ucb_pick(&L.ucb, UCB_EXPLORE);
+  else if (L.arm > HM_ARM_DEFAULT) L.arm = HM_ARM_DEFAULT;
+  L.strategy = use_elo && busy ? hm_elo_pick(&L.elo, ELO_EVERY) : use_elo ? L.strategy : 0;
+  const hm_strategy *st = &hm_strategies[L.strategy];
+  if (use_ace) {
+    hm_ace_step(&L.ace, &s, &ace_cfg, (uint64_t)st->cache_budget_kb << 10, st->large_ceiling_mb);
+  } else {
+    hm_ace_init(&L.ace, ace_cfg.large_base_mb);
+  }
+  if (mode == HM_LEARN_ON) publish();
+  return busy;
+}
+
+void hm_learn_fork_child(void) {
+  /* The child starts its own learner (with its own baseline) when its
+   * background thread starts; the log file descriptor is the parent's. */
+  if (L.log_fd > 0) close(L.log_fd);
+  memset(&L, 0, sizeof L);
+}
