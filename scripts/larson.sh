@@ -196,31 +196,16 @@ list_profiles() {
 }
 
 # ---- reading results: the table and chart, compare ---------------------------------
-# (need scripts/lib.sh sourced: hk_json_flat, hk_shown)
-
-# have_gnuplot: gnuplot is there, or apt-get installed it; says why not
-have_gnuplot() {
-  command -v gnuplot >/dev/null && return 0
-  say "gnuplot is not installed; trying apt-get install gnuplot-nox"
-  local sudo= log; log=$(mktemp)
-  [ "$(id -u)" = 0 ] || sudo=sudo
-  { $sudo apt-get install -y gnuplot-nox || { $sudo apt-get update && $sudo apt-get install -y gnuplot-nox; }; } >"$log" 2>&1 || true
-  command -v gnuplot >/dev/null && { rm -f "$log"; return 0; }
-  echo "# no chart: gnuplot is missing and could not be installed (apt-get install gnuplot-nox; log below)"
-  tail -n 3 "$log" | sed 's/^/#   /'
-  rm -f "$log"
-  return 1
-}
+# (need scripts/lib.sh sourced: hk_json_flat, hk_shown, hk_have_gnuplot,
+# hk_gnuplot_term)
 
 # render JSON CHART: from a result file, the table (JSON's name with .txt,
 # printed too), gnuplot's data and script (.dat, .gp) and, when CHART is 1,
 # the chart (.png)
 render() {
-  local json=$1 chart=$2 base=${1%.json} term='pngcairo font "sans,10"' err
-  [ "$chart" = 0 ] || have_gnuplot || chart=0
-  if command -v gnuplot >/dev/null; then
-    case $(gnuplot -e 'set terminal' 2>&1) in *pngcairo*) ;; *) term='png' ;; esac
-  fi
+  local json=$1 chart=$2 base=${1%.json} term err
+  [ "$chart" = 0 ] || hk_have_gnuplot || chart=0
+  term=$(hk_gnuplot_term)
   hk_json_flat <"$json" |
     awk -f "$root/scripts/larson-common.awk" -f "$root/scripts/larson-report.awk" -v dat="$base.dat" -v gp="$base.gp" \
         -v png="${base##*/}.png" -v term="$term" >"$base.txt"

@@ -1,7 +1,7 @@
 # scripts/lib.sh -- shell functions shared by the scripts in this directory
 # (sourced, not run). Owns: where the build lives, how the library and the
-# benchmarks get built, and where the peer allocators are. Sets nothing but
-# HK_* variables and hk_* functions.
+# benchmarks get built, where the peer allocators are, and gnuplot for the
+# charts. Sets nothing but HK_* variables and hk_* functions.
 #
 # Needs HK_ROOT (the repository root) set by the caller.
 
@@ -247,4 +247,31 @@ hk_json_flat() {
         }
       }
     }'
+}
+
+# hk_have_gnuplot: gnuplot is there, or apt-get installed it (gnuplot-nox:
+# no X libraries). When it cannot be had, says so on stdout as "# no chart:"
+# lines (a report's last lines; redirect them where a script wants its
+# errors) with the end of apt-get's log, and returns 1.
+hk_have_gnuplot() {
+  command -v gnuplot >/dev/null && return 0
+  echo "${0##*/}: gnuplot is not installed; trying apt-get install gnuplot-nox" >&2
+  local sudo= log; log=$(mktemp)
+  [ "$(id -u)" = 0 ] || sudo=sudo
+  { $sudo apt-get install -y gnuplot-nox || { $sudo apt-get update && $sudo apt-get install -y gnuplot-nox; }; } >"$log" 2>&1 || true
+  command -v gnuplot >/dev/null && { rm -f "$log"; return 0; }
+  echo "# no chart: gnuplot is missing and could not be installed (apt-get install gnuplot-nox; log below)"
+  tail -n 3 "$log" | sed 's/^/#   /'
+  rm -f "$log"
+  return 1
+}
+
+# hk_gnuplot_term: the PNG terminal for the charts -- pngcairo (antialiased),
+# or the plain png one of a gnuplot built without cairo. Without gnuplot,
+# pngcairo: a script written now is for a gnuplot installed later.
+hk_gnuplot_term() {
+  if command -v gnuplot >/dev/null; then
+    case $(gnuplot -e 'set terminal' 2>&1) in *pngcairo*) ;; *) echo png; return 0 ;; esac
+  fi
+  echo 'pngcairo font "sans,10"'
 }
