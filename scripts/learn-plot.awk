@@ -24,8 +24,9 @@
 #   elo_*                       the strategies' ratings
 # A change of phase (a benchmark's label) or of mode is a dashed vertical
 # line through every panel, named in the top one.
-# Parameters and choices are steps: a row's value holds from its time to the
-# next row's (the last one is a step of no width at the right edge).
+# Parameters and choices are steps: a row describes the epoch that ENDED at
+# its t_ms (learner.c logs the arm, strategy and sizes that ran it), so its
+# value holds from the previous row's time to its own (gnuplot's fsteps).
 
 BEGIN { nrow = nsid = 0; OFMT = CONVFMT = "%.10g" }   # seconds to the millisecond, even after days
 
@@ -252,7 +253,7 @@ END {
   for (k = 1; k <= np; k++) {
     if (!pany[k]) continue
     t = substr(pcol[k], 3) (pref[k] == "" ? " (always 0)" : " (1 = " praw[k] ")")
-    series(t, 6 + k, "with steps lw 1.5 lc " k)
+    series(t, 6 + k, "with fsteps lw 1.5 lc " k)
   }
   if (plot != "") {
     print "set logscale y" >gp
@@ -270,12 +271,12 @@ END {
   }
   # the strategy wide and light under the arm, so that both show where they agree
   if ("strategy" in any) {
-    series(stitle, 5, "with steps lw 5 lc rgb '#a9cce3'")
+    series(stitle, 5, "with fsteps lw 5 lc rgb '#a9cce3'")
     # the names, one per line of the key under it: one line for all would
     # not fit beside the panel once there are a few strategies
     for (i = 1; i <= nleg; i++) plot = plot ", \\\n     keyentry with lines lc bgnd title " gq("  " leg[i])
   }
-  if ("arm" in any) series("arm (UCB1)", 6, "with steps lw 1.5 lc rgb '#1a5276'")
+  if ("arm" in any) series("arm (UCB1)", 6, "with fsteps lw 1.5 lc rgb '#1a5276'")
   panel("choice")
 
   for (k = 1; k <= ne; k++)
