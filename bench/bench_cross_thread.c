@@ -56,12 +56,7 @@ static void *producer_main(void *arg)
         size_t k = batch;
         if (nblocks - done < k)
             k = (size_t)(nblocks - done);
-        unsigned spins = 0;
-        while (tail + k - head_seen > cap) {
-            head_seen = atomic_load_explicit(&ring.head, memory_order_acquire);
-            if (tail + k - head_seen > cap)
-                bench_backoff(&spins);
-        }
+        bench_ring_wait_room(&ring.head, &head_seen, tail + k, cap);
         for (size_t i = 0; i < k; i++) {
             size_t n = rng_range(&rng, min_size, max_size);
             char *p = malloc(n);
@@ -85,10 +80,7 @@ static void *consumer_main(void *arg)
     unsigned long long sum = 0;
     size_t head = 0;
     for (unsigned long long done = 0; done < nblocks;) {
-        unsigned spins = 0;
-        size_t tail;
-        while ((tail = atomic_load_explicit(&ring.tail, memory_order_acquire)) == head)
-            bench_backoff(&spins);
+        size_t tail = bench_ring_wait_items(&ring.tail, head);
         for (; head != tail; head++, done++) {
             struct item it = ring.buf[head & ring.mask];
             sum += (unsigned char)it.p[it.n - 1];

@@ -226,12 +226,7 @@ static void *producer_main(struct worker *w)
         size_t k = RING_BATCH;
         if (prodcons_n - done < k)
             k = (size_t)(prodcons_n - done);
-        unsigned spins = 0;
-        while (tail + k - head_seen > RING_CAP) {
-            head_seen = atomic_load_explicit(&ring.head, memory_order_acquire);
-            if (tail + k - head_seen > RING_CAP)
-                bench_backoff(&spins);
-        }
+        bench_ring_wait_room(&ring.head, &head_seen, tail + k, RING_CAP);
         for (size_t i = 0; i < k; i++) {
             size_t n = rng_range(&rng, 16, 4096);
             char *p = xmalloc(n);
@@ -250,10 +245,7 @@ static void *consumer_main(struct worker *w)
     uint64_t rng = rng_seed(w->seed);   /* the producer's seed: the same sizes */
     size_t head = 0;
     while (head < prodcons_n) {
-        unsigned spins = 0;
-        size_t tail;
-        while ((tail = atomic_load_explicit(&ring.tail, memory_order_acquire)) == head)
-            bench_backoff(&spins);
+        size_t tail = bench_ring_wait_items(&ring.tail, head);
         for (; head != tail; head++) {
             char *p = ring.slot[head & (RING_CAP - 1)];
             size_t n = rng_range(&rng, 16, 4096);

@@ -2,7 +2,9 @@
  * each other (header only).
  *
  * Owns: where a producer and a consumer run (pinned to two different CPUs)
- * and how one waits for the other (spin, then yield).
+ * and how one waits for the other (spin, then yield), also at the two ends
+ * of a single-producer single-consumer ring whose positions (head: next
+ * item the consumer takes, tail: next slot the producer fills) only grow.
  * Never: allocates memory.
  *
  * Why pin: unpinned, the scheduler sometimes puts both threads on one CPU;
@@ -15,6 +17,8 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
+#include <stddef.h>
 
 /* Pin the calling thread to cpu; -1: leave it where it is. Best effort. */
 static inline void bench_pin_self(int cpu)
@@ -54,6 +58,31 @@ static inline void bench_backoff(unsigned *spins)
     } else {
         sched_yield();
     }
+}
+
+/* Producer: wait until the ring of cap slots has room for every slot before
+ * end, i.e. the consumer's head is at least end - cap. *head_seen caches the
+ * head last read, so the consumer's cache line is read only when needed. */
+static inline void bench_ring_wait_room(_Atomic size_t *head, size_t *head_seen,
+                                        size_t end, size_t cap)
+{
+    unsigned spins = 0;
+    while (end - *head_seen > cap) {
+        *head_seen = atomic_load_explicit(head, memory_order_acquire);
+        if (end - *head_seen > cap)
+            bench_backoff(&spins);
+    }
+}
+
+/* Consumer: wait until the producer has published an item at or after head;
+ * returns its tail (every slot before it is filled). */
+static inline size_t bench_ring_wait_items(_Atomic size_t *tail, size_t head)
+{
+    unsigned spins = 0;
+    size_t t;
+    while ((t = atomic_load_explicit(tail, memory_order_acquire)) == head)
+        bench_backoff(&spins);
+    return t;
 }
 
 #endif

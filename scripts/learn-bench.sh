@@ -64,27 +64,21 @@ FIELDS=("${PHASES[@]}" seconds idle_rss_mb returned_ms)
 # ---- options --------------------------------------------------------------------
 specs=() reps=3 scale=1 cycles=1 idle=3 json= ref= do_build=1 run_timeout=300
 cmdline="scripts/learn-bench.sh${*:+ $*}"
+args=()   # --OPTION=VALUE as --OPTION VALUE
+for a in "$@"; do case $a in --*=*) args+=("${a%%=*}" "${a#*=}") ;; *) args+=("$a") ;; esac; done
+set -- "${args[@]}"
 while [ $# -gt 0 ]; do
   case $1 in
     --config) specs+=("${2:?--config wants NAME=LIB[:VAR=VALUE,...]}"); shift 2 ;;
-    --config=*) specs+=("${1#*=}"); shift ;;
     --reps) reps=${2:?}; shift 2 ;;
-    --reps=*) reps=${1#*=}; shift ;;
     --scale) scale=${2:?}; shift 2 ;;
-    --scale=*) scale=${1#*=}; shift ;;
     --cycles) cycles=${2:?}; shift 2 ;;
-    --cycles=*) cycles=${1#*=}; shift ;;
     --idle) idle=${2:?}; shift 2 ;;
-    --idle=*) idle=${1#*=}; shift ;;
     --json) json=$(abspath "${2:?}"); shift 2 ;;
-    --json=*) json=$(abspath "${1#*=}"); shift ;;
     --ref) ref=${2:?}; shift 2 ;;
-    --ref=*) ref=${1#*=}; shift ;;
     --build-dir) HAKMEM_BUILD_DIR=$(abspath "${2:?}"); shift 2 ;;
-    --build-dir=*) HAKMEM_BUILD_DIR=$(abspath "${1#*=}"); shift ;;
     --no-build) do_build=0; shift ;;
     --timeout) run_timeout=${2:?}; shift 2 ;;
-    --timeout=*) run_timeout=${1#*=}; shift ;;
     -h|--help) usage; exit 0 ;;
     *) die "unknown argument $1 (see --help)" ;;
   esac
