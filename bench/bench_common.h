@@ -1,6 +1,7 @@
 /* bench_common.h -- helpers shared by the hakmem benchmarks (header only).
  *
- * Owns: the clock, the RNG, argument parsing and the RESULT line.
+ * Owns: the clock, the RNG, argument parsing, the process's RSS and the
+ * RESULT line.
  * Never: allocates memory itself (every malloc/free in a benchmark is the
  * thing being measured).
  *
@@ -17,12 +18,33 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 static inline double bench_now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* The process's resident set in MiB (/proc/self/statm), -1 if unreadable.
+ * open/read, not stdio: a FILE would be malloc'd by the allocator under
+ * test, in the middle of the samples. */
+static inline double bench_rss_mib(void)
+{
+    char buf[128];
+    int fd = open("/proc/self/statm", O_RDONLY);
+    if (fd < 0)
+        return -1;
+    ssize_t k = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (k <= 0)
+        return -1;
+    buf[k] = 0;
+    char *p = buf;
+    strtoull(p, &p, 10);
+    return (double)strtoull(p, NULL, 10) * (double)sysconf(_SC_PAGESIZE) / 1048576.0;
 }
 
 /* xorshift64: tiny, deterministic for a given seed (seed 0 is remapped). */

@@ -18,43 +18,14 @@
  *   SEED    xorshift64 seed                       (default 42)
  * ops = BLOCKS (each a malloc on the producer + a free on the consumer);
  * seconds = wall time until the consumer has freed the last block.
- * threads=2 in the RESULT line.
- *
- * Why PIN: unpinned, the scheduler sometimes puts both threads on one CPU;
- * they then take turns filling and draining the ring, every free is cache-hot
- * and nothing is concurrent, and the figure jumps by 2-5x between runs. "-" keeps a default; numbers take k/m/g
- * suffixes (x1024).
+ * threads=2 in the RESULT line. PIN: see bench_threads.h for why.
+ * "-" keeps a default; numbers take k/m/g suffixes (x1024).
  */
 #include "bench_common.h"
-#include <pthread.h>
-#include <sched.h>
+#include "bench_threads.h"
 #include <stdatomic.h>
 
 static int cpu_for[2] = { -1, -1 };     /* producer, consumer; -1: not pinned */
-
-static void pin_self(int cpu)
-{
-    if (cpu < 0)
-        return;
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(cpu, &set);
-    pthread_setaffinity_np(pthread_self(), sizeof set, &set);  /* best effort */
-}
-
-/* The first two CPUs this process may run on, or none if fewer. */
-static void choose_cpus(void)
-{
-    cpu_set_t set;
-    if (sched_getaffinity(0, sizeof set, &set) != 0)
-        return;
-    int n = 0;
-    for (int c = 0; c < CPU_SETSIZE && n < 2; c++)
-        if (CPU_ISSET(c, &set))
-            cpu_for[n++] = c;
-    if (n < 2)
-        cpu_for[0] = cpu_for[1] = -1;
-}
 
 struct item {
     char *p;
@@ -73,22 +44,10 @@ static unsigned long long nblocks;
 static size_t batch, min_size, max_size;
 static uint64_t seed;
 
-/* Spin briefly, then let the other thread run (2-core machines are shared). */
-static void backoff(unsigned *spins)
-{
-    if (++*spins < 64) {
-#if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
-#endif
-    } else {
-        sched_yield();
-    }
-}
-
 static void *producer_main(void *arg)
 {
     (void)arg;
-    pin_self(cpu_for[0]);
+    bench_pin_self(cpu_for[0]);
     uint64_t rng = rng_seed(seed);
     size_t cap = ring.mask + 1;
     size_t tail = 0;
@@ -97,12 +56,7 @@ static void *producer_main(void *arg)
         size_t k = batch;
         if (nblocks - done < k)
             k = (size_t)(nblocks - done);
-        unsigned spins = 0;
-        while (tail + k - head_seen > cap) {
-            head_seen = atomic_load_explicit(&ring.head, memory_order_acquire);
-            if (tail + k - head_seen > cap)
-                backoff(&spins);
-        }
+        bench_ring_wait_room(&ring.head, &head_seen, tail + k, cap);
         for (size_t i = 0; i < k; i++) {
             size_t n = rng_range(&rng, min_size, max_size);
             char *p = malloc(n);
@@ -122,14 +76,11 @@ static void *producer_main(void *arg)
 static void *consumer_main(void *arg)
 {
     unsigned long long *sum_out = arg;
-    pin_self(cpu_for[1]);
+    bench_pin_self(cpu_for[1]);
     unsigned long long sum = 0;
     size_t head = 0;
     for (unsigned long long done = 0; done < nblocks;) {
-        unsigned spins = 0;
-        size_t tail;
-        while ((tail = atomic_load_explicit(&ring.tail, memory_order_acquire)) == head)
-            backoff(&spins);
+        size_t tail = bench_ring_wait_items(&ring.tail, head);
         for (; head != tail; head++, done++) {
             struct item it = ring.buf[head & ring.mask];
             sum += (unsigned char)it.p[it.n - 1];
@@ -162,7 +113,7 @@ int main(int argc, char **argv)
         bench_die("out of memory");
     ring.mask = cap - 1;
     if (pin)
-        choose_cpus();
+        bench_two_cpus(cpu_for);
 
     unsigned long long sum = 0;
     pthread_t prod, cons;

@@ -21,7 +21,6 @@
  */
 #include "bench_common.h"
 
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
@@ -40,22 +39,6 @@ typedef struct worker {
 static size_t block_size;
 static atomic_int go_alloc, allocated, go_free, freed, finish;
 static int nworkers;
-
-static double rss_mib(void)
-{
-    char buf[128];
-    int fd = open("/proc/self/statm", O_RDONLY);
-    if (fd < 0)
-        return -1;
-    ssize_t k = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (k <= 0)
-        return -1;
-    buf[k] = 0;
-    char *p = buf;
-    strtoull(p, &p, 10);
-    return (double)strtoull(p, NULL, 10) * (double)sysconf(_SC_PAGESIZE) / 1048576.0;
-}
 
 static void wait_for(atomic_int *v, int want)
 {
@@ -135,11 +118,11 @@ int main(int argc, char **argv)
     for (int i = 0; i < nw; i++)
         pthread_create(&workers[i].t, NULL, thread_main, &workers[i]);
     usleep(100000);
-    double base = rss_mib();
+    double base = bench_rss_mib();
     double t0 = bench_now();
     atomic_store(&go_alloc, 1);
     wait_for(&allocated, nthreads);
-    double peak = rss_mib();
+    double peak = bench_rss_mib();
     atomic_store(&go_free, 1);
     wait_for(&freed, nw);
     double t1 = bench_now();
@@ -161,7 +144,7 @@ int main(int argc, char **argv)
         double wait = t1 + at[k] / 1000.0 - bench_now();
         if (wait > 0)
             usleep((useconds_t)(wait * 1e6));
-        rss[k] = last = rss_mib();
+        rss[k] = last = bench_rss_mib();
         if (back < 0 && last <= base + 64)
             back = (long)at[k];
     }

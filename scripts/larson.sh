@@ -29,7 +29,8 @@
 #                      hakmem,mimalloc,jemalloc,tcmalloc,glibc); "system" is
 #                      glibc too; NAME=PATH adds any preloadable library, and
 #                      NAME=PATH:VAR=VALUE[:VAR=VALUE] runs it with that
-#                      environment (hakmem-bgoff=build/libhakmem.so:HAKMEM_BACKGROUND=0)
+#                      environment (hakmem-bgoff=build/libhakmem.so:HAKMEM_BACKGROUND=0);
+#                      PATH may be an allocator's name (hakmem-bgoff=hakmem:HAKMEM_BACKGROUND=0)
 #   --reps N           measured runs per workload and allocator (default: 3
 #                      for quick, 5 otherwise), after one warm-up round
 #   --threads LIST     thread counts for the multi-threaded workloads (those
@@ -383,7 +384,7 @@ if [ $do_build = 1 ]; then
   say "building in $(hk_shown "$HK_BUILD") (log: $(hk_shown "$log"))"
   hk_build_benches "$log" || die "cannot build bench/"
   hakmem_built=1
-  [[ ,$alloc_list, != *,hakmem,* ]] || hk_build_lib "$log" || hakmem_built=0
+  [[ ! ,$alloc_list, =~ ,([^,=]*=)?hakmem[:,] ]] || hk_build_lib "$log" || hakmem_built=0
 else
   hk_find_benches
   hakmem_built=1

@@ -76,7 +76,7 @@ hk_build_lib() {
 hk_build_benches() {
   local targets=(bench_tiny_hot bench_random_mixed bench_mid_mt bench_cross_thread
                  bench_larson bench_realloc_growth bench_large bench_phased bench_idle_rss
-                 bench_many_to_one
+                 bench_many_to_one bench_learn_phases
                  peakrss)
   HK_BENCH_BIN=$HK_BUILD/bench
   if grep -q '^HAKMEM_BUILD_BENCH:BOOL=OFF' "$HK_BUILD/CMakeCache.txt" 2>/dev/null; then
@@ -102,28 +102,39 @@ hk_find_benches() {
     HK_BENCH_BIN=$HK_BUILD/bench-standalone
 }
 
-# hk_alloc_lib NAME: set HK_LIB to the library to preload for allocator NAME
-# ("" for system = glibc) and HK_NAME to its display name; NAME=PATH names
-# any preloadable library, and NAME=PATH:VAR=VALUE[:VAR=VALUE...] runs it with
-# that environment too (e.g. hakmem-bgoff=build/libhakmem.so:HAKMEM_BACKGROUND=0);
-# HK_LIB is then "PATH|VAR=VALUE ...", which hk_run_bench understands.
-# Returns 1, after saying why on stdout, when the library is not there.
+# hk_alloc_lib SPEC: set HK_LIB to the library to preload for allocator SPEC
+# ("" for glibc) and HK_NAME to its display name. SPEC is hakmem, mimalloc,
+# jemalloc, tcmalloc, or system/glibc (HK_NAME system), or NAME=LIB[:ENV],
+# displayed as NAME, where LIB is one of those names or the path of any
+# preloadable library and ENV is VAR=VALUE settings, separated by ":" or ","
+# (hakmem-bgoff=build/libhakmem.so:HAKMEM_BACKGROUND=0,
+# off=hakmem:HAKMEM_LEARN=off, hk=hakmem: with none); with settings HK_LIB
+# is "PATH|VAR=VALUE ...", which hk_run_bench and hk_run_real understand.
+# Returns 1, after saying why on stdout, when the library is not there, and
+# 2, on stderr, for an unknown allocator.
 hk_alloc_lib() {
-  case $1 in
-    *=*) HK_NAME=${1%%=*} HK_LIB=${1#*=}
-         local env=
-         if [[ $HK_LIB == *:* ]]; then env=${HK_LIB#*:} HK_LIB=${HK_LIB%%:*}; fi
-         case $HK_LIB in /*) ;; *) HK_LIB=$PWD/$HK_LIB ;; esac
-         [ -f "$HK_LIB" ] || { echo "skipping $HK_NAME: $(hk_shown "$HK_LIB") not found"; return 1; }
-         [ -z "$env" ] || HK_LIB="$HK_LIB|${env//:/ }" ;;
-    hakmem) HK_NAME=hakmem HK_LIB=$HK_BUILD/libhakmem.so
-         [ -f "$HK_LIB" ] || { echo "skipping hakmem: $(hk_shown "$HK_LIB") not found (the library did not build)"; return 1; } ;;
-    mimalloc|jemalloc|tcmalloc) HK_NAME=$1 HK_LIB=${HK_PEER_LIB[$1]}
-         [ -f "$HK_LIB" ] || { echo "skipping $1: $HK_LIB not found (apt-get install ${HK_PEER_PKG[$1]}, or --install-peers)"; return 1; } ;;
-    system|glibc) HK_NAME=system HK_LIB= ;;
-    *) echo "unknown allocator '$1' (hakmem, mimalloc, jemalloc, tcmalloc, system or NAME=PATH)" >&2
-       return 2 ;;
+  local lib=$1 env=
+  HK_NAME=$1
+  if [[ $1 == *=* ]]; then
+    HK_NAME=${1%%=*} lib=${1#*=}
+    if [[ $lib == *:* ]]; then env=${lib#*:} lib=${lib%%:*}; fi
+  fi
+  case $lib in
+    hakmem) HK_LIB=$HK_BUILD/libhakmem.so
+         [ -f "$HK_LIB" ] || { echo "skipping $HK_NAME: $(hk_shown "$HK_LIB") not found (the library did not build)"; return 1; } ;;
+    mimalloc|jemalloc|tcmalloc) HK_LIB=${HK_PEER_LIB[$lib]}
+         [ -f "$HK_LIB" ] || { echo "skipping $HK_NAME: $HK_LIB not found (apt-get install ${HK_PEER_PKG[$lib]}, or --install-peers)"; return 1; } ;;
+    system|glibc) HK_LIB= ; [[ $1 == *=* ]] || HK_NAME=system ;;
+    *) if [[ $1 != *=* ]]; then
+         echo "unknown allocator '$1' (hakmem, mimalloc, jemalloc, tcmalloc, system or NAME=PATH)" >&2
+         return 2
+       fi
+       case $lib in /*) HK_LIB=$lib ;; *) HK_LIB=$PWD/$lib ;; esac
+       [ -f "$HK_LIB" ] || { echo "skipping $HK_NAME: $(hk_shown "$HK_LIB") not found"; return 1; } ;;
   esac
+  env=${env//[:,]/ }
+  read -r env <<<"$env"   # trimmed
+  [ -z "$env" ] || HK_LIB="$HK_LIB|$env"
 }
 
 # hk_run_bench TMPDIR TIMEOUT LIB PROGRAM [ARG]...: run one benchmark with
@@ -139,7 +150,7 @@ hk_alloc_lib() {
 hk_run_bench() {
   local tmp=$1 tmo=$2 lib=$3 pre extra=(); shift 3
   if [[ $lib == *'|'* ]]; then read -r -a extra <<<"${lib#*|}"; lib=${lib%%|*}; fi
-  if [ -n "$lib" ]; then pre=(env "LD_PRELOAD=$lib" "${extra[@]}"); else pre=(env -u LD_PRELOAD); fi
+  if [ -n "$lib" ]; then pre=(env "LD_PRELOAD=$lib" "${extra[@]}"); else pre=(env -u LD_PRELOAD "${extra[@]}"); fi
   HK_RC=0 HK_MOPS= HK_RSS_KB= HK_RESULT=
   rm -f "$tmp/rss"
   "$HK_BENCH_BIN/peakrss" -o "$tmp/rss" timeout "$tmo" "${pre[@]}" "$@" \
@@ -164,7 +175,7 @@ hk_run_bench() {
 hk_run_real() {
   local tmp=$1 tmo=$2 lib=$3 dir=$4 cmd=$5 pre extra=() t0 t1
   if [[ $lib == *'|'* ]]; then read -r -a extra <<<"${lib#*|}"; lib=${lib%%|*}; fi
-  if [ -n "$lib" ]; then pre=(env "LD_PRELOAD=$lib" "${extra[@]}"); else pre=(env -u LD_PRELOAD); fi
+  if [ -n "$lib" ]; then pre=(env "LD_PRELOAD=$lib" "${extra[@]}"); else pre=(env -u LD_PRELOAD "${extra[@]}"); fi
   HK_RC=0 HK_SECS= HK_RSS_KB= HK_RESULT=
   rm -f "$tmp/rss"
   t0=$(date +%s.%N)
