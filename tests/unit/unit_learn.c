@@ -308,7 +308,7 @@ static unsigned elo_best_rated(const hm_elo *e)
 
 static void test_elo(void)
 {
-    EXPECT(hm_strategies[0].cache_budget_kb == 16896 && hm_strategies[0].large_ceiling_mb == 256 &&
+    EXPECT(hm_strategies[0].large_ceiling_mb == 256 &&
                hm_strategies[0].refill_batch_bytes == 8192 && hm_strategies[0].l2_batch_bytes == 131072 &&
                hm_strategies[0].l2_carve_max == 16 && hm_strategies[0].heap_keep_empty == 1,
            "strategy 0 is not the static defaults");
