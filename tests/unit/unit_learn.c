@@ -30,7 +30,7 @@
 
 /* The learner's settings (src/learn/learner.c: UCB_GAMMA, UCB_EXPLORE). */
 #define GAMMA 0.95
-#define EXPLORE 0.3
+#define EXPLORE 0.03
 
 /* ---- noise --------------------------------------------------------------------------------- */
 static uint32_t lcg_state = 12345;
