@@ -14,13 +14,17 @@
  *            as did the workers' 256 B cache capacity (no cap_shift)
  *   on       the same with HAKMEM_LEARN=on and HAKMEM_PURGE_DELAY_MS=777
  *            (the user's): some owned option changed during the run, every
- *            sampled value is one the learner can publish, and the purge
- *            delay stayed 777 at every sample
+ *            sampled value is one the learner can publish, the purge delay
+ *            stayed 777 at every sample, and SS_CACHE_MAX, set to 5 with
+ *            hakmem_option_set half-way, stayed 5; then HAKMEM_LEARN set to
+ *            off: every owned option is back at its default within 3 s,
+ *            the user's two at the user's values
  *   stress   HAKMEM_LEARN=on HAKMEM_LEARN_EPOCH_MS=10 (log optional): four
  *            threads at a time for 2 s malloc/realloc/free tiny, medium and
  *            large blocks, each block's pattern checked before it is freed
  *            or reallocated, blocks passed between threads (remote frees and
- *            reallocs), threads exiting and new ones starting; a fork() in
+ *            reallocs), threads exiting (after 1000-6000 operations or
+ *            0.1-0.6 s) and new ones starting in their place; a fork() in
  *            the middle whose child allocates and verifies on 2 threads, runs
  *            its own learner, and exits 0. The parameters must have changed
  *            during the run (so that it really ran under changing ones).
@@ -45,8 +49,10 @@
 
 typedef void (*stats_fn)(hakmem_stats *);
 typedef int (*option_get_fn)(const char *, long long *);
+typedef int (*option_set_fn)(const char *, long long);
 static stats_fn stats_get;
 static option_get_fn option_get;
+static option_set_fn hakmem_option_set_;
 
 static void require_env(const char *name, const char *want)
 {
@@ -110,9 +116,9 @@ static int publishable(int i, long long v)
 typedef struct sampler {
     long long last[N_OWNED];
     long samples, transitions, changed[N_OWNED], bad[N_OWNED];
-    int user_purge;   /* PURGE_DELAY_MS was set by the user: it must stay */
-    long long user_purge_value;
-    long purge_moved;
+    int user[N_OWNED];            /* set by the user: it must stay ... */
+    long long user_value[N_OWNED];/* ... at this value */
+    long user_moved[N_OWNED];
     int must_stay_default;   /* observe: every option keeps its default */
     long not_default[N_OWNED];
 } sampler;
@@ -122,17 +128,17 @@ static void sample(sampler *s)
     long long v[N_OWNED];
     read_owned(v);
     for (int i = 0; i < N_OWNED; i++) {
-        if (s->samples && v[i] != s->last[i]) {
+        if (s->samples && v[i] != s->last[i] && !s->user[i]) {   /* the learner's change */
             s->transitions++;
             s->changed[i]++;
         }
         if (s->must_stay_default && v[i] != owned_default[i] && s->not_default[i]++ == 0)
             EXPECT(0, "observe: %s is %lld, its default is %lld (sample %ld)", owned[i], v[i],
                    owned_default[i], s->samples);
-        if (i == O_PURGE && s->user_purge) {
-            if (v[i] != s->user_purge_value && s->purge_moved++ == 0)
-                EXPECT(0, "PURGE_DELAY_MS set by the user to %lld is %lld (sample %ld)",
-                       s->user_purge_value, v[i], s->samples);
+        if (s->user[i]) {
+            if (v[i] != s->user_value[i] && s->user_moved[i]++ == 0)
+                EXPECT(0, "%s set by the user to %lld is %lld (sample %ld)", owned[i],
+                       s->user_value[i], v[i], s->samples);
         } else if (!publishable(i, v[i]) && s->bad[i]++ == 0) {
             EXPECT(0, "%s is %lld: not a value the learner publishes", owned[i], v[i]);
         }
@@ -292,8 +298,8 @@ static int mode_thrash(int on)
     sampler s;
     memset(&s, 0, sizeof s);
     s.must_stay_default = !on;
-    s.user_purge = on;
-    s.user_purge_value = 777;
+    s.user[O_PURGE] = on;
+    s.user_value[O_PURGE] = 777;
     long long v[N_OWNED];
     read_owned(v);   /* before any thread: the learner has not run */
     for (int i = 0; i < N_OWNED; i++)
@@ -307,6 +313,13 @@ static int mode_thrash(int on)
         w[i] = xspawn(thrash_worker, (void *)(uintptr_t)(i + 1));
     uint64_t t0 = now_ms();
     while (now_ms() - t0 < 1500) {
+        if (on && !s.user[O_SS_CACHE] && now_ms() - t0 >= 750) {
+            /* the user sets an owned option while the learner runs: from
+             * now on it is the user's */
+            CHECK(hakmem_option_set_("SS_CACHE_MAX", 5) == 0, "hakmem_option_set(SS_CACHE_MAX, 5)");
+            s.user[O_SS_CACHE] = 1;
+            s.user_value[O_SS_CACHE] = 5;
+        }
         sample(&s);
         usleep(5000);
     }
@@ -344,8 +357,25 @@ static int mode_thrash(int on)
         for (int i = 0; i < N_OWNED; i++)
             moved += s.changed[i];
         EXPECT(moved > 0, "HAKMEM_LEARN=on changed no option it owns in %ld samples", s.samples);
-        EXPECT(s.changed[O_PURGE] == 0 && s.purge_moved == 0,
-               "the user's PURGE_DELAY_MS moved (%ld changes)", s.changed[O_PURGE]);
+        /* the learner switched off: everything it owns back to the static
+         * value, the user's options as the user set them */
+        CHECK(hakmem_option_set_("LEARN", 0) == 0, "hakmem_option_set(LEARN, 0)");
+        uint64_t t1 = now_ms();
+        long long v2[N_OWNED];
+        int back = 0;
+        while (!back && now_ms() - t1 < 3000) {
+            void *p = malloc((size_t)5 << 20);   /* activity: the background thread stays awake */
+            free(p);
+            usleep(5000);
+            read_owned(v2);
+            back = 1;
+            for (int i = 0; i < N_OWNED; i++)
+                back &= v2[i] == (s.user[i] ? s.user_value[i] : owned_default[i]);
+        }
+        for (int i = 0; i < N_OWNED; i++)
+            EXPECT(v2[i] == (s.user[i] ? s.user_value[i] : owned_default[i]),
+                   "LEARN switched off: %s is %lld %ld ms later, want %lld", owned[i], v2[i],
+                   (long)(now_ms() - t1), s.user[i] ? s.user_value[i] : owned_default[i]);
     } else {
         EXPECT(s.transitions == 0, "observe: the options changed %ld times", s.transitions);
         EXPECT(atomic_load(&cap_samples) > 0, "no capacity sample");
@@ -368,7 +398,7 @@ static size_t stress_size(uint64_t *rng)
     unsigned r = (unsigned)rng_range(rng, 0, 99);
     return r < 60 ? rng_range(rng, 1, 1024)
          : r < 98 ? rng_range(rng, 1025, 262144)
-                  : rng_range(rng, 262145, (size_t)2 << 20);
+                  : rng_range(rng, 262145, (size_t)1 << 20);
 }
 
 static void verify(const bq_item *it, const char *when)
@@ -380,7 +410,8 @@ static void verify(const bq_item *it, const char *when)
 typedef struct worker {
     pthread_t tid;
     uint64_t seed;
-    long ops;
+    long ops;           /* it exits after this many operations ... */
+    uint64_t until_ms;  /* ... or at this time, whichever comes first */
     atomic_int done;
 } worker;
 
@@ -391,6 +422,8 @@ static void *stress_worker(void *arg)
     bq_item *slot = xmap(SLOTS * sizeof *slot);
     long ops = 0, remote = 0, reallocs = 0;
     for (; ops < w->ops && !atomic_load_explicit(&stop, memory_order_relaxed); ops++) {
+        if (ops % 64 == 0 && now_ms() >= w->until_ms)
+            break;
         bq_item *it = &slot[rng_range(&rng, 0, SLOTS - 1)];
         unsigned what = (unsigned)rng_range(&rng, 0, 99);
         if (it->p && what < 15) {   /* realloc, prefix kept */
@@ -464,6 +497,7 @@ static void spawn(worker *w, uint64_t *rng)
 {
     w->seed = rng_next(rng);
     w->ops = (long)rng_range(rng, 1000, 6000);
+    w->until_ms = now_ms() + rng_range(rng, 100, 600);
     atomic_store(&w->done, 0);
     w->tid = xspawn(stress_worker, w);
     atomic_fetch_add(&st_threads, 1);
@@ -690,13 +724,15 @@ int main(int argc, char **argv)
     const char *mode = argc > 1 ? argv[1] : "";
     stats_get = (stats_fn)dlsym(RTLD_DEFAULT, "hakmem_stats_get");
     option_get = (option_get_fn)dlsym(RTLD_DEFAULT, "hakmem_option_get");
+    hakmem_option_set_ = (option_set_fn)dlsym(RTLD_DEFAULT, "hakmem_option_set");
     if (!strcmp(mode, "exit-child") && argc > 3) {
         if (!stats_get)
             return 3;
         return exit_child(strtol(argv[2], NULL, 10), strtol(argv[3], NULL, 10));
     }
     hk_require_if_expected("learn_live");
-    CHECK(stats_get && option_get, "hakmem_stats_get / hakmem_option_get do not resolve");
+    CHECK(stats_get && option_get && hakmem_option_set_,
+          "hakmem_stats_get / hakmem_option_get / hakmem_option_set do not resolve");
     CHECK(hk_active(), "hakmem does not serve this process's malloc");
     /* hakmem really serves this process's memory: its statistics count the
      * blocks */
