@@ -640,21 +640,6 @@ static int mode_stress(void)
 }
 
 /* ---- exit ----------------------------------------------------------------------------------- */
-static void *churn_forever(void *arg)
-{
-    uint64_t rng = (uintptr_t)arg;
-    void *slot[64] = {0};
-    for (;;) {
-        unsigned i = (unsigned)rng_range(&rng, 0, 63);
-        free(slot[i]);
-        size_t n = rng_range(&rng, 0, 9) ? rng_range(&rng, 1, 2048) : rng_range(&rng, 2049, 2 << 20);
-        slot[i] = malloc(n);
-        if (slot[i])
-            memset(slot[i], 3, n < 64 ? n : 64);
-    }
-    return NULL;
-}
-
 /* The child: exit() once the learner has run `epochs` epochs (0: once the
  * background thread runs, whose first round starts the learner: calibration
  * of its unit costs, the longest epoch), `us` later. */
@@ -663,9 +648,11 @@ static int exit_child(long epochs, long us)
     alarm(20);
     if (!hk_active())
         return 3;
+    /* Tiny, up to medium, up to large blocks */
+    static hk_churn churn[3] = {{1, 1024}, {2, 65536}, {3, (size_t)4 << 20}};
     for (int i = 0; i < 3; i++) {
         pthread_t t;
-        if (pthread_create(&t, NULL, churn_forever, (void *)(uintptr_t)(i + 1)) != 0)
+        if (pthread_create(&t, NULL, hk_churn_forever, &churn[i]) != 0)
             return 4;
     }
     static hakmem_stats st;
