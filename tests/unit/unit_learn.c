@@ -538,8 +538,10 @@ static void test_ace(void)
         for (int e = 0; e < 8; e++) {
             hm_ace_step(&a, &all, &cfg, b, hm_strategies[i].large_ceiling_mb);
             EXPECT(hm_ace_cache_bytes(a.shift) <= b,
-                   "strategy %s, epoch %d: %llu bytes over its budget %llu", hm_strategies[i].name, e,
-                   (unsigned long long)hm_ace_cache_bytes(a.shift), (unsigned long long)b);
+                   "strategy %s, epoch %d: %llu bytes over its budget %llu (every class at "
+                   "HM_ACE_SHIFT_MIN holds %llu)", hm_strategies[i].name, e,
+                   (unsigned long long)hm_ace_cache_bytes(a.shift), (unsigned long long)b,
+                   (unsigned long long)floor_bytes);
         }
     }
 
