@@ -32,9 +32,10 @@
  *            log): each child exit()s from main while 3 threads allocate, at
  *            a different point of the learner's life (as its thread starts,
  *            in or after its first epoch, which calibrates, or after 2-20
- *            epochs, at different offsets into the 10 ms, the log open); every child
- *            must exit with status 0, and the later ones leave a log with a
- *            header and rows.
+ *            epochs at different offsets into the 10 ms, the log open);
+ *            every child must exit with status 0, and those that waited for
+ *            3 epochs or more leave a log with a header and a row for each
+ *            epoch but the first.
  * Every mode first checks that hakmem serves this process's memory.
  */
 #include "test_util.h"
