@@ -398,20 +398,6 @@ static int mode_closefds(void)
 }
 
 /* ---- exit while purging ------------------------------------------------------------------- */
-static void *churn_forever(void *arg)
-{
-    uint64_t rng = (uintptr_t)arg;
-    void *slot[64] = {0};
-    for (;;) {
-        unsigned i = (unsigned)rng_range(&rng, 0, 63);
-        free(slot[i]);
-        slot[i] = malloc(rng_range(&rng, 1, 200000));
-        if (slot[i])
-            memset(slot[i], 3, 16);
-    }
-    return NULL;
-}
-
 static int mode_exit(void)
 {
     for (int round = 0; round < 12; round++) {
@@ -420,7 +406,9 @@ static int mode_exit(void)
         if (pid == 0) {
             alarm(20);
             pthread_t t;
-            pthread_create(&t, NULL, churn_forever, (void *)(uintptr_t)(round + 1));
+            static hk_churn churn;
+            churn = (hk_churn){(uint64_t)round + 1, 200000};
+            pthread_create(&t, NULL, hk_churn_forever, &churn);
             grow_and_free((size_t)64 << 20);
             /* exit at a different point of the thread's cadence each round,
              * often while it purges the 64 MiB just freed */

@@ -26,6 +26,9 @@
  *                                    class size or its lower boundary.
  *   now_ms                           CLOCK_MONOTONIC in milliseconds.
  *   hk_malloc_trim                   malloc_trim(0) if the process has one.
+ *   hk_churn_forever                 a thread body that frees and mallocs
+ *                                    blocks of 1 .. max bytes until the
+ *                                    process ends (tests of exit()).
  */
 #ifndef HAKMEM_L2_COMMON_H
 #define HAKMEM_L2_COMMON_H
@@ -395,6 +398,27 @@ static inline pthread_t xspawn(void *(*fn)(void *), void *arg)
     int rc = pthread_create(&t, NULL, fn, arg);
     CHECK(rc == 0, "pthread_create: %s", strerror(rc));
     return t;
+}
+
+/* arg: an hk_churn, which must outlive the thread */
+typedef struct hk_churn {
+    uint64_t seed;
+    size_t max;
+} hk_churn;
+
+static inline void *hk_churn_forever(void *arg)
+{
+    const hk_churn *c = arg;
+    uint64_t rng = c->seed;
+    void *slot[64] = {0};
+    for (;;) {
+        unsigned i = (unsigned)rng_range(&rng, 0, 63);
+        free(slot[i]);
+        slot[i] = malloc(rng_range(&rng, 1, c->max));
+        if (slot[i])
+            memset(slot[i], 3, 16);
+    }
+    return NULL;
 }
 
 /* ---- a remote freer thread ("B") ------------------------------------------------------
