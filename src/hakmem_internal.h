@@ -625,6 +625,10 @@ typedef struct hm_params {
 } hm_params;
 
 extern hm_params hm_param;
+/* A parameter as the slow paths read it: a relaxed atomic load (the same
+ * instruction as a plain one), since the learner and hakmem_option_set
+ * store while other threads read. */
+#define HM_PARAM(field) __atomic_load_n(&hm_param.field, __ATOMIC_RELAXED)
 /* Bumped (release) after the learner changed hm_param: a heap whose
  * param_gen differs adopts the new capacities at its next slow-path tick. */
 extern _Atomic uint32_t hm_param_gen;
@@ -878,6 +882,9 @@ void hm_large_usage(hm_usage *u, int resident);
 /* The large cache since start: spans reused, spans mapped fresh, freed
  * spans not kept (too big for it, or it was full). */
 void hm_large_counts(uint64_t *hits, uint64_t *misses, uint64_t *drops);
+/* 2 MiB (aligned, resident) taken from a cached large span for a segment;
+ * NULL when none has a whole chunk (or in secure mode). */
+void *hm_large_take_chunk(void);
 void hm_large_lock(void);
 void hm_large_unlock(void);
 void hm_large_reinit_lock(void);

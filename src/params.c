@@ -28,14 +28,14 @@ static uint32_t scaled(uint32_t blocks, int shift) {
 static int shift_of(unsigned cls) { return __atomic_load_n(&hm_param.cap_shift[cls], __ATOMIC_RELAXED); }
 
 static uint32_t base_cap(unsigned cls) {
-  uint32_t bytes = cls < HM_TINY_CLASSES ? hm_param.sll_cap_bytes : hm_param.l2_cap_bytes;
-  return clamp_u32(bytes / hm_class_size[cls], hm_param.sll_cap_min, hm_param.sll_cap_max);
+  uint32_t bytes = cls < HM_TINY_CLASSES ? HM_PARAM(sll_cap_bytes) : HM_PARAM(l2_cap_bytes);
+  return clamp_u32(bytes / hm_class_size[cls], HM_PARAM(sll_cap_min), HM_PARAM(sll_cap_max));
 }
 
 static uint32_t base_cap_max(unsigned cls) {
   if (cls < HM_TINY_CLASSES) return base_cap(cls);
-  return clamp_u32(hm_param.l2_cap_max_bytes / hm_class_size[cls], hm_param.sll_cap_min,
-                   hm_param.sll_cap_max);
+  return clamp_u32(HM_PARAM(l2_cap_max_bytes) / hm_class_size[cls], HM_PARAM(sll_cap_min),
+                   HM_PARAM(sll_cap_max));
 }
 
 uint32_t hm_params_bin_cap(unsigned cls) { return scaled(base_cap(cls), shift_of(cls)); }
@@ -50,8 +50,8 @@ uint32_t hm_params_bin_cap_max_shifted(unsigned cls, int shift) {
 }
 
 uint32_t hm_params_refill_batch(unsigned cls) {
-  uint32_t bytes = cls < HM_TINY_CLASSES ? hm_param.refill_batch_bytes : hm_param.l2_batch_bytes;
-  uint32_t b = clamp_u32(bytes / hm_class_size[cls], 1, hm_param.refill_batch_max);
+  uint32_t bytes = cls < HM_TINY_CLASSES ? HM_PARAM(refill_batch_bytes) : HM_PARAM(l2_batch_bytes);
+  uint32_t b = clamp_u32(bytes / hm_class_size[cls], 1, HM_PARAM(refill_batch_max));
   uint32_t cap = hm_params_bin_cap(cls);
   return b > cap ? cap : b;
 }

@@ -118,7 +118,7 @@ static int page_extend(hm_heap *h, hm_l2_page *pg) {
     hm_superslab *seg = seg_of_page(pg);
     uint32_t bs = hm_l2_block_size(pg);
     uint32_t n = pg->capacity - pg->bump;
-    if (n > hm_param.l2_carve_max) n = hm_param.l2_carve_max;
+    if (n > HM_PARAM(l2_carve_max)) n = HM_PARAM(l2_carve_max);
     hm_block *first, *last;
     hm_carve_chain(h, hm_l2_page_start(seg, pg) + (size_t)pg->bump * bs, n, bs, &first, &last);
     hm_link_set(last, NULL);

@@ -204,7 +204,7 @@ static unsigned cache_expire(int force, cached_span *out) {
   uint64_t now = hm_os_now_ms();
   unsigned k = 0;
   for (unsigned i = 0; i < cache_n;) {
-    if (force || now - cache[i].since_ms >= hm_param.purge_delay_ms) {
+    if (force || now - cache[i].since_ms >= HM_PARAM(purge_delay_ms)) {
       out[k++] = cache[i];
       cache_bytes -= cache[i].size;
       cache[i] = cache[--cache_n];
@@ -384,7 +384,7 @@ void hm_large_free(void *p, const char *fn) {
   h->magic = 0;
   cached_span expired[CACHE_SLOTS + 1];
   unsigned nexp = 0;
-  int keep = !far && h->user_off != HM_REGION_SIZE && size <= hm_param.large_cache_bytes / 4;
+  int keep = !far && h->user_off != HM_REGION_SIZE && size <= HM_PARAM(large_cache_bytes) / 4;
   hm_lock(&large_lock);
   live_count--;
   live_bytes -= size;
@@ -392,8 +392,8 @@ void hm_large_free(void *p, const char *fn) {
   if (!keep && !far) BUMP(count_drops);
   if (keep) {
     while (cache_n > 0 &&
-           (cache_n >= hm_param.large_cache_count || cache_n >= CACHE_SLOTS ||
-            cache_bytes + size > hm_param.large_cache_bytes)) {
+           (cache_n >= HM_PARAM(large_cache_count) || cache_n >= CACHE_SLOTS ||
+            cache_bytes + size > HM_PARAM(large_cache_bytes))) {
       /* evict the oldest (the cache is too small: a drop) */
       BUMP(count_drops);
       unsigned old = 0;
@@ -508,6 +508,43 @@ void hm_large_usage(hm_usage *u, int resident) {
     for (unsigned i = 0; i < cache_n; i++) u->resident += hm_os_resident(cache[i].hdr, cache[i].size);
   }
   hm_unlock(&large_lock);
+}
+
+/* A segment's worth of a cached span, for a heap that would otherwise map a
+ * fresh segment (hm_seg_acquire): the span's pages are already resident,
+ * a fresh segment's would be faulted in one by one, and a span kept for
+ * large blocks that stopped coming would otherwise hold memory that small
+ * and medium blocks cannot use (tcmalloc's page heap shares its pages
+ * between sizes the same way). Spans are 2 MiB aligned at their header; the
+ * last whole 2 MiB chunk is taken, what lies beyond it is unmapped, and the
+ * span stays cached, shorter. A span of one chunk goes whole. Never in
+ * secure mode (its guards sit inside spans). NULL when no span has a whole
+ * chunk. */
+void *hm_large_take_chunk(void) {
+  if (hm_param.secure) return NULL;
+  hm_lock(&large_lock);
+  int best = -1;
+  for (unsigned i = 0; i < cache_n; i++)   /* the oldest span with a whole chunk */
+    if (cache[i].size >= HM_REGION_SIZE && (best < 0 || cache[i].since_ms < cache[best].since_ms))
+      best = (int)i;
+  if (best < 0) {
+    hm_unlock(&large_lock);
+    return NULL;
+  }
+  cached_span *c = &cache[best];
+  size_t chunks = c->size / HM_REGION_SIZE, keep = (chunks - 1) * HM_REGION_SIZE;
+  uint8_t *chunk = (uint8_t *)c->hdr + keep, *tail = chunk + HM_REGION_SIZE;
+  size_t tail_size = c->size - keep - HM_REGION_SIZE;
+  cache_bytes -= c->size - keep;
+  if (keep) {
+    c->size = keep;
+    c->hdr->map_size = keep;
+  } else {
+    *c = cache[--cache_n];
+  }
+  hm_unlock(&large_lock);
+  if (tail_size) hm_os_unmap(tail, tail_size);
+  return chunk;
 }
 
 void hm_large_counts(uint64_t *hits, uint64_t *misses, uint64_t *drops) {

@@ -8,7 +8,9 @@
  * which a bigger bin does not fix; flushes alone, the reverse). Growth
  * doubles, largest thrash first, while the per-thread budget allows; a
  * grown class idle for a while halves back; when the budget drops (a new
- * strategy) the largest grown classes halve until it fits.
+ * strategy) the largest grown classes halve until it fits, and, once the
+ * budget allows again, a class below its default that is in use grows back
+ * one doubling per epoch (the busiest first).
  *
  * The large cache: a span dropped (freed, not kept: over the bytes or a
  * quarter of them) or missed (mapped fresh) while spans are being reused
@@ -36,6 +38,17 @@ static uint64_t thrash(const hm_signals *s, unsigned c) {
   return s->refills[c] < s->flushes[c] ? s->refills[c] : s->flushes[c];
 }
 
+/* How much a class wants one more doubling: its thrash when it thrashes
+ * enough; a class shrunk below its default (a lower budget) that is in use
+ * at all wants its default back, ranked by its bin events. 0: nothing. */
+static uint64_t want(const hm_ace *a, const hm_signals *s, const hm_ace_cfg *cfg, unsigned c) {
+  if (a->shift[c] >= HM_ACE_SHIFT_MAX) return 0;
+  uint64_t t = thrash(s, c);
+  if (t >= cfg->thrash_events && t > 0) return t;
+  if (a->shift[c] < 0) return s->refills[c] + s->flushes[c];
+  return 0;
+}
+
 int hm_ace_step(hm_ace *a, const hm_signals *s, const hm_ace_cfg *cfg, uint64_t budget_bytes,
                 uint32_t large_ceiling_mb) {
   int moved = 0;
@@ -57,10 +70,10 @@ int hm_ace_step(hm_ace *a, const hm_signals *s, const hm_ace_cfg *cfg, uint64_t 
   uint8_t grown[HM_NUM_CLASSES] = {0};
   for (;;) {
     unsigned best = HM_NUM_CLASSES;
-    uint64_t best_t = cfg->thrash_events ? cfg->thrash_events - 1 : 0;
+    uint64_t best_t = 0;
     for (unsigned c = 0; c < HM_NUM_CLASSES; c++) {
-      uint64_t t = thrash(s, c);
-      if (!grown[c] && a->shift[c] < HM_ACE_SHIFT_MAX && t > best_t) {
+      uint64_t t = grown[c] ? 0 : want(a, s, cfg, c);
+      if (t > best_t) {
         best = c;
         best_t = t;
       }

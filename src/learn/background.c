@@ -94,7 +94,7 @@ static uint64_t heap_activity(const hm_heap *h) {
  * where their next allocations expect them. */
 static int purge_heaps(uint64_t now) {
   if (!__atomic_load_n(&heaps_ok, __ATOMIC_RELAXED)) return 0;
-  uint64_t delay = hm_param.purge_delay_ms;
+  uint64_t delay = HM_PARAM(purge_delay_ms);
   int pending = 0;
   hm_heap *batch[CLAIM_BATCH];
   uint64_t batch_idle[CLAIM_BATCH];   /* idle since (UINT64_MAX: not idle) */
@@ -173,7 +173,7 @@ static int collect_abandoned(uint64_t now) {
  * the owners fault pages in again (measured: thread_churn 4.5x slower at
  * 1 ms); at most 1 s. */
 static uint32_t quarter_delay(void) {
-  uint32_t d = hm_param.purge_delay_ms / 4;
+  uint32_t d = HM_PARAM(purge_delay_ms) / 4;
   return d < 10 ? 10 : d > 1000 ? 1000 : d;
 }
 

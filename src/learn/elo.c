@@ -21,8 +21,8 @@
  * with a smaller one, ACE would shrink the static caches under the default. */
 const hm_strategy hm_strategies[HM_STRATEGIES] = {
   {"default",     17552,   256,   8192,   131072,    16,    1},   /* the static options */
-  {"lean",         4096,    64,   4096,    65536,     8,    0},
-  {"frugal",       2048,    32,   2048,    32768,     4,    0},
+  {"lean",         6144,    64,   4096,    65536,     8,    0},
+  {"frugal",       4608,    32,   2048,    32768,     4,    0},
   {"throughput",  65536,  1024,  16384,   262144,    64,    2},
   {"server",      32768,   512,   8192,   131072,    32,    2},
   {"bursty",      65536,   256,   8192,   262144,    64,    4},

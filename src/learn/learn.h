@@ -51,7 +51,9 @@ static inline double hm_exp(double x) {
 }
 static inline double hm_sqrt(double x) {
   if (!(x > 0)) return 0;
-  double g = x > 1 ? x : 1;
+  union { double d; uint64_t u; } v = {x};
+  v.u = (v.u >> 1) + (511ull << 52);   /* halve the exponent: within 2x of the root */
+  double g = v.d * 1.5;                 /* above it, so Newton descends */
   for (int i = 0; i < 60; i++) {
     double n = (g + x / g) / 2;
     if (n >= g) break;

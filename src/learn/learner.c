@@ -138,30 +138,31 @@ double hm_learn_cost(const hm_signals *s, const hm_unit_costs *u, double lambda)
 }
 
 /* ---- publishing ------------------------------------------------------------------- */
-#define SET_U32(field, v)                                                           \
-  do {                                                                              \
-    if (!hm_option_user_set(offsetof(hm_params, field)) && hm_param.field != (v)) { \
-      __atomic_store_n(&hm_param.field, (v), __ATOMIC_RELAXED);                     \
-      changed = 1;                                                                  \
-    }                                                                               \
+/* Store v into a field the learner owns, unless the user set it. A
+ * compare-exchange from the value just read: if hakmem_option_set writes
+ * between the check and the store, the store fails and the user's value
+ * stays (the learner's side only; no fast path does this). */
+#define SET_PARAM(field, v)                                                          \
+  do {                                                                               \
+    __typeof__(hm_param.field) old_ = __atomic_load_n(&hm_param.field, __ATOMIC_RELAXED); \
+    __typeof__(hm_param.field) new_ = (v);                                           \
+    if (old_ != new_ && !hm_option_user_set(offsetof(hm_params, field)) &&           \
+        __atomic_compare_exchange_n(&hm_param.field, &old_, new_, 0, __ATOMIC_RELAXED, \
+                                    __ATOMIC_RELAXED))                               \
+      changed = 1;                                                                   \
   } while (0)
 
 static void publish(void) {
   int changed = 0;
   const hm_arm *arm = &hm_arms[L.arm];
   const hm_strategy *st = &hm_strategies[L.strategy];
-  SET_U32(purge_delay_ms, arm->purge_delay_ms);
-  SET_U32(ss_cache_max, arm->ss_cache_max);
-  SET_U32(refill_batch_bytes, st->refill_batch_bytes);
-  SET_U32(l2_batch_bytes, st->l2_batch_bytes);
-  SET_U32(l2_carve_max, st->l2_carve_max);
-  SET_U32(heap_keep_empty_ss, st->heap_keep_empty);
-  size_t large = (size_t)L.ace.large_cache_mb << 20;
-  if (!hm_option_user_set(offsetof(hm_params, large_cache_bytes)) &&
-      hm_param.large_cache_bytes != large) {
-    __atomic_store_n(&hm_param.large_cache_bytes, large, __ATOMIC_RELAXED);
-    changed = 1;
-  }
+  SET_PARAM(purge_delay_ms, arm->purge_delay_ms);
+  SET_PARAM(ss_cache_max, arm->ss_cache_max);
+  SET_PARAM(refill_batch_bytes, st->refill_batch_bytes);
+  SET_PARAM(l2_batch_bytes, st->l2_batch_bytes);
+  SET_PARAM(l2_carve_max, st->l2_carve_max);
+  SET_PARAM(heap_keep_empty_ss, st->heap_keep_empty);
+  SET_PARAM(large_cache_bytes, (size_t)L.ace.large_cache_mb << 20);
   /* Capacities: unless the user sized the caches. */
   int caps_user = hm_option_user_set(offsetof(hm_params, sll_cap_bytes)) ||
                   hm_option_user_set(offsetof(hm_params, l2_cap_bytes)) ||

@@ -145,18 +145,29 @@ static void init_descriptors(hm_superslab *ss) {
  * of memory (or of window room), the cached mappings are given back and the
  * mapping tried once more. */
 static hm_superslab *map_new(void) {
-  hm_superslab *ss = hm_os_map_window(HM_REGION_SIZE, HM_REGION_SIZE, 0);
-  if (!ss && hm_release_cached_mappings())
+  /* First a chunk of a cached large span: resident pages, not faulted in
+   * again, and the large cache's memory serves small blocks too. Its old
+   * contents are not zero: the header is cleared, and every unit is dirty
+   * (committed, decommitted after the purge delay if unused). */
+  hm_superslab *ss = hm_large_take_chunk();
+  if (ss) {
+    memset(ss, 0, sizeof *ss);
+    ss->dirty_units = HM_UNITS_ALL;
+    ss->dirty_since_ms = hm_os_now_ms();
+  } else {
     ss = hm_os_map_window(HM_REGION_SIZE, HM_REGION_SIZE, 0);
-  if (!ss) return NULL;
-  hm_bg_note_mapped(HM_REGION_SIZE);
+    if (!ss && hm_release_cached_mappings())
+      ss = hm_os_map_window(HM_REGION_SIZE, HM_REGION_SIZE, 0);
+    if (!ss) return NULL;
+    hm_bg_note_mapped(HM_REGION_SIZE);
+  }
   /* Secure: the header is fenced off, and an overflow ends at the segment's
    * end (best effort: past the kernel's mapping count the pages stay open). */
   if (hm_seg_data_start > HM_SS_HEADER_SIZE)
     (void)hm_os_protect((uint8_t *)ss + HM_SS_HEADER_SIZE, hm_seg_data_start - HM_SS_HEADER_SIZE, 0);
   if (hm_seg_data_end < HM_REGION_SIZE)        /* ... and an overflow ends at the segment's end */
     (void)hm_os_protect((uint8_t *)ss + hm_seg_data_end, HM_REGION_SIZE - hm_seg_data_end, 0);
-  /* Fresh pages are zero: owner NULL, no remote frees, no dirty units. */
+  /* Fresh (or cleared) header: owner NULL, no remote frees. */
   ss->free_units = HM_UNITS_ALL;
   hm_lock(&hm_ss_lock_);
   ss->all_prev = NULL;
@@ -186,7 +197,7 @@ static void cache_put(hm_superslab *ss) {
   hm_lock(&hm_ss_lock_);
   list_push(&cache_head, ss);
   cache_count++;
-  if (cache_count > hm_param.ss_cache_max) {
+  if (cache_count > HM_PARAM(ss_cache_max)) {
     hm_superslab *victim = cache_head;
     while (victim->next) victim = victim->next;
     list_remove(&cache_head, victim);
@@ -304,7 +315,7 @@ void hm_seg_abandon(hm_heap *h, hm_superslab *ss) {
 
 /* ---- retiring empty segments ------------------------------------------------------- */
 static int retirable(hm_heap *h, hm_superslab *ss) {
-  return ss->free_units == HM_UNITS_ALL && h->seg_count[ss->kind] > hm_param.heap_keep_empty_ss &&
+  return ss->free_units == HM_UNITS_ALL && h->seg_count[ss->kind] > HM_PARAM(heap_keep_empty_ss) &&
          !hm_load_relaxed(&ss->remote_units);
 }
 
@@ -349,7 +360,7 @@ static int purge_heap(hm_heap *h, uint64_t now, int force, uint64_t free_since) 
     for (hm_superslab *ss = h->segs[k]; ss; ss = ss->next) {
       if (!ss->dirty_units) continue;
       if (ss->dirty_since_ms > free_since) ss->dirty_since_ms = free_since;
-      if (!force && now - ss->dirty_since_ms < hm_param.purge_delay_ms) {
+      if (!force && now - ss->dirty_since_ms < HM_PARAM(purge_delay_ms)) {
         pending = 1;
         continue;
       }
@@ -398,7 +409,7 @@ void hm_heap_tick_slow(hm_heap *h) {
   if (h->param_gen != atomic_load_explicit(&hm_param_gen, memory_order_relaxed))
     hm_heap_adopt_params(h);   /* the learner published */
   uint64_t now = hm_os_now_ms();
-  if (now - h->last_purge_ms < hm_param.purge_delay_ms / 2) return;
+  if (now - h->last_purge_ms < HM_PARAM(purge_delay_ms) / 2) return;
   __atomic_store_n(&h->last_purge_ms, now, __ATOMIC_RELAXED);   /* the background thread reads it */
   adopt_some(h);
   hm_ss_purge(h, 0);
@@ -410,7 +421,7 @@ static size_t cache_purge_locked(uint64_t now, int force, int *pending) {
   size_t released = 0;
   for (hm_superslab *ss = cache_head; ss; ss = ss->next) {
     if (!ss->dirty_units) continue;
-    if (!force && now - ss->dirty_since_ms < hm_param.purge_delay_ms) {
+    if (!force && now - ss->dirty_since_ms < HM_PARAM(purge_delay_ms)) {
       *pending = 1;
       continue;
     }
@@ -441,7 +452,7 @@ int hm_ss_cache_purge(uint64_t now) {
   hm_superslab *next;
   for (hm_superslab *ss = cache_head; ss; ss = next) {
     next = ss->next;
-    if (ss->dirty_units || now - ss->dirty_since_ms < 2 * (uint64_t)hm_param.purge_delay_ms) {
+    if (ss->dirty_units || now - ss->dirty_since_ms < 2 * (uint64_t)HM_PARAM(purge_delay_ms)) {
       pending = 1;
       continue;
     }
@@ -481,7 +492,7 @@ size_t hm_release_cached_mappings(void) {
  * stays mapped.) */
 static int abandoned_has_work(hm_superslab *ss, uint64_t now, int *pending) {
   if (ss->dirty_units) {
-    if (now - ss->dirty_since_ms >= hm_param.purge_delay_ms) return 1;
+    if (now - ss->dirty_since_ms >= HM_PARAM(purge_delay_ms)) return 1;
     *pending = 1;   /* decommitted on a later run */
   }
   if (ss->kind == HM_SEG_TINY) return hm_load_relaxed(&ss->remote_units) != 0;

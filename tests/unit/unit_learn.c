@@ -545,6 +545,20 @@ static void test_ace(void)
         }
     }
 
+    /* back under a roomy budget, a class shrunk below its default that is
+     * in use (not thrashing) grows back to 0, one doubling per epoch; an
+     * unused one stays where the low budget put it */
+    hm_ace_init(&a, cfg.large_base_mb);
+    hm_ace_step(&a, &idle, &cfg, floor_bytes, ceiling_mb);
+    EXPECT(a.shift[c] < 0 && a.shift[m] < 0, "the floor budget left %d %d", a.shift[c], a.shift[m]);
+    const int low_m = a.shift[m];
+    hm_signals used = idle;
+    used.refills[c] = 3;   /* in use, far below thrash_events */
+    for (int e = 0; e < -HM_ACE_SHIFT_MIN + 2; e++)
+        hm_ace_step(&a, &used, &cfg, default_budget, ceiling_mb);
+    EXPECT(a.shift[c] == 0, "an active class below its default came back to %d, want 0", a.shift[c]);
+    EXPECT(a.shift[m] == low_m, "an unused class moved from %d to %d", low_m, a.shift[m]);
+
     /* refills only (or flushes only): no growth */
     hm_ace_init(&a, cfg.large_base_mb);
     hm_signals one_way = idle;
