@@ -820,6 +820,7 @@ HM_INLINE void hm_bg_check_attention(void) {
 /* ---- the background thread (learn/background.c) --------------------------------- */
 void hm_bg_note_mapped(size_t bytes);   /* the process grew: maybe start the thread */
 void hm_bg_note_heap(void);             /* a thread heap was created */
+void hm_bg_note_tick(void);             /* a heap's slow-path tick: the learner may want it */
 void hm_bg_fork_prepare(void);
 void hm_bg_fork_parent(void);
 void hm_bg_fork_child(void);

@@ -11,7 +11,8 @@
  *
  * Start: a slow path that maps memory (segments, large blocks) or creates a
  * second thread heap asks for the thread (hm_bg_note_*); once the process has
- * mapped START_BYTES or has two threads, the next slow path, before it enters its heap
+ * mapped START_BYTES or has two threads (or, with the learner on, its bins
+ * made START_TICKS slow-path ticks), the next slow path, before it enters its heap
  * sees HM_BG_ATTN_START and creates it, with no lock held. Never from a
  * constructor: `true` and `ls` never get a thread.
  *
@@ -37,7 +38,10 @@
 #include <string.h>
 
 #define START_BYTES ((uint64_t)8 << 20)   /* start once this much was mapped ... */
-#define START_HEAPS 2u                    /* ... or this many thread heaps exist */
+#define START_HEAPS 2u                    /* ... or this many thread heaps exist ... */
+#define START_TICKS 64u                   /* ... or, with the learner on, this many slow-path
+                                             ticks (of PURGE_CHECK_TICKS events) happened:
+                                             a program whose bins thrash */
 #define IDLE_MAX_MS 10000u                /* longest sleep when nothing waits */
 #define CLAIM_BATCH 32u                   /* heaps claimed per membarrier */
 #define STACK_SIZE (256u * 1024)
@@ -48,6 +52,7 @@ _Atomic uint32_t hm_bg_attention;
 static _Atomic uint32_t bg_state;
 static _Atomic uint64_t grown_bytes;      /* mapped since start (or since fork) */
 static _Atomic uint32_t heaps_made;
+static _Atomic uint32_t ticks_seen;
 static _Atomic uint32_t wake_seq;         /* eventcount: a kick bumps it */
 static pthread_mutex_t bg_lock = PTHREAD_MUTEX_INITIALIZER;   /* held while an action runs */
 static int heaps_ok;                      /* membarrier works: live heaps may be claimed (relaxed
@@ -281,6 +286,17 @@ void hm_bg_note_heap(void) {
     want_thread();
 }
 
+/* A heap's slow-path tick (every PURGE_CHECK_TICKS slow-path events): a
+ * single-threaded program that maps little but keeps its bins busy is the
+ * learner's business (ACE sizes its bins), not the purger's. */
+void hm_bg_note_tick(void) {
+  if (atomic_load_explicit(&bg_state, memory_order_relaxed) != BG_OFF ||
+      HM_PARAM(learn) == HM_LEARN_OFF)
+    return;
+  if (atomic_fetch_add_explicit(&ticks_seen, 1, memory_order_relaxed) + 1 >= START_TICKS)
+    want_thread();
+}
+
 /* A slow path saw hm_bg_attention set (no lock held, outside its heap). */
 void hm_bg_attend(void) {
   uint32_t a = atomic_exchange(&hm_bg_attention, 0);
@@ -324,6 +340,7 @@ void hm_bg_fork_child(void) {
   atomic_store(&bg_state, BG_OFF);
   atomic_store(&grown_bytes, 0);
   atomic_store(&heaps_made, 0);
+  atomic_store(&ticks_seen, 0);
   atomic_store(&hm_bg_attention, 0);
   atomic_store(&owner_waits, 0);
   __atomic_store_n(&heaps_ok, 0, __ATOMIC_RELAXED);

@@ -408,6 +408,7 @@ void hm_heap_tick_slow(hm_heap *h) {
   h->slow_ticks = 0;
   if (h->param_gen != atomic_load_explicit(&hm_param_gen, memory_order_relaxed))
     hm_heap_adopt_params(h);   /* the learner published */
+  hm_bg_note_tick();
   uint64_t now = hm_os_now_ms();
   if (now - h->last_purge_ms < HM_PARAM(purge_delay_ms) / 2) return;
   __atomic_store_n(&h->last_purge_ms, now, __ATOMIC_RELAXED);   /* the background thread reads it */
