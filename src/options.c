@@ -92,10 +92,12 @@ enum {
     "what a resident GiB costs the learner, in thousandths of a CPU: more trades speed for memory") \
   X(LEARN_ACE,          learn_ace,          OPT_BOOL,  1,         0,  1,          AT_USE,           \
     "the learner sizes each class's thread cache and the large cache (ACE)")                        \
-  X(LEARN_UCB,          learn_ucb,          OPT_BOOL,  1,         0,  1,          AT_USE,           \
-    "the learner picks the purge delay and segment cache (a UCB1 bandit)")                          \
-  X(LEARN_ELO,          learn_elo,          OPT_BOOL,  1,         0,  1,          AT_USE,           \
-    "the learner picks a strategy: budgets, refill batches, L2 carving (an Elo league)")
+  X(LEARN_UCB,          learn_ucb,          OPT_BOOL,  0,         0,  1,          AT_USE,           \
+    "the learner picks the purge delay and segment cache (a UCB1 bandit); off by default: "   \
+    "its exploration cost more than it found on our benchmarks (docs/LEARNING.md)")         \
+  X(LEARN_ELO,          learn_elo,          OPT_BOOL,  0,         0,  1,          AT_USE,           \
+    "the learner picks a strategy: budgets, refill batches, L2 carving (an Elo league); off "     \
+    "by default, for the same reason")
 
 #define HM_PARAM_INIT(NAME, field, kind, def, lo, hi, when, desc) .field = (def),
 hm_params hm_param = {HM_OPTION_TABLE(HM_PARAM_INIT)};
