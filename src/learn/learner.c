@@ -216,7 +216,8 @@ static void log_open(void) {
                    "t_ms,epoch,mode,cpu_ms,wall_ms,refills,flushes,faults,mmaps,munmaps,madvises,"
                    "large_hits,large_misses,large_drops,committed_mb,resident_mb,overhead,cost,"
                    "strategy,strategy_id,arm,p_purge_delay_ms,p_ss_cache_max,p_large_cache_mb,"
-                   "p_cache_kb,p_refill_batch_kb,p_l2_batch_kb,p_l2_carve_max,p_heap_keep_empty");
+                   "p_cache_kb,p_refill_batch_kb,p_l2_batch_kb,p_l2_carve_max,p_heap_keep_empty,"
+                   "unit_fault_ns,unit_map_ns,unit_madvise_ns");
   for (unsigned i = 0; i < HM_STRATEGIES && k > 0 && (size_t)k < sizeof b; i++)
     k += snprintf(b + k, sizeof b - (size_t)k, ",elo_%s", hm_strategies[i].name);
   if (k > 0 && (size_t)k < sizeof b - 1) {
@@ -240,7 +241,7 @@ static void log_epoch(const hm_signals *s, double overhead, double cost, unsigne
   char b[1536];
   int k = snprintf(b, sizeof b,
                    "%llu,%llu,%s,%.1f,%.1f,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%.1f,%.1f,"
-                   "%.5f,%.5f,%s,%u,%u,%u,%u,%u,%llu,%u,%u,%u,%u",
+                   "%.5f,%.5f,%s,%u,%u,%u,%u,%u,%llu,%u,%u,%u,%u,%.0f,%.0f,%.0f",
                    (unsigned long long)((L.last_ns - L.t0_ns) / 1000000),
                    (unsigned long long)L.epoch, mode == HM_LEARN_ON ? "on" : "observe",
                    (double)s->cpu_ns / 1e6, (double)s->wall_ns / 1e6, (unsigned long long)bin_r,
@@ -252,7 +253,7 @@ static void log_epoch(const hm_signals *s, double overhead, double cost, unsigne
                    st->name, L.strategy, L.arm, arm->purge_delay_ms, arm->ss_cache_max,
                    L.ace.large_cache_mb, (unsigned long long)(hm_ace_cache_bytes(L.ace.shift) >> 10),
                    st->refill_batch_bytes >> 10, st->l2_batch_bytes >> 10, st->l2_carve_max,
-                   st->heap_keep_empty);
+                   st->heap_keep_empty, L.unit.fault_ns, L.unit.map_ns, L.unit.decommit_ns);
   for (unsigned i = 0; i < HM_STRATEGIES && k > 0 && (size_t)k < sizeof b; i++)
     k += snprintf(b + k, sizeof b - (size_t)k, ",%.1f", L.elo.rating[i]);
   if (k > 0 && (size_t)k < sizeof b - 1) {
