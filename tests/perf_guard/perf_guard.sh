@@ -36,6 +36,12 @@ done
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/perf_guard.XXXXXX") || exit 2
 trap 'rm -rf "$tmp"' EXIT
 
+# The learner off: it resizes the bins on a wall-clock epoch, so with it on
+# the slow paths taken in the N and 2N runs (and the difference) depend on
+# timing (medium: 72-125 Ir/pair on, 156 off). The fast paths are the same
+# code either way; this guards them.
+export HAKMEM_LEARN=off
+
 # total_ir N SIZE BATCH: callgrind's instruction total of one run
 total_ir() {
   out=$tmp/cg.$1.$2
