@@ -6,9 +6,10 @@
  * (hm_heap_adopt_params, at the heap's next slow-path tick) or an option is
  * set (hm_heap_apply_params).
  *
- * A class's capacity is the options' (bytes / block size, clamped to
- * SLL_CAP_MIN..SLL_CAP_MAX) scaled by 2^cap_shift[class]: the learner's
- * ACE sets the shifts (src/learn/ace.c); 0, the static value, otherwise. */
+ * A class's capacity and refill batch are the options' (bytes / block
+ * size, clamped to SLL_CAP_MIN..SLL_CAP_MAX and REFILL_BATCH_MAX) scaled by
+ * 2^cap_shift[class]: the learner's ACE sets the shifts (src/learn/ace.c);
+ * 0, the static value, otherwise. */
 #include "hakmem_internal.h"
 
 _Atomic uint32_t hm_param_gen;
@@ -49,9 +50,12 @@ uint32_t hm_params_bin_cap_max_shifted(unsigned cls, int shift) {
   return scaled(base_cap_max(cls), shift);
 }
 
+/* A refill brings the options' batch, scaled with the class's capacity
+ * (a class ACE grew takes proportionally fewer, larger refills), never
+ * more than the capacity. */
 uint32_t hm_params_refill_batch(unsigned cls) {
   uint32_t bytes = cls < HM_TINY_CLASSES ? HM_PARAM(refill_batch_bytes) : HM_PARAM(l2_batch_bytes);
-  uint32_t b = clamp_u32(bytes / hm_class_size[cls], 1, HM_PARAM(refill_batch_max));
+  uint32_t b = scaled(clamp_u32(bytes / hm_class_size[cls], 1, HM_PARAM(refill_batch_max)), shift_of(cls));
   uint32_t cap = hm_params_bin_cap(cls);
   return b > cap ? cap : b;
 }

@@ -156,6 +156,13 @@ static void test_params(void)
         unsigned c = cls[i];
         hm_param.cap_shift[c] = 0;
         uint32_t cap0 = hm_params_bin_cap(c), max0 = hm_params_bin_cap_max(c);
+        uint32_t batch0 = hm_params_refill_batch(c);
+        /* the refill batch follows the capacity: x4, but never above it */
+        hm_param.cap_shift[c] = 2;
+        uint32_t want_b = batch0 * 4 < hm_params_bin_cap(c) ? batch0 * 4 : hm_params_bin_cap(c);
+        EXPECT(hm_params_refill_batch(c) == want_b, "class %u shift +2: batch %u, want %u", c,
+               hm_params_refill_batch(c), want_b);
+        hm_param.cap_shift[c] = 0;
         CHECK(cap0 >= 2 && max0 >= cap0, "class %u: capacity %u, max %u", c, cap0, max0);
         hm_param.cap_shift[c] = 2;
         uint32_t want = cap0 * 4 > 65535 ? 65535 : cap0 * 4;
