@@ -178,7 +178,9 @@ static char log_buf[4 << 20];
 
 /* Reads the log; checks the header and that every row is well formed, of
  * mode `mode`, and numbered 1, 2, 3, ...; returns the number of rows (-1:
- * no file). */
+ * no file). An empty file has no rows: a process that exit()s while its
+ * learner opens the log (mode exit) ends it between the open and the
+ * header's write. */
 static long read_log(const char *path, const char *mode)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -190,6 +192,8 @@ static long read_log(const char *path, const char *mode)
         n += (size_t)r;
     close(fd);
     log_buf[n] = 0;
+    if (n == 0)
+        return 0;
     EXPECT(!strncmp(log_buf, "t_ms,epoch,mode,", 16), "%s: no header (starts \"%.40s\")", path,
            log_buf);
     const char *nl = strchr(log_buf, '\n');
