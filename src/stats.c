@@ -116,7 +116,7 @@ static HM_RACY_READER void gather(hakmem_stats *st, int resident) {
   add_counts((uint64_t *)&st->debug, (const uint64_t *)&hm_dbg_global, sizeof st->debug / 8, 1);
 #endif
   for (hm_heap *h = hm_heap_registry_first(); h; h = h->all_next) {
-    if (!__atomic_load_n(&h->live, __ATOMIC_RELAXED)) continue;
+    if (!__atomic_load_n(&h->live, __ATOMIC_ACQUIRE)) continue;
     st->heaps++;
     /* Other threads keep running: their counters are read as they are. */
     add_counts((uint64_t *)&sum, (const uint64_t *)&h->stats, sizeof sum / 8, 1);
@@ -196,7 +196,7 @@ HM_RACY_READER void hm_stats_bin_events(uint64_t *refills, uint64_t *flushes) {
     flushes[c] = merged.flushes[c];
   }
   for (hm_heap *h = hm_heap_registry_first(); h; h = h->all_next) {
-    if (!__atomic_load_n(&h->live, __ATOMIC_RELAXED)) continue;
+    if (!__atomic_load_n(&h->live, __ATOMIC_ACQUIRE)) continue;
     for (unsigned c = 0; c < HM_NUM_CLASSES; c++) {
       refills[c] += __atomic_load_n(&h->stats.refills[c], __ATOMIC_RELAXED);
       flushes[c] += __atomic_load_n(&h->stats.flushes[c], __ATOMIC_RELAXED);
