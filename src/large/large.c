@@ -524,9 +524,13 @@ void *hm_large_take_chunk(void) {
   if (hm_param.secure) return NULL;
   hm_lock(&large_lock);
   int best = -1;
-  for (unsigned i = 0; i < cache_n; i++)   /* the oldest span with a whole chunk */
-    if (cache[i].size >= HM_REGION_SIZE && (best < 0 || cache[i].since_ms < cache[best].since_ms))
+  for (unsigned i = 0; i < cache_n; i++) {   /* the oldest span with a whole chunk ... */
+    const cached_span *c = &cache[i];
+    uintptr_t last = (uintptr_t)c->hdr + c->size / HM_REGION_SIZE * HM_REGION_SIZE - 1;
+    if (c->size >= HM_REGION_SIZE && hm_region_in_map(last) &&   /* ... the region map covers */
+        (best < 0 || c->since_ms < cache[best].since_ms))
       best = (int)i;
+  }
   if (best < 0) {
     hm_unlock(&large_lock);
     return NULL;
