@@ -120,7 +120,9 @@ static void read_signals(hm_signals *s, uint64_t now_ns) {
   s->wall_ns = DELTA(now_ns, L.last_ns);
   L.last_cpu_ns = cpu;
   L.last_ns = now_ns;
-  s->committed = hm_stats_committed();
+  /* committed scans every segment under the segment lock: only for the log
+   * (the objective prices resident bytes) */
+  s->committed = hm_param_learn_log[0] ? hm_stats_committed() : 0;
   s->resident = hm_stats_process_rss();
 }
 
