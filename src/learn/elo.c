@@ -8,9 +8,11 @@
  *
  * The league: the leader plays most epochs; every few epochs a challenger
  * (round-robin) plays one, and that epoch is a game against the leader's
- * latest epoch -- lower cost wins, within a margin a draw. Ratings move by
- * the usual Elo update and decay toward the base, so that the winner of a
- * phase that ended loses its lead unless it keeps winning. */
+ * latest epoch -- lower cost wins, within a margin a draw -- if the two
+ * epochs did comparable work (a challenger's epoch in another phase than
+ * the leader's reference plays no game). Ratings move by the usual Elo
+ * update and decay toward the base, so that the winner of a phase that
+ * ended loses its lead unless it keeps winning. */
 #include "learn.h"
 
 /* The default's budget holds the static caches (17.1 MiB a thread, nearly
@@ -45,7 +47,7 @@ void hm_elo_init(hm_elo *e) {
   e->leader = 0;
   e->next_challenger = 1;
   e->epochs_since_match = 0;
-  e->leader_cost = 0;
+  e->leader_cost = e->leader_work = 0;
   e->leader_cost_valid = 0;
 }
 
@@ -60,15 +62,21 @@ unsigned hm_elo_pick(hm_elo *e, unsigned every) {
 
 static double expected(double ra, double rb) { return 1 / (1 + hm_exp((rb - ra) / 400 * 2.302585092994046)); }
 
-void hm_elo_record(hm_elo *e, unsigned played, double cost, double k, double margin,
-                   double decay) {
+static int comparable(double a, double b) {
+  if (a <= 0 || b <= 0) return 1;   /* unknown: judge on cost alone */
+  return a <= b * HM_ELO_WORK_RATIO && b <= a * HM_ELO_WORK_RATIO;
+}
+
+void hm_elo_record(hm_elo *e, unsigned played, double cost, double work, double k,
+                   double margin, double decay) {
   if (played >= HM_STRATEGIES || !(cost >= 0)) return;
   for (unsigned i = 0; i < HM_STRATEGIES; i++)
     e->rating[i] = HM_ELO_BASE + (e->rating[i] - HM_ELO_BASE) * (1 - decay);
   if (played == e->leader) {
     e->leader_cost = cost;
+    e->leader_work = work;
     e->leader_cost_valid = 1;
-  } else if (e->leader_cost_valid) {
+  } else if (e->leader_cost_valid && comparable(work, e->leader_work)) {
     double ref = e->leader_cost, score;
     if (cost < ref * (1 - margin)) score = 1;
     else if (cost > ref * (1 + margin)) score = 0;

@@ -115,18 +115,24 @@ typedef struct hm_elo {
   unsigned next_challenger;      /* round-robin over the others */
   unsigned epochs_since_match;
   /* The leader's last epoch, the reference a challenger is judged against. */
-  double leader_cost;
+  double leader_cost, leader_work;
   int leader_cost_valid;
 } hm_elo;
 void hm_elo_init(hm_elo *e);
 /* The strategy for the next epoch: a challenger every `every` epochs (the
  * others round-robin), the leader otherwise. */
 unsigned hm_elo_pick(hm_elo *e, unsigned every);
-/* The cost of the epoch strategy `played` ran: a challenger's epoch is a game
- * against the leader's latest epoch (a tie within `margin`, relative);
- * ratings move by k x (score - expected) and every rating decays toward the
- * base by `decay` per epoch, so that an old phase's winner can be caught. */
-void hm_elo_record(hm_elo *e, unsigned played, double cost, double k, double margin, double decay);
+/* The cost of the epoch strategy `played` ran, and how much work the
+ * program did in it (any measure, e.g. its bin events and faults; 0:
+ * unknown). A challenger's epoch is a game against the leader's latest
+ * epoch (a tie within `margin`, relative) -- but only when the two did
+ * comparable work (within a factor HM_ELO_WORK_RATIO), since epochs of
+ * different phases say nothing about the strategies. Ratings move by
+ * k x (score - expected) and every rating decays toward the base by `decay`
+ * per epoch, so that an old phase's winner can be caught. */
+#define HM_ELO_WORK_RATIO 2.0
+void hm_elo_record(hm_elo *e, unsigned played, double cost, double work, double k, double margin,
+                   double decay);
 
 /* ---- UCB1: the purge arms ----------------------------------------------------- */
 #define HM_ARMS 5

@@ -292,6 +292,14 @@ static int active(const hm_signals *s) {
   return 0;
 }
 
+/* What the program asked of the allocator in an epoch, for ELO's test that
+ * two epochs are comparable: its bin events and the CPU time it used. */
+static double work(const hm_signals *s) {
+  uint64_t bin = 0;
+  for (unsigned c = 0; c < HM_NUM_CLASSES; c++) bin += s->refills[c] + s->flushes[c];
+  return (double)bin + (double)s->cpu_ns / 1000.0 + 1;
+}
+
 int hm_learn_epoch(uint64_t now_ms) {
   (void)now_ms;
   unsigned mode = __atomic_load_n(&hm_param.learn, __ATOMIC_RELAXED);
@@ -320,7 +328,8 @@ int hm_learn_epoch(uint64_t now_ms) {
   /* Credit the epoch to what ran it; an idle epoch says nothing about
    * speed, and would make every arm look alike. */
   if (busy && use_ucb) hm_ucb_record(&L.ucb, L.arm, cost, UCB_GAMMA);
-  if (busy && use_elo) hm_elo_record(&L.elo, L.strategy, cost, ELO_K, ELO_MARGIN, ELO_DECAY);
+  if (busy && use_elo)
+    hm_elo_record(&L.elo, L.strategy, cost, work(&s), ELO_K, ELO_MARGIN, ELO_DECAY);
   /* Decide the next epoch. An idle epoch prices resident bytes only, and
    * nothing is paid for memory given back that nobody asks for: while the
    * program is idle the purge arm is never lazier than the default. */

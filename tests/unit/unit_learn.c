@@ -300,7 +300,7 @@ static unsigned elo_epoch(hm_elo *e, const double *cost, double noise)
 {
     unsigned s = hm_elo_pick(e, ELO_EVERY);
     CHECK(s < HM_STRATEGIES, "pick %u", s);
-    hm_elo_record(e, s, cost[s] * (1 + noise * lcg_unit()), ELO_K, ELO_MARGIN, ELO_DECAY);
+    hm_elo_record(e, s, cost[s] * (1 + noise * lcg_unit()), 0, ELO_K, ELO_MARGIN, ELO_DECAY);
     return s;
 }
 
@@ -343,10 +343,24 @@ static void test_elo(void)
 
     /* NaN and negative costs are ignored */
     hm_elo before = e;
-    hm_elo_record(&e, 1, NAN, ELO_K, ELO_MARGIN, ELO_DECAY);
-    hm_elo_record(&e, 1, -2, ELO_K, ELO_MARGIN, ELO_DECAY);
-    hm_elo_record(&e, HM_STRATEGIES, 1, ELO_K, ELO_MARGIN, ELO_DECAY);
+    hm_elo_record(&e, 1, NAN, 0, ELO_K, ELO_MARGIN, ELO_DECAY);
+    hm_elo_record(&e, 1, -2, 0, ELO_K, ELO_MARGIN, ELO_DECAY);
+    hm_elo_record(&e, HM_STRATEGIES, 1, 0, ELO_K, ELO_MARGIN, ELO_DECAY);
     EXPECT(!memcmp(&before, &e, sizeof e), "an ignored cost changed the league");
+
+    /* epochs of different work play no game: a challenger far cheaper than
+     * the leader's reference, but with 10x its work, leaves the ratings
+     * where the decay puts them; with comparable work it wins */
+    hm_elo_init(&e);
+    hm_elo_record(&e, 0, 1.0, 1000, ELO_K, ELO_MARGIN, 0);   /* the leader's reference */
+    hm_elo_record(&e, 3, 0.1, 10000, ELO_K, ELO_MARGIN, 0);
+    EXPECT(e.rating[3] == HM_ELO_BASE && e.games[3] == 0,
+           "a challenger with 10x the leader's work played a game: rating %.1f, games %u",
+           e.rating[3], e.games[3]);
+    hm_elo_record(&e, 3, 0.1, 1500, ELO_K, ELO_MARGIN, 0);
+    EXPECT(e.rating[3] > HM_ELO_BASE && e.games[3] == 1,
+           "a cheaper challenger with comparable work did not win: rating %.1f, games %u",
+           e.rating[3], e.games[3]);
 
     /* strategy 5 at half the others' cost */
     hm_elo_init(&e);
