@@ -127,10 +127,14 @@ static void read_signals(hm_signals *s, uint64_t now_ns) {
 }
 
 /* ---- the objective ----------------------------------------------------------------- */
+static uint64_t bin_events(const hm_signals *s) {
+  uint64_t n = 0;
+  for (unsigned c = 0; c < HM_NUM_CLASSES; c++) n += s->refills[c] + s->flushes[c];
+  return n;
+}
+
 double hm_learn_overhead(const hm_signals *s, const hm_unit_costs *u) {
-  uint64_t bin = 0;
-  for (unsigned c = 0; c < HM_NUM_CLASSES; c++) bin += s->refills[c] + s->flushes[c];
-  double ns = (double)bin * u->bin_ns + (double)s->faults * u->fault_ns +
+  double ns = (double)bin_events(s) * u->bin_ns + (double)s->faults * u->fault_ns +
               (double)(s->maps + s->unmaps) * u->map_ns + (double)s->decommits * u->decommit_ns;
   return s->wall_ns ? ns / (double)s->wall_ns : 0;
 }
@@ -286,18 +290,13 @@ static void start(uint64_t now_ns) {
 /* A bin event or a syscall of ours in the epoch: the program is using the
  * allocator (else the background thread may sleep). */
 static int active(const hm_signals *s) {
-  if (s->maps || s->unmaps || s->large_hits || s->large_misses) return 1;
-  for (unsigned c = 0; c < HM_NUM_CLASSES; c++)
-    if (s->refills[c] || s->flushes[c]) return 1;
-  return 0;
+  return s->maps || s->unmaps || s->large_hits || s->large_misses || bin_events(s);
 }
 
 /* What the program asked of the allocator in an epoch, for ELO's test that
  * two epochs are comparable: its bin events and the CPU time it used. */
 static double work(const hm_signals *s) {
-  uint64_t bin = 0;
-  for (unsigned c = 0; c < HM_NUM_CLASSES; c++) bin += s->refills[c] + s->flushes[c];
-  return (double)bin + (double)s->cpu_ns / 1000.0 + 1;
+  return (double)bin_events(s) + (double)s->cpu_ns / 1000.0 + 1;
 }
 
 int hm_learn_epoch(uint64_t now_ms) {
