@@ -151,10 +151,6 @@ static int purge_heaps(uint64_t now) {
   return pending;
 }
 
-/* The learner's epoch (learner.c): it keeps the thread's cadence while the
- * program uses the allocator, and lets it sleep when it does not. */
-static int learn(uint64_t now) { return hm_learn_epoch(now); }
-
 /* The process-wide caches: empty segments and freed large spans. */
 static int purge_caches(uint64_t now) {
   int pending = hm_ss_cache_purge(now);
@@ -199,7 +195,7 @@ static const bg_action actions[HAKMEM_BG_ACTIONS] = {
     " (segments: decommitted after a delay, unmapped after two)"},
   [HAKMEM_BG_COLLECT_ABANDONED] = {"collect_abandoned", quarter_delay, collect_abandoned,
     "frees into exited threads' segments wait there until some thread adopts them"},
-  [HAKMEM_BG_LEARN] = {"learn", hm_learn_interval_ms, learn,
+  [HAKMEM_BG_LEARN] = {"learn", hm_learn_interval_ms, hm_learn_epoch,
     "no static setting suits every program: one epoch of the learner reads the signals,"
     " prices them, and tunes the options it owns (docs/LEARNING.md)"},
 };

@@ -190,7 +190,9 @@ int hm_ace_step(hm_ace *a, const hm_signals *s, const hm_ace_cfg *cfg, uint64_t 
 /* ---- the learner (learner.c) ------------------------------------------------------- */
 enum { HM_LEARN_OFF = 0, HM_LEARN_OBSERVE = 1, HM_LEARN_ON = 2 };
 uint32_t hm_learn_interval_ms(void);
-int hm_learn_epoch(uint64_t now_ms);   /* the background row; 1 while the program is active */
+/* The background row: 1 while the program uses the allocator (the thread
+ * keeps its cadence), 0 when it does not (the thread may sleep). */
+int hm_learn_epoch(uint64_t now_ms);
 void hm_learn_fork_child(void);
 
 #endif

@@ -64,7 +64,8 @@ static struct {
   hm_ucb ucb;
   hm_elo elo;
   unsigned arm, strategy;
-  int log_fd;   /* -1: none; 0: not opened yet */
+  int log_opened;   /* log_open ran (log_fd may be 0: a program that closed stdin) */
+  int log_fd;       /* -1: no log (not wanted, or it failed) */
 } L;
 
 static uint64_t cpu_now_ns(void) {
@@ -233,8 +234,11 @@ static void log_open(void) {
 }
 
 static void log_epoch(const hm_signals *s, double overhead, double cost, unsigned mode) {
-  if (!hm_param_learn_log[0] || L.log_fd < 0) return;
-  if (L.log_fd == 0) log_open();
+  if (!hm_param_learn_log[0]) return;
+  if (!L.log_opened) {
+    L.log_opened = 1;
+    log_open();
+  }
   if (L.log_fd < 0) return;
   uint64_t bin_r = 0, bin_f = 0;
   for (unsigned c = 0; c < HM_NUM_CLASSES; c++) {
@@ -349,6 +353,6 @@ int hm_learn_epoch(uint64_t now_ms) {
 void hm_learn_fork_child(void) {
   /* The child starts its own learner (with its own baseline) when its
    * background thread starts; the log file descriptor is the parent's. */
-  if (L.log_fd > 0) close(L.log_fd);
+  if (L.log_opened && L.log_fd >= 0) close(L.log_fd);
   memset(&L, 0, sizeof L);
 }
