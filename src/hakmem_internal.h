@@ -254,6 +254,10 @@ HM_INLINE int hm_region_is_segment(unsigned kind) { return kind >= HM_REGION_SS;
  * slabs or L2 pages; the empty cache is shared, so memory moves freely
  * between the two. */
 enum { HM_SEG_TINY = 0, HM_SEG_L2 = 1, HM_SEG_KINDS = 2 };
+/* hm_superslab.huge: NO is a fresh mapping's (the kernel's default: no
+ * huge pages where the system says "madvise"), UNKNOWN a chunk carved from
+ * a large span (it keeps the span's advice). */
+enum { HM_SEG_HUGE_NO = 0, HM_SEG_HUGE_YES = 1, HM_SEG_HUGE_UNKNOWN = 2 };
 
 /* ---- size classes (size_class.c documents the table) ---------------------- */
 #define HM_TINY_MAX 1024                  /* largest tiny size */
@@ -396,7 +400,8 @@ typedef struct hm_superslab {
   uint32_t free_units;               /* units not assigned to a slab / page */
   uint32_t dirty_units;              /* free units whose memory is still committed */
   uint8_t kind;                      /* HM_SEG_TINY or HM_SEG_L2 */
-  uint8_t reserved[3];
+  uint8_t huge;                      /* HM_SEG_HUGE_*: what madvise last said of its pages */
+  uint8_t reserved[2];
   uint64_t dirty_since_ms;           /* when dirty_units became non-empty */
   struct hm_superslab *next, *prev;  /* owner's list, abandoned list or cache */
   struct hm_superslab *all_next, *all_prev; /* registry of every superslab */
@@ -610,6 +615,7 @@ typedef struct hm_params {
   uint32_t ss_cache_max;       /* empty superslabs kept process-wide          */
   size_t large_cache_bytes;    /* freed large mappings kept for reuse          */
   uint32_t large_cache_count;
+  uint32_t huge_pages;         /* HM_HUGE_* bits: where transparent huge pages are asked for */
   uint32_t tiny_use_superslab; /* 1: Tiny slabs; 0: tiny sizes on L2 pages (comparison) */
   uint32_t verbose;            /* 1: version, path, options at load; 2: + ranges */
   uint32_t stats;              /* the report at exit: 0 none, 1 text, 2 JSON  */
@@ -625,6 +631,15 @@ typedef struct hm_params {
 } hm_params;
 
 extern hm_params hm_param;
+/* hm_param.huge_pages: transparent huge pages (MADV_HUGEPAGE) for the new
+ * segments of a heap that already holds HM_HUGE_MIN_SEGS of that kind (it
+ * is growing: its segments fill), and for new large spans. Both trade
+ * memory (a touched 4 KiB page commits its whole 2 MiB) for page faults
+ * (one per 2 MiB instead of 512); the learner sets them from the faults it
+ * measures (docs/LEARNING.md, "Huge pages"). */
+#define HM_HUGE_SEGMENTS 1u
+#define HM_HUGE_SPANS 2u
+#define HM_HUGE_MIN_SEGS 4u
 /* A parameter as the slow paths read it: a relaxed atomic load (the same
  * instruction as a plain one), since the learner and hakmem_option_set
  * store while other threads read. */
@@ -720,6 +735,8 @@ void hm_os_unmap(void *p, size_t size);
 void hm_os_decommit(void *p, size_t size);
 int hm_os_protect(void *p, size_t size, int readable);   /* 0, or -1 (errno kept) */
 size_t hm_os_resident(void *p, size_t size);   /* mincore: bytes resident */
+/* MADV_HUGEPAGE (on) or MADV_NOHUGEPAGE over [p, p + size): 0, or -1 (errno kept). */
+int hm_os_hugepage(void *p, size_t size, int on);
 uint64_t hm_os_now_ms(void);
 uint64_t hm_os_now_ns(void);
 uint64_t hm_os_random64(void);   /* for keys: never 0 */
@@ -883,6 +900,7 @@ void hm_large_usage(hm_usage *u, int resident);
 /* The large cache since start: spans reused, spans mapped fresh, freed
  * spans not kept (too big for it, or it was full). */
 void hm_large_counts(uint64_t *hits, uint64_t *misses, uint64_t *drops);
+double hm_large_cached_density(void);   /* resident share of the cached spans; -1: none */
 /* 2 MiB (aligned, resident) taken from a cached large span for a segment;
  * NULL when none has a whole chunk (or in secure mode). */
 void *hm_large_take_chunk(void);

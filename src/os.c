@@ -240,6 +240,18 @@ size_t hm_os_resident(void *p, size_t size) {
   return total;
 }
 
+int hm_os_hugepage(void *p, size_t size, int on) {
+#if defined(MADV_HUGEPAGE) && defined(MADV_NOHUGEPAGE)
+  int saved = errno;
+  int r = madvise(p, size, on ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
+  errno = saved;
+  return r;
+#else
+  (void)p, (void)size, (void)on;
+  return -1;
+#endif
+}
+
 uint64_t hm_os_now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);

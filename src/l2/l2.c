@@ -131,8 +131,7 @@ static int page_extend(hm_heap *h, hm_l2_page *pg) {
   return 0;
 }
 
-static hm_l2_page *page_init(hm_superslab *seg, unsigned u, unsigned cls) {
-  unsigned span = hm_l2_page_span(cls);
+static hm_l2_page *page_init(hm_superslab *seg, unsigned u, unsigned cls, unsigned span) {
   for (unsigned i = u; i < u + span; i++) {
     seg->pages[i].cls = (uint8_t)cls;
     seg->pages[i].head = (uint8_t)u;
@@ -262,6 +261,29 @@ void hm_l2_release_empty(hm_heap *h) {
   }
 }
 
+/* The longest run of units set in `units`: its length, its first unit in *at. */
+static unsigned longest_run(uint32_t units, unsigned *at) {
+  unsigned best = 0;
+  while (units) {
+    unsigned a = (unsigned)__builtin_ctz(units);
+    unsigned len = (unsigned)__builtin_ctzll(~((uint64_t)units >> a));   /* the ones from a */
+    if (len > best) {
+      best = len;
+      *at = a;
+    }
+    units = a + len >= 32 ? 0u : units & ~((1u << (a + len)) - 1u);
+  }
+  return best;
+}
+
+/* Where in `units` (free units of seg) a page of `span` units goes, or -1:
+ * a multi-unit page avoids unit 0 when it can (after the header, the block
+ * placement may cost it a block). */
+static int find_run(uint32_t units, unsigned span) {
+  int u = span > 1 ? hm_seg_find_run(units & ~1u, span) : -1;
+  return u >= 0 ? u : hm_seg_find_run(units, span);
+}
+
 /* A new page of class cls; NULL with *adopted set when an adopted segment
  * brought pages of the class (look at the queue again), NULL otherwise when
  * out of memory. */
@@ -273,14 +295,11 @@ static hm_l2_page *page_new(hm_heap *h, unsigned cls, int *adopted) {
     /* Units freed earlier first (resident already), as hm_ss_slab_new does. */
     for (hm_superslab *seg = h->segs[HM_SEG_L2]; seg; seg = seg->next) {
       int u = hm_seg_find_run(seg->free_units & seg->dirty_units, span);
-      if (u >= 0) return page_init(seg, (unsigned)u, cls);
+      if (u >= 0) return page_init(seg, (unsigned)u, cls, span);
     }
     for (hm_superslab *seg = h->segs[HM_SEG_L2]; seg; seg = seg->next) {
-      /* A multi-unit page avoids unit 0 when it can: after the header, the
-       * block placement may cost it a block (hakmem_internal.h). */
-      int u = span > 1 ? hm_seg_find_run(seg->free_units & ~1u, span) : -1;
-      if (u < 0) u = hm_seg_find_run(seg->free_units, span);
-      if (u >= 0) return page_init(seg, (unsigned)u, cls);
+      int u = find_run(seg->free_units, span);
+      if (u >= 0) return page_init(seg, (unsigned)u, cls, span);
     }
     hm_superslab *seg = hm_seg_abandoned_pop(HM_SEG_L2);
     if (seg) {
@@ -291,6 +310,20 @@ static hm_l2_page *page_new(hm_heap *h, unsigned cls, int *adopted) {
         return NULL;
       }
       continue;
+    }
+    /* A shorter page (at least half the span) before a new segment: the
+     * runs that full spans leave -- the 31 units after the header hold three
+     * 8-unit pages and 7 units -- would otherwise stay empty while the heap
+     * maps more segments (and with huge pages they would be committed). */
+    if (span > 1) {
+      hm_superslab *best_seg = NULL;
+      unsigned best_len = 0, best_u = 0, at = 0;
+      for (hm_superslab *sg = h->segs[HM_SEG_L2]; sg; sg = sg->next) {
+        unsigned len = longest_run(sg->free_units, &at);
+        if (len > best_len) best_seg = sg, best_len = len, best_u = at;
+      }
+      if (best_seg && best_len >= (span + 1) / 2)
+        return page_init(best_seg, best_u, cls, best_len < span ? best_len : span);
     }
     if (!hm_seg_acquire(h, HM_SEG_L2)) {
       errno = ENOMEM;

@@ -143,6 +143,10 @@ static void *map_span(size_t size, size_t align, size_t phase) {
   for (int attempt = 0;; attempt++) {
     void *p = hm_os_map_window(size, align, phase);
     if (!p) p = hm_os_map_aligned(size, align, phase);
+    /* Huge pages when the learner has seen the program touch its large
+     * blocks (hm_large_cached_density) and pay for their faults. */
+    if (p && size >= HM_REGION_SIZE && (HM_PARAM(huge_pages) & HM_HUGE_SPANS))
+      (void)hm_os_hugepage(p, size, 1);
     if (p || attempt || !hm_release_cached_mappings()) return p;
   }
 }
@@ -549,6 +553,30 @@ void *hm_large_take_chunk(void) {
   hm_unlock(&large_lock);
   if (tail_size) hm_os_unmap(tail, tail_size);
   return chunk;
+}
+
+/* Of the cached spans' bytes, the share resident: freed blocks' pages are
+ * those the program touched, so this says whether it touches the large
+ * blocks it allocates (1) or uses them sparsely (a big calloc'd table: near
+ * 0), which decides whether huge pages would cost it memory. The spans are
+ * listed under the lock and measured (mincore) after it: one taken or
+ * unmapped meanwhile reads as not resident. -1: nothing cached. For the
+ * learner's thread only (the list is static). */
+double hm_large_cached_density(void) {
+  static struct { void *p; size_t size; } spans[CACHE_SLOTS];
+  unsigned n = 0;
+  hm_lock(&large_lock);
+  for (unsigned i = 0; i < cache_n; i++) {
+    spans[n].p = cache[i].hdr;
+    spans[n++].size = cache[i].size;
+  }
+  hm_unlock(&large_lock);
+  size_t total = 0, resident = 0;
+  for (unsigned i = 0; i < n; i++) {
+    total += spans[i].size;
+    resident += hm_os_resident(spans[i].p, spans[i].size);
+  }
+  return total ? (double)resident / (double)total : -1.0;
 }
 
 void hm_large_counts(uint64_t *hits, uint64_t *misses, uint64_t *drops) {

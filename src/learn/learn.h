@@ -13,7 +13,9 @@
  *   ACE   each class's thread-cache size and the large-span cache bytes,
  *         from per-class refill/flush and large hit/miss/drop counts,
  *         within the strategy's budget and ceiling (a lower budget wins:
- *         ACE shrinks to fit it at once)
+ *         ACE shrinks to fit it at once); and huge pages (HM_HUGE_*), from
+ *         the share of time page faults take and how densely the program
+ *         touches its large blocks
  * A knob the user set (HAKMEM_* in the environment, or hakmem_option_set)
  * has no owner: the learner leaves it as the user set it.
  *
@@ -166,6 +168,8 @@ typedef struct hm_ace {
   uint16_t idle_epochs[HM_NUM_CLASSES];   /* epochs in a row without a bin event */
   uint32_t large_cache_mb;                /* current large-cache bytes (MiB) */
   uint32_t large_quiet;                   /* epochs in a row without a miss or drop */
+  uint32_t huge;                          /* HM_HUGE_* bits asked for */
+  uint32_t huge_quiet;                    /* epochs in a row with few faults */
 } hm_ace;
 /* The thresholds ACE works with (learner.c passes its defaults; the tests
  * their own). */
@@ -174,6 +178,11 @@ typedef struct hm_ace_cfg {
   uint32_t idle_epochs;      /* epochs without a bin event before a grown class shrinks */
   uint32_t large_base_mb, large_min_mb;   /* the default and the floor of the large cache */
   uint32_t large_quiet_epochs;             /* epochs without misses before it halves */
+  double huge_fault_share;    /* faults took this share of a CPU in an epoch: huge pages on */
+  double huge_quiet_share;    /* below this for huge_quiet_epochs: off again */
+  uint32_t huge_quiet_epochs;
+  double huge_span_density;   /* cached large spans at least this resident: spans too */
+  double huge_bloat;          /* the share of resident memory huge pages may add */
 } hm_ace_cfg;
 void hm_ace_init(hm_ace *a, uint32_t large_base_mb);
 /* The bytes one thread's bins may hold with these shifts (each class's
@@ -186,6 +195,18 @@ uint64_t hm_ace_cache_bytes(const int8_t *shift);
  * halves toward the floor after a quiet spell. Returns 1 if anything moved. */
 int hm_ace_step(hm_ace *a, const hm_signals *s, const hm_ace_cfg *cfg, uint64_t budget_bytes,
                 uint32_t large_ceiling_mb);
+/* Huge pages, one epoch. fault_share: the share of one CPU the epoch's page
+ * faults took (faults x the measured cost of one / wall time);
+ * memory_price: what the resident memory costs in the objective (lambda x
+ * resident GiB). When faults take cfg->huge_fault_share or more, and more
+ * than cfg->huge_bloat x memory_price (the memory huge pages would add,
+ * priced), the segments of growing heaps get huge pages, and new large
+ * spans too when span_density (the resident share of the cached spans,
+ * hm_large_cached_density; < 0: none cached) is at least
+ * cfg->huge_span_density. Both go off after cfg->huge_quiet_epochs epochs
+ * in a row below cfg->huge_quiet_share. Returns 1 if a bit changed. */
+int hm_ace_huge_step(hm_ace *a, double fault_share, double memory_price, double span_density,
+                     const hm_ace_cfg *cfg);
 
 /* ---- the learner (learner.c) ------------------------------------------------------- */
 enum { HM_LEARN_OFF = 0, HM_LEARN_OBSERVE = 1, HM_LEARN_ON = 2 };

@@ -49,6 +49,11 @@ static const hm_ace_cfg ace_cfg = {
   .large_base_mb = 256,     /* HAKMEM_LARGE_CACHE_BYTES's default */
   .large_min_mb = 64,
   .large_quiet_epochs = 50, /* 10 s */
+  .huge_fault_share = 0.05, /* 5 % of a CPU in faults */
+  .huge_quiet_share = 0.005,
+  .huge_quiet_epochs = 50,  /* 10 s */
+  .huge_span_density = 0.75,
+  .huge_bloat = 0.1,        /* measured: 8 % (ace.c) */
 };
 
 static struct {
@@ -170,6 +175,7 @@ static void publish(void) {
   SET_PARAM(l2_carve_max, st->l2_carve_max);
   SET_PARAM(heap_keep_empty_ss, st->heap_keep_empty);
   SET_PARAM(large_cache_bytes, (size_t)L.ace.large_cache_mb << 20);
+  SET_PARAM(huge_pages, L.ace.huge);
   /* Capacities: unless the user sized the caches. */
   int caps_user = hm_option_user_set(offsetof(hm_params, sll_cap_bytes)) ||
                   hm_option_user_set(offsetof(hm_params, l2_cap_bytes)) ||
@@ -224,7 +230,7 @@ static void log_open(void) {
                    "large_hits,large_misses,large_drops,committed_mb,resident_mb,overhead,cost,"
                    "strategy,strategy_id,arm,p_purge_delay_ms,p_ss_cache_max,p_large_cache_mb,"
                    "p_cache_kb,p_refill_batch_kb,p_l2_batch_kb,p_l2_carve_max,p_heap_keep_empty,"
-                   "unit_fault_ns,unit_map_ns,unit_madvise_ns");
+                   "unit_fault_ns,unit_map_ns,unit_madvise_ns,p_huge_pages");
   for (unsigned i = 0; i < HM_STRATEGIES && k > 0 && (size_t)k < sizeof b; i++)
     k += snprintf(b + k, sizeof b - (size_t)k, ",elo_%s", hm_strategies[i].name);
   if (k > 0 && (size_t)k < sizeof b - 1) {
@@ -251,7 +257,7 @@ static void log_epoch(const hm_signals *s, double overhead, double cost, unsigne
   char b[1536];
   int k = snprintf(b, sizeof b,
                    "%llu,%llu,%s,%.1f,%.1f,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%.1f,%.1f,"
-                   "%.5f,%.5f,%s,%u,%u,%u,%u,%u,%llu,%u,%u,%u,%u,%.0f,%.0f,%.0f",
+                   "%.5f,%.5f,%s,%u,%u,%u,%u,%u,%llu,%u,%u,%u,%u,%.0f,%.0f,%.0f,%u",
                    (unsigned long long)((L.last_ns - L.t0_ns) / 1000000),
                    (unsigned long long)L.epoch, mode == HM_LEARN_ON ? "on" : "observe",
                    (double)s->cpu_ns / 1e6, (double)s->wall_ns / 1e6, (unsigned long long)bin_r,
@@ -263,7 +269,8 @@ static void log_epoch(const hm_signals *s, double overhead, double cost, unsigne
                    st->name, L.strategy, L.arm, arm->purge_delay_ms, arm->ss_cache_max,
                    L.ace.large_cache_mb, (unsigned long long)(hm_ace_cache_bytes(L.ace.shift) >> 10),
                    st->refill_batch_bytes >> 10, st->l2_batch_bytes >> 10, st->l2_carve_max,
-                   st->heap_keep_empty, L.unit.fault_ns, L.unit.map_ns, L.unit.decommit_ns);
+                   st->heap_keep_empty, L.unit.fault_ns, L.unit.map_ns, L.unit.decommit_ns,
+                   L.ace.huge);
   for (unsigned i = 0; i < HM_STRATEGIES && k > 0 && (size_t)k < sizeof b; i++)
     k += snprintf(b + k, sizeof b - (size_t)k, ",%.1f", L.elo.rating[i]);
   if (k > 0 && (size_t)k < sizeof b - 1) {
@@ -343,6 +350,12 @@ int hm_learn_epoch(uint64_t now_ms) {
   const hm_strategy *st = &hm_strategies[L.strategy];
   if (use_ace) {
     hm_ace_step(&L.ace, &s, &ace_cfg, (uint64_t)st->cache_budget_kb << 10, st->large_ceiling_mb);
+    double fault_share = s.wall_ns ? (double)s.faults * L.unit.fault_ns / (double)s.wall_ns : 0;
+    double density = -1;   /* measured only when it can change a decision */
+    if (fault_share >= ace_cfg.huge_fault_share && !(L.ace.huge & HM_HUGE_SPANS))
+      density = hm_large_cached_density();
+    hm_ace_huge_step(&L.ace, fault_share, lambda * (double)s.resident / (double)(1u << 30), density,
+                     &ace_cfg);
   } else {
     hm_ace_init(&L.ace, ace_cfg.large_base_mb);
   }

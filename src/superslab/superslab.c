@@ -39,7 +39,15 @@ static void list_remove(hm_superslab **head, hm_superslab *ss) {
 }
 
 /* ---- memory of free units ---------------------------------------------------- */
+/* Pages given back inside a segment with huge-page advice: the advice goes
+ * first. Otherwise khugepaged (which collapses a range with as little as
+ * one resident page, by default) could commit the whole 2 MiB again while
+ * the units are free. */
 static void decommit_units(hm_superslab *ss, uint32_t units) {
+  if (ss->huge != HM_SEG_HUGE_NO) {
+    (void)hm_os_hugepage(ss, HM_REGION_SIZE, 0);
+    ss->huge = HM_SEG_HUGE_NO;
+  }
   while (units) {
     unsigned a = (unsigned)__builtin_ctz(units);
     unsigned b = a;
@@ -144,7 +152,7 @@ static void init_descriptors(hm_superslab *ss) {
 /* A fresh segment, always in the window: the region map must find it. Out
  * of memory (or of window room), the cached mappings are given back and the
  * mapping tried once more. */
-static hm_superslab *map_new(void) {
+static hm_superslab *map_new(int huge) {
   /* First a chunk of a cached large span: resident pages, not faulted in
    * again, and the large cache's memory serves small blocks too. Its old
    * contents are not zero: the header is cleared, and every unit is dirty
@@ -152,6 +160,7 @@ static hm_superslab *map_new(void) {
   hm_superslab *ss = hm_large_take_chunk();
   if (ss) {
     memset(ss, 0, sizeof *ss);
+    ss->huge = HM_SEG_HUGE_UNKNOWN;
     ss->dirty_units = HM_UNITS_ALL;
     ss->dirty_since_ms = hm_os_now_ms();
   } else {
@@ -160,6 +169,9 @@ static hm_superslab *map_new(void) {
       ss = hm_os_map_window(HM_REGION_SIZE, HM_REGION_SIZE, 0);
     if (!ss) return NULL;
     hm_bg_note_mapped(HM_REGION_SIZE);
+    /* Before the first touch (the header's): a page touched first maps the
+     * 2 MiB through a page table, and every later fault is a 4 KiB one. */
+    if (huge && hm_os_hugepage(ss, HM_REGION_SIZE, 1) == 0) ss->huge = HM_SEG_HUGE_YES;
   }
   /* Secure: the header is fenced off, and an overflow ends at the segment's
    * end (best effort: past the kernel's mapping count the pages stay open). */
@@ -230,11 +242,28 @@ static void heap_remove(hm_heap *h, hm_superslab *ss) {
   h->seg_count[ss->kind]--;
 }
 
+/* Huge pages for a heap that already holds HM_HUGE_MIN_SEGS segments of the
+ * kind: it is growing (it takes a segment only when its own have no free
+ * units), so the new one will fill too, and one fault per 2 MiB replaces
+ * 512. A small heap's segment, mostly untouched, would commit 2 MiB for a
+ * few slabs: it gets none, and a reused segment that has the advice (from
+ * the cache, or carved from a large span) loses it. A reused segment is not
+ * given the advice: its header page is resident, so its faults stay 4 KiB
+ * ones until khugepaged comes by, whose collapse is work for nothing here.
+ * Never in secure mode: the guard pages inside a segment split its mapping. */
+static int seg_want_huge(const hm_heap *h, unsigned kind) {
+  return (HM_PARAM(huge_pages) & HM_HUGE_SEGMENTS) && !hm_param.secure &&
+         h->seg_count[kind] >= HM_HUGE_MIN_SEGS;
+}
+
 /* A segment for heap h of the given kind: from the empty cache, else the OS. */
 hm_superslab *hm_seg_acquire(hm_heap *h, unsigned kind) {
+  int huge = seg_want_huge(h, kind);
   hm_superslab *ss = cache_get();
   HM_DBG_ONLY(unsigned src = ss ? HM_STAGE_CACHE : HM_STAGE_OS;)
-  if (!ss) ss = map_new();
+  if (!ss) ss = map_new(huge);
+  if (ss && !huge && ss->huge != HM_SEG_HUGE_NO && hm_os_hugepage(ss, HM_REGION_SIZE, 0) == 0)
+    ss->huge = HM_SEG_HUGE_NO;
   if (!ss) return NULL;
   HM_DBG_ONLY(h->dbg_seg_src = HM_DBG_MAX(h->dbg_seg_src, src);)
   if (ss->kind != kind || hm_region_kind_at((uintptr_t)ss) != region_kind_of[kind]) {

@@ -409,6 +409,11 @@ static const hm_ace_cfg cfg = {
     .large_base_mb = 256,
     .large_min_mb = 64,
     .large_quiet_epochs = 10,
+    .huge_fault_share = 0.05,
+    .huge_quiet_share = 0.005,
+    .huge_quiet_epochs = 10,
+    .huge_span_density = 0.75,
+    .huge_bloat = 0.1,
 };
 
 static uint64_t class_bytes(unsigned c, int shift)
@@ -640,6 +645,44 @@ static void test_ace(void)
     EXPECT(a.large_cache_mb == cfg.large_min_mb, "ceiling 16 (floor 64): %u", a.large_cache_mb);
 }
 
+/* Huge pages: on when faults cost, spans only when the cached ones are
+ * dense, off when memory is priced above the faults or after a quiet spell. */
+static void test_ace_huge(void)
+{
+    hm_ace a;
+    hm_ace_init(&a, cfg.large_base_mb);
+    EXPECT(a.huge == 0, "huge pages at start: %u", a.huge);
+    /* faults below the threshold: nothing */
+    EXPECT(!hm_ace_huge_step(&a, 0.04, 0.001, 1.0, &cfg) && a.huge == 0, "4 %% of a CPU in faults: %u",
+           a.huge);
+    /* faults at 30 %, nothing cached: segments only */
+    EXPECT(hm_ace_huge_step(&a, 0.30, 0.001, -1, &cfg) && a.huge == HM_HUGE_SEGMENTS,
+           "faults 30 %%, no spans: %u", a.huge);
+    /* spans cached but sparse (a big calloc'd table touched here and there): still segments only */
+    hm_ace_huge_step(&a, 0.30, 0.001, 0.10, &cfg);
+    EXPECT(a.huge == HM_HUGE_SEGMENTS, "sparse spans: %u", a.huge);
+    /* dense spans: both */
+    EXPECT(hm_ace_huge_step(&a, 0.30, 0.001, 0.95, &cfg) && a.huge == (HM_HUGE_SEGMENTS | HM_HUGE_SPANS),
+           "dense spans: %u", a.huge);
+    /* a quiet spell: kept until huge_quiet_epochs in a row, a busy epoch restarts the count */
+    for (unsigned e = 1; e < cfg.huge_quiet_epochs; e++) hm_ace_huge_step(&a, 0.001, 0.001, -1, &cfg);
+    EXPECT(a.huge == 3, "off before the quiet spell ended: %u", a.huge);
+    hm_ace_huge_step(&a, 0.02, 0.001, -1, &cfg);   /* between the two thresholds */
+    for (unsigned e = 1; e < cfg.huge_quiet_epochs; e++) hm_ace_huge_step(&a, 0.001, 0.001, -1, &cfg);
+    EXPECT(a.huge == 3, "a busy epoch did not restart the quiet count: %u", a.huge);
+    EXPECT(hm_ace_huge_step(&a, 0.001, 0.001, -1, &cfg) && a.huge == 0, "after the quiet spell: %u", a.huge);
+    /* memory priced above the faults (a large lambda): off at once, and never on */
+    hm_ace_huge_step(&a, 0.30, 0.001, 0.95, &cfg);
+    CHECK(a.huge == 3, "%u", a.huge);
+    EXPECT(hm_ace_huge_step(&a, 0.30, 5.0, 0.95, &cfg) && a.huge == 0, "lambda x memory 5.0: %u", a.huge);
+    hm_ace_huge_step(&a, 0.40, 5.0, 0.95, &cfg);
+    EXPECT(a.huge == 0, "on although memory is priced above the faults: %u", a.huge);
+    /* hm_ace_init turns it off (unpublish: the static value) */
+    hm_ace_huge_step(&a, 0.30, 0.001, 0.95, &cfg);
+    hm_ace_init(&a, cfg.large_base_mb);
+    EXPECT(a.huge == 0 && a.huge_quiet == 0, "after init: %u", a.huge);
+}
+
 int main(void)
 {
     /* hm_param as the static defaults: nothing here reads the environment
@@ -650,5 +693,6 @@ int main(void)
     test_ucb();
     test_elo();
     test_ace();
+    test_ace_huge();
     return test_finish("unit_learn");
 }
