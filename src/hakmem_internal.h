@@ -900,7 +900,9 @@ void hm_large_usage(hm_usage *u, int resident);
 /* The large cache since start: spans reused, spans mapped fresh, freed
  * spans not kept (too big for it, or it was full). */
 void hm_large_counts(uint64_t *hits, uint64_t *misses, uint64_t *drops);
-double hm_large_cached_density(void);   /* resident share of the cached spans; -1: none */
+/* The resident share of the large blocks freed since the last call (-1:
+ * none sampled), and how many of the next frees to sample (0: none). */
+double hm_large_density_take(unsigned next_samples);
 /* 2 MiB (aligned, resident) taken from a cached large span for a segment;
  * NULL when none has a whole chunk (or in secure mode). */
 void *hm_large_take_chunk(void);

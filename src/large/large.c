@@ -144,7 +144,7 @@ static void *map_span(size_t size, size_t align, size_t phase) {
     void *p = hm_os_map_window(size, align, phase);
     if (!p) p = hm_os_map_aligned(size, align, phase);
     /* Huge pages when the learner has seen the program touch its large
-     * blocks (hm_large_cached_density) and pay for their faults. */
+     * blocks (hm_large_density_take) and pay for their faults. */
     if (p && size >= HM_REGION_SIZE && (HM_PARAM(huge_pages) & HM_HUGE_SPANS))
       (void)hm_os_hugepage(p, size, 1);
     if (p || attempt || !hm_release_cached_mappings()) return p;
@@ -379,9 +379,34 @@ size_t hm_large_usable(const void *p, const char *fn) {
   return h->map_size - h->guard - h->user_off;
 }
 
+/* Density samples for the learner (huge pages for spans, ace.c): the
+ * resident share of a few freed spans -- a freed block's resident pages are
+ * those the program touched, so this says whether it touches the large
+ * blocks it allocates (near 1) or uses them sparsely (a big calloc'd table:
+ * near 0). Taken in free while the learner asks (one relaxed load
+ * otherwise), at most `n` frees per request: each costs mincore calls, one
+ * per 2 MiB. */
+static _Atomic int density_wanted;
+static _Atomic uint64_t density_bytes, density_resident;
+
+static void density_sample(hm_large_hdr *h, size_t size) {
+  if (atomic_fetch_sub_explicit(&density_wanted, 1, memory_order_relaxed) <= 0) return;
+  atomic_fetch_add_explicit(&density_resident, hm_os_resident(h, size), memory_order_relaxed);
+  atomic_fetch_add_explicit(&density_bytes, size, memory_order_relaxed);
+}
+
+double hm_large_density_take(unsigned next_samples) {
+  uint64_t bytes = atomic_exchange_explicit(&density_bytes, 0, memory_order_relaxed);
+  uint64_t resident = atomic_exchange_explicit(&density_resident, 0, memory_order_relaxed);
+  atomic_store_explicit(&density_wanted, (int)next_samples, memory_order_relaxed);
+  return bytes ? (double)resident / (double)bytes : -1.0;
+}
+
 void hm_large_free(void *p, const char *fn) {
   hm_large_hdr *h = hm_large_hdr_of(p, fn);
   size_t size = h->map_size;
+  if (atomic_load_explicit(&density_wanted, memory_order_relaxed) > 0 && size >= HM_REGION_SIZE)
+    density_sample(h, size);
   int far = is_far(h);
   if (far) far_remove((uintptr_t)p);   /* a second free is now detected */
   else region_mark(h, 0);
@@ -553,30 +578,6 @@ void *hm_large_take_chunk(void) {
   hm_unlock(&large_lock);
   if (tail_size) hm_os_unmap(tail, tail_size);
   return chunk;
-}
-
-/* Of the cached spans' bytes, the share resident: freed blocks' pages are
- * those the program touched, so this says whether it touches the large
- * blocks it allocates (1) or uses them sparsely (a big calloc'd table: near
- * 0), which decides whether huge pages would cost it memory. The spans are
- * listed under the lock and measured (mincore) after it: one taken or
- * unmapped meanwhile reads as not resident. -1: nothing cached. For the
- * learner's thread only (the list is static). */
-double hm_large_cached_density(void) {
-  static struct { void *p; size_t size; } spans[CACHE_SLOTS];
-  unsigned n = 0;
-  hm_lock(&large_lock);
-  for (unsigned i = 0; i < cache_n; i++) {
-    spans[n].p = cache[i].hdr;
-    spans[n++].size = cache[i].size;
-  }
-  hm_unlock(&large_lock);
-  size_t total = 0, resident = 0;
-  for (unsigned i = 0; i < n; i++) {
-    total += spans[i].size;
-    resident += hm_os_resident(spans[i].p, spans[i].size);
-  }
-  return total ? (double)resident / (double)total : -1.0;
 }
 
 void hm_large_counts(uint64_t *hits, uint64_t *misses, uint64_t *drops) {

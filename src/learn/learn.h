@@ -202,7 +202,8 @@ int hm_ace_step(hm_ace *a, const hm_signals *s, const hm_ace_cfg *cfg, uint64_t 
  * than cfg->huge_bloat x memory_price (the memory huge pages would add,
  * priced), the segments of growing heaps get huge pages, and new large
  * spans too when span_density (the resident share of the cached spans,
- * hm_large_cached_density; < 0: none cached) is at least
+ * hm_large_density_take: freed blocks' pages that were resident; < 0:
+ * none sampled) is at least
  * cfg->huge_span_density. Both go off after cfg->huge_quiet_epochs epochs
  * in a row below cfg->huge_quiet_share. Returns 1 if a bit changed. */
 int hm_ace_huge_step(hm_ace *a, double fault_share, double memory_price, double span_density,

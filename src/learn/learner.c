@@ -42,7 +42,8 @@
 #define ELO_K 24.0
 #define ELO_MARGIN 0.05     /* costs within 5 % are a draw */
 #define ELO_DECAY 0.02      /* per epoch, toward the base */
-#define BIN_EVENT_NS 250.0  /* a refill or flush: a batch moved between a bin and slabs */
+#define BIN_EVENT_NS 250.0
+#define HUGE_DENSITY_SAMPLES 8   /* large frees measured (mincore) per epoch, at most */  /* a refill or flush: a batch moved between a bin and slabs */
 static const hm_ace_cfg ace_cfg = {
   .thrash_events = 64,      /* per epoch, in both directions */
   .idle_epochs = 25,        /* 5 s at the default epoch */
@@ -69,6 +70,7 @@ static struct {
   hm_ucb ucb;
   hm_elo elo;
   unsigned arm, strategy;
+  double span_density;   /* the last sample of hm_large_density_take (-1: none yet) */
   int log_opened;   /* log_open ran (log_fd may be 0: a program that closed stdin) */
   int log_fd;       /* -1: no log (not wanted, or it failed) */
 } L;
@@ -230,7 +232,7 @@ static void log_open(void) {
                    "large_hits,large_misses,large_drops,committed_mb,resident_mb,overhead,cost,"
                    "strategy,strategy_id,arm,p_purge_delay_ms,p_ss_cache_max,p_large_cache_mb,"
                    "p_cache_kb,p_refill_batch_kb,p_l2_batch_kb,p_l2_carve_max,p_heap_keep_empty,"
-                   "unit_fault_ns,unit_map_ns,unit_madvise_ns,p_huge_pages");
+                   "unit_fault_ns,unit_map_ns,unit_madvise_ns,p_huge_pages,span_density");
   for (unsigned i = 0; i < HM_STRATEGIES && k > 0 && (size_t)k < sizeof b; i++)
     k += snprintf(b + k, sizeof b - (size_t)k, ",elo_%s", hm_strategies[i].name);
   if (k > 0 && (size_t)k < sizeof b - 1) {
@@ -257,7 +259,7 @@ static void log_epoch(const hm_signals *s, double overhead, double cost, unsigne
   char b[1536];
   int k = snprintf(b, sizeof b,
                    "%llu,%llu,%s,%.1f,%.1f,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%.1f,%.1f,"
-                   "%.5f,%.5f,%s,%u,%u,%u,%u,%u,%llu,%u,%u,%u,%u,%.0f,%.0f,%.0f,%u",
+                   "%.5f,%.5f,%s,%u,%u,%u,%u,%u,%llu,%u,%u,%u,%u,%.0f,%.0f,%.0f,%u,%.3f",
                    (unsigned long long)((L.last_ns - L.t0_ns) / 1000000),
                    (unsigned long long)L.epoch, mode == HM_LEARN_ON ? "on" : "observe",
                    (double)s->cpu_ns / 1e6, (double)s->wall_ns / 1e6, (unsigned long long)bin_r,
@@ -270,7 +272,7 @@ static void log_epoch(const hm_signals *s, double overhead, double cost, unsigne
                    L.ace.large_cache_mb, (unsigned long long)(hm_ace_cache_bytes(L.ace.shift) >> 10),
                    st->refill_batch_bytes >> 10, st->l2_batch_bytes >> 10, st->l2_carve_max,
                    st->heap_keep_empty, L.unit.fault_ns, L.unit.map_ns, L.unit.decommit_ns,
-                   L.ace.huge);
+                   L.ace.huge, L.span_density);
   for (unsigned i = 0; i < HM_STRATEGIES && k > 0 && (size_t)k < sizeof b; i++)
     k += snprintf(b + k, sizeof b - (size_t)k, ",%.1f", L.elo.rating[i]);
   if (k > 0 && (size_t)k < sizeof b - 1) {
@@ -293,6 +295,7 @@ static void start(uint64_t now_ns) {
   L.arm = HM_ARM_DEFAULT;
   L.strategy = 0;
   L.t0_ns = now_ns;
+  L.span_density = -1;
   hm_signals s;
   read_signals(&s, now_ns);   /* the baseline */
   L.started = 1;
@@ -351,9 +354,11 @@ int hm_learn_epoch(uint64_t now_ms) {
   if (use_ace) {
     hm_ace_step(&L.ace, &s, &ace_cfg, (uint64_t)st->cache_budget_kb << 10, st->large_ceiling_mb);
     double fault_share = s.wall_ns ? (double)s.faults * L.unit.fault_ns / (double)s.wall_ns : 0;
-    double density = -1;   /* measured only when it can change a decision */
-    if (fault_share >= ace_cfg.huge_fault_share && !(L.ace.huge & HM_HUGE_SPANS))
-      density = hm_large_cached_density();
+    /* Large blocks freed in the epoch, sampled only while the answer can
+     * change a decision (faults cost, spans not advised yet). */
+    int sample = fault_share >= ace_cfg.huge_fault_share && !(L.ace.huge & HM_HUGE_SPANS);
+    double density = hm_large_density_take(sample ? HUGE_DENSITY_SAMPLES : 0);
+    if (density >= 0) L.span_density = density;
     hm_ace_huge_step(&L.ace, fault_share, lambda * (double)s.resident / (double)(1u << 30), density,
                      &ace_cfg);
   } else {
