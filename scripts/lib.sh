@@ -76,7 +76,7 @@ hk_build_lib() {
 hk_build_benches() {
   local targets=(bench_tiny_hot bench_random_mixed bench_mid_mt bench_cross_thread
                  bench_larson bench_realloc_growth bench_large bench_phased bench_idle_rss
-                 bench_many_to_one bench_learn_phases
+                 bench_many_to_one bench_learn_phases bench_alloc_test bench_cache_scratch
                  peakrss)
   HK_BENCH_BIN=$HK_BUILD/bench
   if grep -q '^HAKMEM_BUILD_BENCH:BOOL=OFF' "$HK_BUILD/CMakeCache.txt" 2>/dev/null; then
