@@ -24,8 +24,7 @@
  * ops = THREADS x STEPS (each step one free + one malloc).
  */
 #include "bench_common.h"
-
-#include <pthread.h>
+#include "bench_threads.h"
 
 static unsigned long long steps;
 static size_t slots, min_size, max_size;
@@ -84,14 +83,7 @@ int main(int argc, char **argv)
     seed = bench_arg(argc, argv, 6, 42);
     if (threads == 0 || threads > 1024 || slots == 0 || min_size == 0 || max_size < min_size)
         bench_die("need 1 <= THREADS <= 1024, SLOTS >= 1 and 1 <= MIN <= MAX");
-    pthread_t tid[1024];
-    double t0 = bench_now();
-    for (size_t i = 0; i < threads; i++)
-        if (pthread_create(&tid[i], NULL, worker, (void *)(uintptr_t)i) != 0)
-            bench_die("pthread_create");
-    for (size_t i = 0; i < threads; i++)
-        pthread_join(tid[i], NULL);
-    double t = bench_now() - t0;
+    double t = bench_run_threads(threads, worker);
     char extra[96];
     snprintf(extra, sizeof extra, "slots=%zu min=%zu max=%zu", slots, min_size, max_size);
     bench_result("alloc_test", (int)threads, (unsigned long long)threads * steps, t, extra);

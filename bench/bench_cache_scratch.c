@@ -22,15 +22,14 @@
  * ops = THREADS x ITER x REPS x OBJ byte writes (each read back).
  */
 #include "bench_common.h"
-
-#include <pthread.h>
+#include "bench_threads.h"
 
 static size_t iter, obj, reps;
 static char **objs;
 
 static void *worker(void *arg)
 {
-    size_t i = (size_t)arg;
+    size_t i = (size_t)(uintptr_t)arg;
     free(objs[i]);
     for (size_t n = 0; n < iter; n++) {
         char *p = malloc(obj);
@@ -57,26 +56,18 @@ int main(int argc, char **argv)
     reps = bench_arg(argc, argv, 4, 20000);
     if (threads == 0 || threads > 1024 || obj == 0)
         bench_die("need 1 <= THREADS <= 1024 and OBJ >= 1");
-    pthread_t *tid = malloc(threads * sizeof *tid);
     objs = malloc(threads * sizeof *objs);
-    if (!tid || !objs)
+    if (!objs)
         bench_die("out of memory");
     for (size_t i = 0; i < threads; i++) {
         if (!(objs[i] = malloc(obj)))
             bench_die("out of memory");
         memset(objs[i], (int)i, obj);
     }
-    double t0 = bench_now();
-    for (size_t i = 0; i < threads; i++)
-        if (pthread_create(&tid[i], NULL, worker, (void *)i) != 0)
-            bench_die("pthread_create");
-    for (size_t i = 0; i < threads; i++)
-        pthread_join(tid[i], NULL);
-    double t = bench_now() - t0;
+    double t = bench_run_threads(threads, worker);
     char extra[96];
     snprintf(extra, sizeof extra, "iter=%zu obj=%zu reps=%zu", iter, obj, reps);
     bench_result("cache_scratch", (int)threads, (unsigned long long)(threads * iter * reps * obj), t, extra);
     free(objs);
-    free(tid);
     return 0;
 }

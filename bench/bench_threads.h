@@ -17,6 +17,9 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <stdint.h>
+
+#include "bench_common.h"   /* bench_now */
 #include <stdatomic.h>
 #include <stddef.h>
 
@@ -83,6 +86,27 @@ static inline size_t bench_ring_wait_items(_Atomic size_t *tail, size_t head)
     while ((t = atomic_load_explicit(tail, memory_order_acquire)) == head)
         bench_backoff(&spins);
     return t;
+}
+
+/* Run fn(i) on n new threads (i = 0 .. n-1) and wait for them; returns the
+ * seconds from the first create to the last join. Exits if a thread cannot
+ * be created. */
+static inline double bench_run_threads(size_t n, void *(*fn)(void *))
+{
+    pthread_t tid[1024];
+    if (n > 1024) {
+        fputs("bench: more than 1024 threads\n", stderr);
+        exit(1);
+    }
+    double t0 = bench_now();
+    for (size_t i = 0; i < n; i++)
+        if (pthread_create(&tid[i], NULL, fn, (void *)(uintptr_t)i) != 0) {
+            fputs("bench: pthread_create failed\n", stderr);
+            exit(1);
+        }
+    for (size_t i = 0; i < n; i++)
+        pthread_join(tid[i], NULL);
+    return bench_now() - t0;
 }
 
 #endif
