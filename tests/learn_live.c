@@ -84,12 +84,12 @@ static uint64_t learn_runs(void)
 }
 
 /* ---- the options the learner owns -------------------------------------------------------- */
-enum { O_PURGE, O_SS_CACHE, O_LARGE, O_REFILL, O_L2_BATCH, O_CARVE, O_KEEP, N_OWNED };
+enum { O_PURGE, O_SS_CACHE, O_LARGE, O_REFILL, O_L2_BATCH, O_CARVE, O_KEEP, O_HUGE, N_OWNED };
 static const char *const owned[N_OWNED] = {"PURGE_DELAY_MS",     "SS_CACHE_MAX",   "LARGE_CACHE_BYTES",
                                            "REFILL_BATCH_BYTES", "L2_BATCH_BYTES", "L2_CARVE_MAX",
-                                           "HEAP_KEEP_EMPTY"};
+                                           "HEAP_KEEP_EMPTY",    "HUGE_PAGES"};
 /* their static defaults (src/options.c) */
-static const long long owned_default[N_OWNED] = {1000, 16, 256ll << 20, 8192, 131072, 16, 1};
+static const long long owned_default[N_OWNED] = {1000, 16, 256ll << 20, 8192, 131072, 16, 1, 0};
 
 static void read_owned(long long *v)
 {
@@ -124,6 +124,7 @@ static int publishable(int i, long long v)
     case O_L2_BATCH: return in_set(v, l2b, 5);
     case O_CARVE: return in_set(v, carve, 6);
     case O_KEEP: return in_set(v, keep, 4);
+    case O_HUGE: return v >= 0 && v <= 3;
     }
     return 0;
 }
@@ -166,10 +167,10 @@ static void sample(sampler *s)
 static void sampler_note(const sampler *s, const char *what)
 {
     NOTE("%s: %ld samples, %ld changes (purge %ld, ss_cache %ld, large %ld, refill %ld, l2_batch "
-         "%ld, carve %ld, keep %ld)",
+         "%ld, carve %ld, keep %ld, huge pages %ld)",
          what, s->samples, s->transitions, s->changed[O_PURGE], s->changed[O_SS_CACHE],
          s->changed[O_LARGE], s->changed[O_REFILL], s->changed[O_L2_BATCH], s->changed[O_CARVE],
-         s->changed[O_KEEP]);
+         s->changed[O_KEEP], s->changed[O_HUGE]);
 }
 
 /* ---- the learning log ------------------------------------------------------------------------ */
