@@ -678,44 +678,51 @@ HM_INLINE int hm_region_in_map(uintptr_t a) { return (a >> HM_REGION_SHIFT) < HM
 
 /* ---- free-list links ---------------------------------------------------------- */
 /* Every list of free blocks (TLS SLL, slab and page free lists, remote lists)
- * links through word 0, read and written only through these two.
+ * links through word 0, read and written only through these functions.
  * Default build: a plain pointer. Secure build (HAKMEM_SECURE): stored as
- *   enc(next, at) = next ^ at ^ k        (k = hm_link_key, per process)
+ *   enc(next, at) = next ^ at ^ k        (k = hm_free_key, per process)
  * so that a write after free or an overflow into a free block turns the link
  * into garbage, which decodes to garbage, and a link cannot be forged without
- * k. (A program that can read freed memory learns k, as it learns the free
- * mark's key: secure mode detects corruption, it does not defeat an attacker
- * who reads the heap; a rotation of the encoding, tried, bought nothing
- * against that and cost 3 instructions per pop.) Every link is checked when it
- * is followed: its target must be 16-aligned, inside a segment, and a free
- * block carrying its free mark (in a secure build carving marks blocks too,
- * so every block on any free list carries one). Anything else ends in one
- * line and abort() before the garbage is dereferenced -- instead of a crash
- * in a later malloc, or a live block handed out twice. */
-extern HM_HIDDEN uint64_t hm_link_key;
+ * k. k is the free mark's key: a program that can read freed memory learns
+ * it from any mark (k ^ address), so a second key would protect nothing the
+ * first does not, and one key is one load less on each pop (a rotation of
+ * the encoding, tried, bought nothing against such a reader either and cost
+ * 3 instructions per pop). Every link is checked when it is followed: its
+ * target must be 16-aligned, inside a segment, and a free block carrying its
+ * free mark (in a secure build carving marks blocks too, so every block on
+ * any free list carries one). Anything else ends in one line and abort()
+ * before the garbage is dereferenced -- instead of a crash in a later
+ * malloc, or a live block handed out twice. */
 __attribute__((noreturn, cold)) void hm_link_corrupt(const void *at);
 
+_Static_assert((HM_ARENA_HI & (HM_ARENA_HI - 1)) == 0, "the map's end is a power of two");
 HM_INLINE int hm_link_target_ok(const hm_block *b) {
-  uintptr_t a = (uintptr_t)b, idx = a >> HM_REGION_SHIFT;
-  if ((a & (HM_MIN_BLOCK - 1)) || idx >= HM_MAP_ENTRIES || !hm_region_is_segment(hm_region_map[idx]))
-    return 0;
+  uintptr_t a = (uintptr_t)b;
+  /* 16-aligned and below the region map's end, in one test */
+  if (a & (~(HM_ARENA_HI - 1) | (HM_MIN_BLOCK - 1))) return 0;
+  if (!hm_region_is_segment(hm_region_map[a >> HM_REGION_SHIFT])) return 0;
   return hm_is_marked_free(b);
 }
 HM_INLINE void hm_link_set(hm_block *at, hm_block *next) {
 #if HM_SECURE_BUILD
-  at->next = (hm_block *)((uintptr_t)next ^ (uintptr_t)at ^ hm_link_key);
+  at->next = (hm_block *)((uintptr_t)next ^ (uintptr_t)at ^ hm_free_key);
 #else
   at->next = next;
 #endif
 }
-HM_INLINE hm_block *hm_link_get(const hm_block *at) {
+/* The link as stored, decoded, not checked: for malloc's fast path, which
+ * checks it itself (tiny.h) so that a bad link is a tail call. */
+HM_INLINE hm_block *hm_link_decode(const hm_block *at) {
 #if HM_SECURE_BUILD
-  hm_block *next = (hm_block *)((uintptr_t)at->next ^ (uintptr_t)at ^ hm_link_key);
-  if (next && hm_unlikely(!hm_link_target_ok(next))) hm_link_corrupt(at);
-  return next;
+  return (hm_block *)((uintptr_t)at->next ^ (uintptr_t)at ^ hm_free_key);
 #else
   return at->next;
 #endif
+}
+HM_INLINE hm_block *hm_link_get(const hm_block *at) {
+  hm_block *next = hm_link_decode(at);
+  if (HM_SECURE_BUILD && next && hm_unlikely(!hm_link_target_ok(next))) hm_link_corrupt(at);
+  return next;
 }
 /* A block about to be linked into a free list for the first time (carving):
  * in a secure build it must carry its mark, like every free block. */
@@ -774,6 +781,9 @@ void hm_unlock(pthread_mutex_t *m);
 
 /* ---- small (superslab) engine: tiny/ and superslab/ ----------------------- */
 void *hm_small_alloc_slow(unsigned cls);
+/* Secure build: malloc popped a block whose link is bad; reports it and
+ * aborts (declared returning, so that malloc tail-calls it). */
+void *hm_small_alloc_bad_link(const hm_block *at);
 void hm_small_free_slow(void *p, const char *fn);
 size_t hm_small_live_size(hm_superslab *ss, const void *p, const char *fn, int freeing);
 void hm_heap_flush_all(hm_heap *h);

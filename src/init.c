@@ -15,7 +15,6 @@
 
 __thread hm_heap *hm_tls_heap = (hm_heap *)&hm_heap_empty;
 uint64_t hm_free_key;   /* the free mark's key (hakmem_internal.h) */
-uint64_t hm_link_key;   /* secure build: the free-list link encoding's key */
 uint32_t hm_seg_data_start = HM_SS_HEADER_SIZE;
 uint32_t hm_seg_data_end = HM_REGION_SIZE;
 
@@ -77,7 +76,6 @@ static void process_init(void) {
     hm_params_init();   /* options.c: environment, warnings; never allocates */
     hm_class_div_init();
     hm_free_key = hm_os_random64();   /* before any block exists: no block is freed earlier */
-    hm_link_key = hm_os_random64();
     if (hm_param.secure) {   /* guard pages around each segment's blocks */
       hm_seg_data_start = HM_SS_HEADER_SIZE + 4096;
       hm_seg_data_end = HM_REGION_SIZE - 4096;

@@ -16,7 +16,11 @@ HM_INLINE void *hm_small_alloc(unsigned cls) {
   hm_heap *h = hm_tls_heap;
   hm_block *b = h->head[cls];
   if (hm_unlikely(b == NULL)) return hm_small_alloc_slow(cls);
-  h->head[cls] = hm_link_get(b);
+  hm_block *next = hm_link_decode(b);
+  /* Secure build: a bad link is a tail call, so that the fast path needs no
+   * stack frame (a call to the noreturn report would). */
+  if (HM_SECURE_BUILD && next && hm_unlikely(!hm_link_target_ok(next))) return hm_small_alloc_bad_link(b);
+  h->head[cls] = next;
   h->room[cls]++;
   b->mark = 0;
   HM_DBG_FAST(h->dbg.alloc_tls_sll++);   /* nothing unless HAKMEM_DEBUG_COUNTERS */

@@ -55,6 +55,7 @@ static void flush_bin(hm_heap *h, unsigned cls, uint32_t keep) {
 void hm_link_corrupt(const void *at) {
   hm_fatal(NULL, "free list corrupted (a write after free, or an overflow into a free block) at", at);
 }
+void *hm_small_alloc_bad_link(const hm_block *at) { hm_link_corrupt(at); }
 
 static HM_COLD void not_live(const void *p, const uint8_t *tail, const char *fn, int freeing) {
   /* A block freed twice after its slab or page was released still carries
