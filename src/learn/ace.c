@@ -134,7 +134,7 @@ int hm_ace_step(hm_ace *a, const hm_signals *s, const hm_ace_cfg *cfg, uint64_t 
 }
 
 /* Huge pages: a page fault is cheap on bare metal (well under a
- * microsecond) and 2-12 us in some virtual machines; one fault per 2 MiB
+ * microsecond) and 2-25 us in some virtual machines (this project's); one fault per 2 MiB
  * instead of 512 matters only where faults take a visible share of the
  * time, and costs memory where the program touches a few pages of what it
  * allocates (on a burst of 64 B - 64 KiB blocks, 8 % more resident: size
@@ -142,7 +142,7 @@ int hm_ace_step(hm_ace *a, const hm_signals *s, const hm_ace_cfg *cfg, uint64_t 
  * committed with 2 MiB ones). So: on when faults cost more than that
  * memory is worth (lambda), for the memory that will be touched
  * anyway (the segments of a growing heap, superslab.c; large spans once
- * the cached ones show the program touches its large blocks), and off
+ * the large blocks it frees show the program touches them), and off
  * again after a quiet spell, so that a program that stopped growing does
  * not keep asking for 2 MiB at a time. */
 int hm_ace_huge_step(hm_ace *a, double fault_share, double memory_price, double span_density,

@@ -181,7 +181,7 @@ typedef struct hm_ace_cfg {
   double huge_fault_share;    /* faults took this share of a CPU in an epoch: huge pages on */
   double huge_quiet_share;    /* below this for huge_quiet_epochs: off again */
   uint32_t huge_quiet_epochs;
-  double huge_span_density;   /* cached large spans at least this resident: spans too */
+  double huge_span_density;   /* freed large blocks at least this resident: spans too */
   double huge_bloat;          /* the share of resident memory huge pages may add */
 } hm_ace_cfg;
 void hm_ace_init(hm_ace *a, uint32_t large_base_mb);
@@ -201,11 +201,10 @@ int hm_ace_step(hm_ace *a, const hm_signals *s, const hm_ace_cfg *cfg, uint64_t 
  * resident GiB). When faults take cfg->huge_fault_share or more, and more
  * than cfg->huge_bloat x memory_price (the memory huge pages would add,
  * priced), the segments of growing heaps get huge pages, and new large
- * spans too when span_density (the resident share of the cached spans,
- * hm_large_density_take: freed blocks' pages that were resident; < 0:
- * none sampled) is at least
- * cfg->huge_span_density. Both go off after cfg->huge_quiet_epochs epochs
- * in a row below cfg->huge_quiet_share. Returns 1 if a bit changed. */
+ * spans too when span_density (the resident share of the large blocks
+ * freed in the last epoch, hm_large_density_take; < 0: none sampled) is at
+ * least cfg->huge_span_density. Both go off after cfg->huge_quiet_epochs
+ * epochs in a row below cfg->huge_quiet_share. Returns 1 if a bit changed. */
 int hm_ace_huge_step(hm_ace *a, double fault_share, double memory_price, double span_density,
                      const hm_ace_cfg *cfg);
 

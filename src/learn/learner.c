@@ -42,8 +42,8 @@
 #define ELO_K 24.0
 #define ELO_MARGIN 0.05     /* costs within 5 % are a draw */
 #define ELO_DECAY 0.02      /* per epoch, toward the base */
-#define BIN_EVENT_NS 250.0
-#define HUGE_DENSITY_SAMPLES 8   /* large frees measured (mincore) per epoch, at most */  /* a refill or flush: a batch moved between a bin and slabs */
+#define BIN_EVENT_NS 250.0  /* a refill or flush: a batch moved between a bin and slabs */
+#define HUGE_DENSITY_SAMPLES 8   /* large frees measured (mincore) per epoch, at most */
 static const hm_ace_cfg ace_cfg = {
   .thrash_events = 64,      /* per epoch, in both directions */
   .idle_epochs = 25,        /* 5 s at the default epoch */
