@@ -67,7 +67,7 @@ enum {
     "freed large mappings kept for reuse")                                                          \
   X(HUGE_PAGES,         huge_pages,         OPT_NUM,   0,         0,  3,          AT_USE,           \
     "transparent huge pages (where the system allows them on request): 1 for the new segments "    \
-    "of a thread holding 4 or more, 2 for new large blocks, 3 both. One fault per 2 MiB instead "  \
+    "of a thread holding 32 or more, 2 for new large blocks, 3 both. One fault per 2 MiB instead "  \
     "of 512, but a touched page commits its 2 MiB; the learner sets it from the faults it sees")    \
   X(TINY_USE_SUPERSLAB, tiny_use_superslab, OPT_BOOL,  1,         0,  1,          AT_USE,           \
     "1: sizes up to 1 KiB come from Tiny slabs in SuperSlabs (the default); 0: from L2 pages, "     \

@@ -10,9 +10,10 @@
  * Run with HAKMEM_HUGE_PAGES=3 (CTest sets it, with HAKMEM_BACKGROUND=0 and
  * an hour's purge delay: nothing is decommitted behind the test's back):
  *   1. one thread allocates 16 KiB blocks (L2), every byte written, until
- *      its heap holds 12 L2 segments: the segments it took while it held
- *      fewer than 4 have no huge-page advice (a small heap would commit
- *      2 MiB for a few pages), some taken later have it;
+ *      its heap holds MIN_SEGS + 8 L2 segments: the segments it took while
+ *      it held fewer than MIN_SEGS (the library's HM_HUGE_MIN_SEGS, 32)
+ *      have no huge-page advice (a small heap would commit 2 MiB for a few
+ *      pages), most taken later have it;
  *   2. a second thread allocating a few blocks of each size gets segments
  *      without the advice (its heap is small), although the first heap's
  *      have it;
@@ -24,9 +25,11 @@
  *      page still holds the blocks in this thread's cache;
  *   5. blocks of the 64 KiB class (8-unit pages: three per segment after the
  *      header unit) fill the last 7 units of a segment with a shorter page
- *      before a new segment is mapped: 248 blocks take at most 9 segments
- *      (31 blocks each; 24 each before), and at least 4 x 7 of them lie in
- *      units 25-31 of their segment (where a full page does not fit);
+ *      before a new segment with huge pages is mapped (once the heap holds
+ *      MIN_SEGS): of 1240 blocks, the first MIN_SEGS x 24 take MIN_SEGS
+ *      segments, the rest 31 a segment (24 before): at most MIN_SEGS + 17
+ *      segments in all, and at least 4 x 7 blocks lie in units 25-31 of
+ *      their segment (where a full page does not fit);
  *   6. the same program run again with HAKMEM_HUGE_PAGES=0: no block of
  *      steps 1-3 lies in a mapping with the advice.
  * Every block keeps its contents throughout. Exit 77 (skipped) where the
@@ -41,7 +44,8 @@
 
 #define MIB ((size_t)1 << 20)
 #define MID 16384
-#define MAX_MID 2048
+#define MAX_MID 8192
+#define MIN_SEGS 32   /* HM_HUGE_MIN_SEGS (src/hakmem_internal.h) */
 
 /* The VmFlags of the mapping holding p: 1 with "hg", 0 without, -1 when no
  * mapping holds it; *anon_huge_kb: its AnonHugePages. Reads smaps with
@@ -118,7 +122,7 @@ static int run_checks(int expect_huge) {
   size_t segs0 = l2_segments(), early = 0;
   int advised_late = 0, advised_early = 0;
   long huge_kb = 0;
-  while (mid_n < MAX_MID && l2_segments() < segs0 + 12) {
+  while (mid_n < MAX_MID && l2_segments() < segs0 + MIN_SEGS + 8) {
     size_t before = l2_segments();
     mid[mid_n] = malloc(MID);
     CHECK(mid[mid_n], "malloc(%d)", MID);
@@ -127,7 +131,7 @@ static int run_checks(int expect_huge) {
     if (after > before) {   /* this block opened a new segment */
       long kb = 0;
       int a = advised(mid[mid_n], &kb);
-      if (after - segs0 <= 3) {   /* the heap held fewer than 4 when it took it */
+      if (after - segs0 <= MIN_SEGS - 1) {   /* the heap held fewer than MIN_SEGS when it took it */
         early++;
         advised_early += a == 1;
       } else if (a == 1) {
@@ -137,7 +141,7 @@ static int run_checks(int expect_huge) {
     }
     mid_n++;
   }
-  CHECK(l2_segments() >= segs0 + 12, "only %zu new L2 segments after %zu blocks", l2_segments() - segs0,
+  CHECK(l2_segments() >= segs0 + MIN_SEGS + 8, "only %zu new L2 segments after %zu blocks", l2_segments() - segs0,
         mid_n);
   NOTE("growing heap: %zu blocks, %zu early segments (%d advised), %d later ones advised, "
        "AnonHugePages %ld kB in them",
@@ -190,7 +194,7 @@ static int run_checks(int expect_huge) {
 
   /* 5. the 64 KiB class fills segments */
   size_t s0 = l2_segments();
-  enum { N64 = 248, SZ64 = 60000 };
+  enum { N64 = 1240, SZ64 = 60000 };
   static void *b64[N64];
   for (int i = 0; i < N64; i++) {
     b64[i] = malloc(SZ64);
@@ -201,7 +205,8 @@ static int run_checks(int expect_huge) {
   int tail_blocks = 0;   /* blocks in units 25..31: only a shorter page puts any there */
   for (int i = 0; i < N64; i++) tail_blocks += (((uintptr_t)b64[i] >> 16) & 31) >= 25;
   NOTE("%d blocks of %d B: %zu new L2 segments, %d blocks in units 25-31", N64, SZ64, used, tail_blocks);
-  EXPECT(used <= 9, "%d blocks of the 64 KiB class took %zu segments (want <= 9: 31 a segment)", N64, used);
+  EXPECT(used <= MIN_SEGS + 17, "%d blocks of the 64 KiB class took %zu segments (want <= %d)", N64, used,
+         MIN_SEGS + 17);
   EXPECT(tail_blocks >= 7 * 4, "only %d of %d blocks in the last 7 units of their segments", tail_blocks, N64);
   for (int i = 0; i < N64; i++) {
     EXPECT(intact(b64[i], SZ64, (unsigned)i), "64 KiB-class block %d damaged", i);
