@@ -254,10 +254,6 @@ HM_INLINE int hm_region_is_segment(unsigned kind) { return kind >= HM_REGION_SS;
  * slabs or L2 pages; the empty cache is shared, so memory moves freely
  * between the two. */
 enum { HM_SEG_TINY = 0, HM_SEG_L2 = 1, HM_SEG_KINDS = 2 };
-/* hm_superslab.huge: NO is a fresh mapping's (the kernel's default: no
- * huge pages where the system says "madvise"), UNKNOWN a chunk carved from
- * a large span (it keeps the span's advice). */
-enum { HM_SEG_HUGE_NO = 0, HM_SEG_HUGE_YES = 1, HM_SEG_HUGE_UNKNOWN = 2 };
 
 /* ---- size classes (size_class.c documents the table) ---------------------- */
 #define HM_TINY_MAX 1024                  /* largest tiny size */
@@ -400,7 +396,8 @@ typedef struct hm_superslab {
   uint32_t free_units;               /* units not assigned to a slab / page */
   uint32_t dirty_units;              /* free units whose memory is still committed */
   uint8_t kind;                      /* HM_SEG_TINY or HM_SEG_L2 */
-  uint8_t huge;                      /* HM_SEG_HUGE_*: what madvise last said of its pages */
+  uint8_t maybe_huge;                /* 1: its range may carry MADV_HUGEPAGE (given to it,
+                                        or kept from the large span it was carved from) */
   uint8_t reserved[2];
   uint64_t dirty_since_ms;           /* when dirty_units became non-empty */
   struct hm_superslab *next, *prev;  /* owner's list, abandoned list or cache */

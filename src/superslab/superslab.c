@@ -44,9 +44,9 @@ static void list_remove(hm_superslab **head, hm_superslab *ss) {
  * one resident page, by default) could commit the whole 2 MiB again while
  * the units are free. */
 static void decommit_units(hm_superslab *ss, uint32_t units) {
-  if (ss->huge != HM_SEG_HUGE_NO) {
+  if (ss->maybe_huge) {
     (void)hm_os_hugepage(ss, HM_REGION_SIZE, 0);
-    ss->huge = HM_SEG_HUGE_NO;
+    ss->maybe_huge = 0;
   }
   while (units) {
     unsigned a = (unsigned)__builtin_ctz(units);
@@ -160,7 +160,7 @@ static hm_superslab *map_new(int huge) {
   hm_superslab *ss = hm_large_take_chunk();
   if (ss) {
     memset(ss, 0, sizeof *ss);
-    ss->huge = HM_SEG_HUGE_UNKNOWN;
+    ss->maybe_huge = 1;   /* the span's advice, whatever it was */
     ss->dirty_units = HM_UNITS_ALL;
     ss->dirty_since_ms = hm_os_now_ms();
   } else {
@@ -171,7 +171,7 @@ static hm_superslab *map_new(int huge) {
     hm_bg_note_mapped(HM_REGION_SIZE);
     /* Before the first touch (the header's): a page touched first maps the
      * 2 MiB through a page table, and every later fault is a 4 KiB one. */
-    if (huge && hm_os_hugepage(ss, HM_REGION_SIZE, 1) == 0) ss->huge = HM_SEG_HUGE_YES;
+    if (huge && hm_os_hugepage(ss, HM_REGION_SIZE, 1) == 0) ss->maybe_huge = 1;
   }
   /* Secure: the header is fenced off, and an overflow ends at the segment's
    * end (best effort: past the kernel's mapping count the pages stay open). */
@@ -268,8 +268,7 @@ hm_superslab *hm_seg_acquire(hm_heap *h, unsigned kind) {
   hm_superslab *ss = cache_get();
   HM_DBG_ONLY(unsigned src = ss ? HM_STAGE_CACHE : HM_STAGE_OS;)
   if (!ss) ss = map_new(huge);
-  if (ss && !huge && ss->huge != HM_SEG_HUGE_NO && hm_os_hugepage(ss, HM_REGION_SIZE, 0) == 0)
-    ss->huge = HM_SEG_HUGE_NO;
+  if (ss && !huge && ss->maybe_huge && hm_os_hugepage(ss, HM_REGION_SIZE, 0) == 0) ss->maybe_huge = 0;
   if (!ss) return NULL;
   HM_DBG_ONLY(h->dbg_seg_src = HM_DBG_MAX(h->dbg_seg_src, src);)
   if (ss->kind != kind || hm_region_kind_at((uintptr_t)ss) != region_kind_of[kind]) {
