@@ -42,8 +42,8 @@
 #endif
 
 HM_EXPORT void *hakmem_malloc(size_t n) {
-  if (hm_likely(n <= HM_TINY_MAX)) return hm_small_alloc(hm_tiny_class_lut[n]);
-  if (hm_likely(n <= HM_SMALL_MAX)) return hm_small_alloc(hm_mid_class_lut[(n + 255) >> 8]);
+  if (hm_likely(n <= HM_TINY_MAX)) return hm_small_alloc_impl(hm_tiny_class_lut[n], n, 1);
+  if (hm_likely(n <= HM_SMALL_MAX)) return hm_small_alloc_impl(hm_mid_class_lut[(n + 255) >> 8], n, 1);
   return hm_large_alloc(n, 0, 0);
 }
 

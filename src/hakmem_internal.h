@@ -692,7 +692,17 @@ HM_INLINE int hm_region_in_map(uintptr_t a) { return (a >> HM_REGION_SHIFT) < HM
  * free mark (in a secure build carving marks blocks too, so every block on
  * any free list carries one). Anything else ends in one line and abort()
  * before the garbage is dereferenced -- instead of a crash in a later
- * malloc, or a live block handed out twice. */
+ * malloc, or a live block handed out twice.
+ *
+ * malloc's fast path (tiny.h) checks a little less: 16-aligned, below the
+ * window's end and carrying its mark, without the region map. A link that
+ * a stray write changed decodes either to garbage, which the mask test
+ * rejects unless it lands 16-aligned below 4 TiB (one in 2^26 for random
+ * bytes; reading the mark there then faults when nothing is mapped, instead
+ * of aborting with the message), or, after a partial overwrite, to an
+ * address near the old link, inside a segment, whose mark test fails. The
+ * map lookup would add five instructions to every pop for the first case
+ * alone. The slow paths (hm_link_get) keep the full check. */
 __attribute__((noreturn, cold)) void hm_link_corrupt(const void *at);
 
 _Static_assert((HM_ARENA_HI & (HM_ARENA_HI - 1)) == 0, "the map's end is a power of two");
@@ -710,8 +720,7 @@ HM_INLINE void hm_link_set(hm_block *at, hm_block *next) {
   at->next = next;
 #endif
 }
-/* The link as stored, decoded, not checked: for malloc's fast path, which
- * checks it itself (tiny.h) so that a bad link is a tail call. */
+/* The link as stored, decoded, not checked. */
 HM_INLINE hm_block *hm_link_decode(const hm_block *at) {
 #if HM_SECURE_BUILD
   return (hm_block *)((uintptr_t)at->next ^ (uintptr_t)at ^ hm_free_key);
@@ -719,6 +728,21 @@ HM_INLINE hm_block *hm_link_decode(const hm_block *at) {
   return at->next;
 #endif
 }
+#if HM_SECURE_BUILD
+/* malloc's fast-path pop in a secure build: the decoded link of `at` in
+ * *next, 0 if it fails the fast check above (NULL, the end of the list,
+ * passes). Half-decoded, the link is d = next ^ k, which is also the mark
+ * its target must carry (k ^ next): the mark test compares with d and
+ * needs no second xor. */
+HM_INLINE int hm_link_pop_ok(const hm_block *at, hm_block **next) {
+  uintptr_t d = (uintptr_t)at->next ^ (uintptr_t)at, k = hm_free_key;
+  uintptr_t n = d ^ k;
+  *next = (hm_block *)n;
+  if (d == k) return 1;
+  if (n & (~(HM_ARENA_HI - 1) | (HM_MIN_BLOCK - 1))) return 0;
+  return ((const hm_block *)n)->mark == d;
+}
+#endif
 HM_INLINE hm_block *hm_link_get(const hm_block *at) {
   hm_block *next = hm_link_decode(at);
   if (HM_SECURE_BUILD && next && hm_unlikely(!hm_link_target_ok(next))) hm_link_corrupt(at);
@@ -781,6 +805,7 @@ void hm_unlock(pthread_mutex_t *m);
 
 /* ---- small (superslab) engine: tiny/ and superslab/ ----------------------- */
 void *hm_small_alloc_slow(unsigned cls);
+void *hm_small_alloc_slow_size(size_t n);   /* the same for a request of n <= HM_SMALL_MAX bytes */
 /* Secure build: malloc popped a block whose link is bad; reports it and
  * aborts (declared returning, so that malloc tail-calls it). */
 void *hm_small_alloc_bad_link(const hm_block *at);

@@ -9,9 +9,10 @@
  * Each case runs in a forked child (stderr into a pipe) and must end as
  * expected:
  *   link cases (build): a write after free, or an overflow into a free
- *     neighbour, clobbers a free block's link; the next allocation that
- *     follows it must abort with "free list corrupted" -- today (default
- *     build) it crashes in a later malloc or hands a block out twice;
+ *     neighbour, clobbers a free block's link (all of it, or one bit of
+ *     it); the next allocation that follows it must abort with "free list
+ *     corrupted" -- today (default build) it crashes in a later malloc or
+ *     hands a block out twice;
  *   guard cases: a write into the guard page after a segment's header must
  *     fault (SIGSEGV), and nothing hakmem hands out may lie on a guard page;
  *   random order: 1000 fresh blocks of one class are not handed out in
@@ -47,6 +48,19 @@ static void case_uaf16_32(void) { uaf_write(32, 16); }
 static void case_uaf8_32(void) { uaf_write(32, 8); }
 static void case_uaf16_4k(void) { uaf_write(4096, 16); }
 static void case_uaf16_64k(void) { uaf_write(65536, 16); }
+
+/* A one-byte write that flips bit 4 of a free block's stored link: decoded,
+ * the link still points 16-aligned into the same slab, 16 bytes into a
+ * block (what a partial overwrite does, unlike the garbage above). Only the
+ * target's missing free mark can catch it. */
+static void case_link_bit_flip(void)
+{
+    char *p = v_malloc(32), *q = v_malloc(32);
+    v_free(q);
+    v_free(p);                  /* p's link points at q */
+    p[0] ^= 0x10;               /* the bug: one byte of p changed after free */
+    (void)v_malloc(32);         /* pops p: must not install the bad link */
+}
 
 /* An overflow of 16 bytes past a live block into its free neighbour. */
 static void case_overflow_into_free(void)
@@ -184,6 +198,7 @@ static const struct scase cases[] = {
     {"uaf8_32B", case_uaf8_32, 1, SIGABRT, "free list corrupted"},
     {"uaf16_4KiB", case_uaf16_4k, 1, SIGABRT, "free list corrupted"},
     {"uaf16_64KiB", case_uaf16_64k, 1, SIGABRT, "free list corrupted"},
+    {"link_bit_flip", case_link_bit_flip, 1, SIGABRT, "free list corrupted"},
     {"overflow_into_free", case_overflow_into_free, 1, SIGABRT, "free list corrupted"},
     {"uaf_slab_list", case_uaf_slab_list, 1, SIGABRT, "free list corrupted"},
     {"uaf_remote", case_uaf_remote, 1, SIGABRT, "free list corrupted"},

@@ -11,21 +11,29 @@
 #include "hakmem_internal.h"
 
 /* malloc fast path for class `cls`. Word 1 of the block held its free mark:
- * clearing it makes the block live (hakmem_internal.h, "the free mark"). */
-HM_INLINE void *hm_small_alloc(unsigned cls) {
+ * clearing it makes the block live (hakmem_internal.h, "the free mark").
+ * malloc itself passes its request `n` too (by_size 1): its slow path then
+ * takes n, still in the first argument register, and finds the class again,
+ * so that the fast path does not move cls there for a call it rarely makes. */
+HM_INLINE void *hm_small_alloc_impl(unsigned cls, size_t n, int by_size) {
   hm_heap *h = hm_tls_heap;
   hm_block *b = h->head[cls];
-  if (hm_unlikely(b == NULL)) return hm_small_alloc_slow(cls);
-  hm_block *next = hm_link_decode(b);
-  /* Secure build: a bad link is a tail call, so that the fast path needs no
-   * stack frame (a call to the noreturn report would). */
-  if (HM_SECURE_BUILD && next && hm_unlikely(!hm_link_target_ok(next))) return hm_small_alloc_bad_link(b);
+  if (hm_unlikely(b == NULL)) return by_size ? hm_small_alloc_slow_size(n) : hm_small_alloc_slow(cls);
+  hm_block *next;
+#if HM_SECURE_BUILD
+  /* A bad link is a tail call, so that the fast path needs no stack frame
+   * (a call to the noreturn report would). */
+  if (hm_unlikely(!hm_link_pop_ok(b, &next))) return hm_small_alloc_bad_link(b);
+#else
+  next = b->next;
+#endif
   h->head[cls] = next;
   h->room[cls]++;
   b->mark = 0;
   HM_DBG_FAST(h->dbg.alloc_tls_sll++);   /* nothing unless HAKMEM_DEBUG_COUNTERS */
   return b;
 }
+HM_INLINE void *hm_small_alloc(unsigned cls) { return hm_small_alloc_impl(cls, 0, 0); }
 
 /* free fast path for a pointer `p` into segment `ss`, called by `fn` (named
  * in the diagnostic if p is bad). The block goes onto the TLS SLL when all

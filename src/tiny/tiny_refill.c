@@ -99,7 +99,9 @@ static void *refill(hm_heap *h, unsigned cls) {
   }
 }
 
-void *hm_small_alloc_slow(unsigned cls) {
+/* malloc's slow path: the bin of cls was empty. Two entry points below, by
+ * class and by request size (tiny.h says why). */
+HM_INLINE void *small_alloc_slow(unsigned cls) {
   hm_heap *h = hm_tls_heap;
   if (hm_unlikely(h == &hm_heap_empty)) {
     h = hm_thread_heap_create();
@@ -127,3 +129,6 @@ void *hm_small_alloc_slow(unsigned cls) {
   p->mark = 0;   /* live now (the free mark, hakmem_internal.h) */
   return p;
 }
+
+void *hm_small_alloc_slow(unsigned cls) { return small_alloc_slow(cls); }
+void *hm_small_alloc_slow_size(size_t n) { return small_alloc_slow(hm_size_class(n)); }
