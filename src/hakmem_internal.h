@@ -597,7 +597,8 @@ typedef struct hm_large_hdr {
 /* ---- runtime parameters (params.c) ---------------------------------------- */
 /* Read only on slow paths, so the learning layer may tune them later. */
 typedef struct hm_params {
-  uint32_t sll_cap_bytes;      /* a bin holds about this many bytes ...        */
+  uint32_t sll_cap_bytes;      /* a Tiny bin starts at about this many bytes,  */
+  uint32_t sll_grow_bytes;     /* doubling on each overflow up to this many,   */
   uint32_t sll_cap_min;        /* ... but at least this many blocks ...        */
   uint32_t sll_cap_max;        /* ... and at most this many                   */
   uint32_t refill_batch_bytes; /* a refill brings about this many bytes ...    */

@@ -33,12 +33,16 @@ enum {
 /*   NAME (after HAKMEM_)    field               kind       default   min  max         when     trade-off */
 #define HM_OPTION_TABLE(X)                                                                          \
   X(SLL_CAP_BYTES,      sll_cap_bytes,      OPT_BYTES, 32768,     64, 16u << 20,  AT_HEAP,          \
-    "Tiny thread cache per class holds about this many bytes: more is fewer refills/flushes, "      \
+    "Tiny thread cache per class starts at about this many bytes: more is fewer refills/flushes, "  \
     "more memory idle in caches")                                                                   \
+  X(SLL_GROW_BYTES,     sll_grow_bytes,     OPT_BYTES, 131072,    64, 64u << 20,  AT_HEAP,          \
+    "Tiny thread cache per class doubles on each overflow up to about this many bytes: a batch "    \
+    "of frees that fits stops cycling through the slabs; more memory a thread may keep cached")     \
   X(SLL_CAP_MIN,        sll_cap_min,        OPT_NUM,   4,         1,  65535,      AT_HEAP,          \
     "least blocks a thread cache holds (large classes); lowered to SLL_CAP_MAX if above it")        \
-  X(SLL_CAP_MAX,        sll_cap_max,        OPT_NUM,   256,       1,  65535,      AT_HEAP,          \
-    "most blocks a thread cache holds (small classes): bounds idle memory per thread and class")    \
+  X(SLL_CAP_MAX,        sll_cap_max,        OPT_NUM,   1024,      1,  65535,      AT_HEAP,          \
+    "most blocks a thread cache holds (small classes), grown or not: bounds idle memory per "       \
+    "thread and class")                                                                             \
   X(REFILL_BATCH_BYTES, refill_batch_bytes, OPT_BYTES, 8192,      8,  16u << 20,  AT_HEAP,          \
     "a Tiny refill brings about this many bytes: larger batches amortise the slow path, "           \
     "but fill caches with blocks that may stay unused")                                             \

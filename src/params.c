@@ -34,14 +34,15 @@ static uint32_t base_cap(unsigned cls) {
 }
 
 static uint32_t base_cap_max(unsigned cls) {
-  if (cls < HM_TINY_CLASSES) return base_cap(cls);
-  return clamp_u32(HM_PARAM(l2_cap_max_bytes) / hm_class_size[cls], HM_PARAM(sll_cap_min),
-                   HM_PARAM(sll_cap_max));
+  uint32_t bytes = cls < HM_TINY_CLASSES ? HM_PARAM(sll_grow_bytes) : HM_PARAM(l2_cap_max_bytes);
+  uint32_t max = clamp_u32(bytes / hm_class_size[cls], HM_PARAM(sll_cap_min), HM_PARAM(sll_cap_max));
+  uint32_t start = base_cap(cls);
+  return max > start ? max : start;   /* growth bytes below the start: no growth */
 }
 
 uint32_t hm_params_bin_cap(unsigned cls) { return scaled(base_cap(cls), shift_of(cls)); }
 
-/* The most a bin may grow to (L2 bins start at hm_params_bin_cap and double
+/* The most a bin may grow to (bins start at hm_params_bin_cap and double
  * each time they overflow, like a TCP slow start). */
 uint32_t hm_params_bin_cap_max(unsigned cls) { return scaled(base_cap_max(cls), shift_of(cls)); }
 

@@ -243,7 +243,10 @@ static long read_log(const char *path, const char *mode)
 }
 
 /* ---- the thrashing workload (observe, on) ------------------------------------------------------ */
-enum { BATCH = 400, BATCH_SIZE = 256 };
+/* Batches of 1600 blocks of 256 B: three times what a 256 B bin grows to by
+ * itself on overflow (SLL_GROW_BYTES, 128 KiB), so that it thrashes until
+ * ACE grows it further. */
+enum { BATCH = 1600, BATCH_SIZE = 256 };
 static atomic_int stop;
 static atomic_long batches;
 static int class_256 = -1;

@@ -229,10 +229,10 @@ int main(int argc, char **argv) {
            "default TINY_USE_SUPERSLAB: %s (stderr %s)", out_buf, err_buf);
 
     /* invalid values: one warning each, the default used */
-    expect_invalid("HAKMEM_SLL_CAP_MAX=abc", "HAKMEM_SLL_CAP_MAX", "256");
-    expect_invalid("HAKMEM_SLL_CAP_MAX=999999", "HAKMEM_SLL_CAP_MAX", "256");
-    expect_invalid("HAKMEM_SLL_CAP_MAX=-3", "HAKMEM_SLL_CAP_MAX", "256");
-    expect_invalid("HAKMEM_SLL_CAP_MAX=", "HAKMEM_SLL_CAP_MAX", "256");
+    expect_invalid("HAKMEM_SLL_CAP_MAX=abc", "HAKMEM_SLL_CAP_MAX", "1024");
+    expect_invalid("HAKMEM_SLL_CAP_MAX=999999", "HAKMEM_SLL_CAP_MAX", "1024");
+    expect_invalid("HAKMEM_SLL_CAP_MAX=-3", "HAKMEM_SLL_CAP_MAX", "1024");
+    expect_invalid("HAKMEM_SLL_CAP_MAX=", "HAKMEM_SLL_CAP_MAX", "1024");
     expect_invalid("HAKMEM_PURGE_DELAY_MS=5k", "HAKMEM_PURGE_DELAY_MS", "1000");
     expect_invalid("HAKMEM_TINY_USE_SUPERSLAB=2", "HAKMEM_TINY_USE_SUPERSLAB", "1");
     expect_invalid("HAKMEM_STATS=maybe", "HAKMEM_STATS", "0");
@@ -241,7 +241,7 @@ int main(int argc, char **argv) {
      * option it is a near miss of */
     const char *typo[] = {"HAKMEM_SLL_CAP_MAXX=8", NULL};
     rc = run("get", "sll_cap_max", typo);
-    EXPECT(rc == 0 && atoll(out_buf) == 256 && warnings() == 1 &&
+    EXPECT(rc == 0 && atoll(out_buf) == 1024 && warnings() == 1 &&
                count_lines_with(err_buf, "unknown variable HAKMEM_SLL_CAP_MAXX ignored "
                                          "(did you mean HAKMEM_SLL_CAP_MAX?)") == 1 &&
                count_lines_with(err_buf, "...") == 0,

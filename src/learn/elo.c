@@ -15,19 +15,21 @@
  * ended loses its lead unless it keeps winning. */
 #include "learn.h"
 
-/* The default's budget holds the static caches (17.1 MiB a thread, nearly
+/* The default's budget holds the static caches (19.1 MiB a thread, nearly
  * all of it the medium classes' ceilings) with room for ACE to grow the
  * classes that thrash.
  *  name          budget  large   refill  l2 batch  carve  keep
  *                KiB     MiB     bytes   bytes            empty
- * 17552 KiB holds what the static options' caches hold at most (hm_ace_cache_bytes
- * with every shift 0: 17550.25 KiB, 526 of Tiny bins, 17024 of L2 bins -- 512 KiB per
- * class, more in the classes above 128 KiB, which keep SLL_CAP_MIN blocks):
- * with a smaller one, ACE would shrink the static caches under the default. */
+ * 19516 KiB holds what the static options' caches hold at most (hm_ace_cache_bytes
+ * with every shift 0: 19515.75 KiB, 2110 of Tiny bins -- 128 KiB per class grown,
+ * 1024 blocks at most --, 17405.75 of L2 bins -- 512 KiB per class, more in the
+ * classes above 128 KiB, which keep SLL_CAP_MIN blocks): with a smaller one, ACE
+ * would shrink the static caches under the default. frugal's is the least that
+ * every class at HM_ACE_SHIFT_MIN fits in (4727 KiB). */
 const hm_strategy hm_strategies[HM_STRATEGIES] = {
   {"default",     32768,   256,   8192,   131072,    16,    1},   /* the static options + room */
   {"lean",         6144,    64,   4096,    65536,     8,    0},
-  {"frugal",       4608,    32,   2048,    32768,     4,    0},
+  {"frugal",       4864,    32,   2048,    32768,     4,    0},
   {"throughput",  65536,  1024,  16384,   262144,    64,    2},
   {"server",      32768,   512,   8192,   131072,    32,    2},
   {"bursty",      65536,   256,   8192,   262144,    64,    4},

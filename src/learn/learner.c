@@ -180,6 +180,7 @@ static void publish(void) {
   SET_PARAM(huge_pages, L.ace.huge);
   /* Capacities: unless the user sized the caches. */
   int caps_user = hm_option_user_set(offsetof(hm_params, sll_cap_bytes)) ||
+                  hm_option_user_set(offsetof(hm_params, sll_grow_bytes)) ||
                   hm_option_user_set(offsetof(hm_params, l2_cap_bytes)) ||
                   hm_option_user_set(offsetof(hm_params, l2_cap_max_bytes)) ||
                   hm_option_user_set(offsetof(hm_params, sll_cap_max));

@@ -155,8 +155,8 @@ void hm_slab_remote_push(hm_superslab *ss, hm_slab *s, hm_block *head, hm_block 
 }
 
 /* New capacities and batches from hm_param, the heap entered: excess
- * blocks are flushed. An L2 bin that grew (slow start) keeps its size when
- * it lies within the new range. Called at a slow-path tick after the
+ * blocks are flushed. A bin that grew (slow start) keeps its size when it
+ * lies within the new range. Called at a slow-path tick after the
  * learner published (hm_param_gen moved) and by hakmem_option_set. */
 void hm_heap_adopt_params(hm_heap *h) {
   h->param_gen = atomic_load_explicit(&hm_param_gen, memory_order_acquire);
@@ -164,7 +164,7 @@ void hm_heap_adopt_params(hm_heap *h) {
   for (unsigned c = 0; c < HM_NUM_CLASSES; c++) {
     uint32_t len = h->cap[c] - h->room[c];
     uint32_t cap = hm_params_bin_cap(c), cap_max = hm_params_bin_cap_max(c);
-    if (c >= HM_TINY_CLASSES && h->cap[c] > cap && h->cap[c] <= cap_max) cap = h->cap[c];
+    if (h->cap[c] > cap && h->cap[c] <= cap_max) cap = h->cap[c];
     if (len > cap) {
       flush_bin(h, c, cap);
       len = h->cap[c] - h->room[c];
