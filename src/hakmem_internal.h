@@ -824,6 +824,10 @@ void hm_ss_slab_release(hm_heap *h, hm_slab *s);
 int hm_ss_drain_remote(hm_heap *h, hm_superslab *ss, uint32_t units);
 void hm_tiny_adopt(hm_heap *h, hm_superslab *ss);
 void hm_tiny_abandon_all(hm_heap *h);
+/* Release the heap's empty Tiny slabs kept on its partial lists (see
+ * hm_slab_return_block); returns how many. Owner, or the background thread
+ * holding the claim. */
+unsigned hm_tiny_release_empty(hm_heap *h);
 
 /* ---- segment layer (superslab/superslab.c), shared by Tiny and L2 ------------ */
 hm_superslab *hm_seg_acquire(hm_heap *h, unsigned kind);

@@ -379,15 +379,16 @@ void hm_heap_retire_empty(hm_heap *h) {
 }
 
 /* ---- purge ------------------------------------------------------------------------ */
-/* Release the heap's empty L2 pages and retire its empty segments, then
- * decommit the free units that stayed unused for purge_delay_ms (all of them
- * when forced). Run by the owner, or by the background thread holding the
+/* Release the heap's empty slabs and L2 pages and retire its empty segments,
+ * then decommit the free units that stayed unused for purge_delay_ms (all of
+ * them when forced). Run by the owner, or by the background thread holding the
  * heap's claim: it stops early when the owner waits for it (bg_claim == 2).
  * free_since: units free now have been free at least since then (the
  * background thread knows it for an idle heap; UINT64_MAX: no knowledge).
  * Returns 1 if dirty memory is left waiting for its delay. */
 static int purge_heap(hm_heap *h, uint64_t now, int force, uint64_t free_since) {
   int pending = 0;
+  hm_tiny_release_empty(h);
   hm_l2_release_empty(h);
   retire_all_empty(h);
   for (unsigned k = 0; k < HM_SEG_KINDS; k++) {

@@ -37,19 +37,18 @@ HM_INLINE void hm_slab_validate_block(hm_slab *s, const void *p, const char *fn,
   if (hm_unlikely(!hm_slab_owns_block(s, p))) hm_fatal(fn, what, p);
 }
 
-/* The owner takes block b back into slab s (after a flush or a remote drain). */
+/* The owner takes block b back into slab s (after a flush or a remote
+ * drain). A slab that empties stays assigned to its class, on the partial
+ * list, with its free list whole: a batch loop that empties its slabs and
+ * fills them again reuses them without carving them afresh (as L2 keeps its
+ * empty pages). hm_tiny_release_empty gives them up: at the heap's purge,
+ * when the heap needs units for another slab, and at thread exit. */
 HM_INLINE void hm_slab_return_block(hm_heap *h, hm_slab *s, hm_block *b) {
   if (hm_unlikely(s->used == 0)) hm_fatal("free()", "double free detected", b);
   hm_link_set(b, s->free);
   s->free = b;
   s->used--;
-  if (s->state == HM_SLAB_ACTIVE) return;
-  if (s->used == 0) {
-    if (s->state == HM_SLAB_PARTIAL) hm_partial_remove(h, s);
-    hm_ss_slab_release(h, s);
-  } else if (s->state == HM_SLAB_FULL) {
-    hm_partial_push(h, s);
-  }
+  if (s->state == HM_SLAB_FULL) hm_partial_push(h, s);
 }
 
 #endif /* HAKMEM_SUPERSLAB_H */

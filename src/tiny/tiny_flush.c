@@ -10,18 +10,36 @@
 
 
 /* Return the blocks of a list (of this heap's segments) to their slabs or
- * pages; every block is validated on the way. */
+ * pages; every block is validated on the way. A flushed bin holds runs of
+ * blocks of one slab (a batch loop frees them in the order it got them):
+ * the slab of the previous block is kept with the range of its carved
+ * blocks, so that a block inside it needs no segment, unit or slab lookup,
+ * and its check is the fast path's (its address a multiple of the size,
+ * see "Block placement", and below the slab's bump). */
 static void return_list(hm_heap *h, hm_block *b) {
+  hm_slab *s = NULL;
+  const uint8_t *lo = NULL, *hi = NULL;   /* s's carved blocks; empty: no slab */
+  uint64_t mult = 0;
   while (b) {
     hm_block *next = hm_link_get(b);
-    hm_superslab *ss = hm_ss_of(b);
-    if (ss->kind == HM_SEG_L2) {
-      hm_l2_return_block(h, hm_l2_page_of(ss, b), b);
-    } else {
-      hm_slab *s = hm_slab_of(ss, b);
+    const uint8_t *a = (const uint8_t *)b;
+    if (a < lo || a >= hi) {
+      hm_superslab *ss = hm_ss_of(b);
+      if (ss->kind == HM_SEG_L2) {
+        hm_l2_return_block(h, hm_l2_page_of(ss, b), b);
+        b = next;
+        continue;
+      }
+      s = hm_slab_of(ss, b);
       hm_slab_validate_block(s, b, "free()", "corrupted thread cache");
-      hm_slab_return_block(h, s, b);
+      lo = s->end - (size_t)s->capacity * s->block_size;
+      hi = s->bump;
+      mult = hm_class_mult[s->cls];
+    } else if (hm_unlikely((uint64_t)(uint32_t)(uintptr_t)a * mult >= mult)) {
+      hm_fatal("free()", "corrupted thread cache", b);
     }
+    hm_slab_return_block(h, s, b);
+    if (s->state == HM_SLAB_UNUSED) lo = hi = NULL;   /* released: its range means nothing now */
     b = next;
   }
 }
@@ -39,8 +57,8 @@ static void flush_bin(hm_heap *h, unsigned cls, uint32_t keep) {
     cut = hm_link_get(b);
     hm_link_set(b, NULL);
   }
-  uint32_t n = 0;
-  for (hm_block *b = cut; b; b = hm_link_get(b)) n++;
+  /* The list holds cap - room blocks (the bin's invariant), keep of them stay. */
+  uint32_t n = (uint32_t)(h->cap[cls] - h->room[cls]) - keep;
   h->room[cls] += n;
   hm_stats_flush(h, cls, n);
   HM_DBG(h, free_ss_local, n);

@@ -10,13 +10,24 @@
 
 /* Take up to `want` blocks out of slab s: never-used blocks first (carved in
  * address order, or at random with hm_param.secure), then the slab's free
- * list. Returns the count and the list in *first (NULL-terminated). */
-static uint32_t slab_take(hm_heap *h, hm_slab *s, uint32_t want, hm_block **first) {
+ * list -- all of it when it is all that is left and fits in `room` (the
+ * bin's), since taking it whole costs nothing per block. Returns the count
+ * and the list in *first (NULL-terminated). */
+static uint32_t slab_take(hm_heap *h, hm_slab *s, uint32_t want, uint32_t room, hm_block **first) {
   hm_block *head = NULL, *tail = NULL;
   uint32_t n = 0;
   size_t bs = s->block_size;
-  uint32_t fresh = (uint32_t)((size_t)(s->end - s->bump) / bs);
-  if (fresh > want) fresh = want;
+  uint32_t untouched = (uint32_t)((size_t)(s->end - s->bump) / bs);
+  uint32_t fresh = untouched < want ? untouched : want;
+  uint32_t listed = s->capacity - s->used - untouched;   /* length(free): the slab invariant */
+  if (!fresh && listed && listed <= room) {
+    /* All of the free list, as it is: no walk (a slab that emptied and
+     * is filled again hands out its whole list at once). */
+    *first = s->free;
+    s->free = NULL;
+    s->used += listed;
+    return listed;
+  }
   if (fresh) {
     hm_carve_chain(h, s->bump, fresh, bs, &head, &tail);
     hm_store_racy(s->bump, s->bump + (size_t)fresh * bs);
@@ -61,7 +72,7 @@ static void *refill(hm_heap *h, unsigned cls) {
     if (s) {
       hm_block *first;
       HM_DBG_ONLY(uint8_t *bump0 = s->bump;)
-      uint32_t n = slab_take(h, s, want, &first);
+      uint32_t n = slab_take(h, s, want, h->room[cls], &first);
       if (n) {
         h->head[cls] = hm_link_get(first);
         h->room[cls] -= n - 1;

@@ -47,13 +47,29 @@ void hm_tiny_adopt(hm_heap *h, hm_superslab *ss) {
   }
 }
 
+unsigned hm_tiny_release_empty(hm_heap *h) {
+  unsigned n = 0;
+  for (unsigned c = 0; c < HM_TINY_CLASSES; c++) {
+    hm_slab *next;
+    for (hm_slab *s = h->partial[c]; s; s = next) {
+      next = s->next;
+      if (s->used) continue;
+      hm_partial_remove(h, s);
+      hm_ss_slab_release(h, s);
+      n++;
+    }
+  }
+  return n;
+}
+
 void hm_tiny_abandon_all(hm_heap *h) {
   hm_superslab *ss;
-  /* What other threads freed to us so far goes back into our slabs first:
-   * slabs it empties are released, and a segment left with no block goes
-   * to the cache instead of waiting, ownerless, for a drain. */
+  /* What other threads freed to us so far goes back into our slabs first,
+   * and every empty slab is released: a segment left with no block goes to
+   * the cache instead of waiting, ownerless, for a drain. */
   for (ss = h->segs[HM_SEG_TINY]; ss; ss = ss->next)
     if (hm_load_relaxed(&ss->remote_units)) hm_ss_drain_remote(h, ss, HM_UNITS_ALL);
+  hm_tiny_release_empty(h);
   while ((ss = h->segs[HM_SEG_TINY]) != NULL) hm_seg_abandon(h, ss);
 }
 
@@ -98,6 +114,8 @@ hm_slab *hm_ss_slab_new(hm_heap *h, unsigned cls) {
       int u = hm_seg_find_run(ss->free_units, span);
       if (u >= 0) return slab_init(ss, (unsigned)u, cls);
     }
+    /* Empty slabs kept for other classes before anything new. */
+    if (hm_tiny_release_empty(h)) continue;
     hm_superslab *ss = hm_seg_abandoned_pop(HM_SEG_TINY);
     if (ss) {
       HM_DBG_ONLY(h->dbg_seg_src = HM_DBG_MAX(h->dbg_seg_src, HM_STAGE_ADOPT);)
