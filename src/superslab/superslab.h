@@ -42,7 +42,8 @@ HM_INLINE void hm_slab_validate_block(hm_slab *s, const void *p, const char *fn,
  * list, with its free list whole: a batch loop that empties its slabs and
  * fills them again reuses them without carving them afresh (as L2 keeps its
  * empty pages). hm_tiny_release_empty gives them up: at the heap's purge,
- * when the heap needs units for another slab, and at thread exit. */
+ * when the heap needs units for another slab, and at thread exit; a remote
+ * drain that empties a slab releases it at once (hm_ss_drain_remote). */
 HM_INLINE void hm_slab_return_block(hm_heap *h, hm_slab *s, hm_block *b) {
   if (hm_unlikely(s->used == 0)) hm_fatal("free()", "double free detected", b);
   hm_link_set(b, s->free);

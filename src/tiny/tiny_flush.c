@@ -38,8 +38,7 @@ static void return_list(hm_heap *h, hm_block *b) {
     } else if (hm_unlikely((uint64_t)(uint32_t)(uintptr_t)a * mult >= mult)) {
       hm_fatal("free()", "corrupted thread cache", b);
     }
-    hm_slab_return_block(h, s, b);
-    if (s->state == HM_SLAB_UNUSED) lo = hi = NULL;   /* released: its range means nothing now */
+    hm_slab_return_block(h, s, b);   /* never releases s: the range stays valid */
     b = next;
   }
 }

@@ -21,6 +21,13 @@ int hm_ss_drain_remote(hm_heap *h, hm_superslab *ss, uint32_t units) {
       b = next;
       k++;
     }
+    /* Emptied by other threads' frees: the blocks went to another thread,
+     * which is not coming back for them here (a hand-off, a consumer), so
+     * the slab goes now instead of waiting for the purge. */
+    if (k && s->used == 0 && s->state == HM_SLAB_PARTIAL) {
+      hm_partial_remove(h, s);
+      hm_ss_slab_release(h, s);
+    }
     if (k) hm_stats_drained(h, cls, k);
     n += (int)k;
   }
