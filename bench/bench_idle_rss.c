@@ -1,11 +1,13 @@
 /* bench_idle_rss.c -- is freed memory given back while its threads sleep?
  *
- * Usage: bench_idle_rss SIZE [THREADS=1] [TOTAL=1g] [MODE=local] [HOLD_MS=5000]
+ * Usage: bench_idle_rss SIZE [THREADS=1] [TOTAL=1g] [MODE=local] [HOLD_MS=5000] [KEEP=0]
  *   THREADS threads each allocate TOTAL/THREADS bytes in blocks of SIZE and
  *   write every page of them; then the blocks are freed -- MODE local: by the
  *   thread that allocated them; remote: by another thread (the next one, or
  *   a freer thread when THREADS is 1) -- and every thread stays alive and
- *   sleeps without calling the allocator again. The main thread (which does
+ *   sleeps without calling the allocator again. KEEP (per mille, default 0)
+ *   of the blocks, picked at random, are not freed: a fragmented heap, whose
+ *   free memory lies between live blocks. The main thread (which does
  *   not allocate either) samples RSS (/proc/self/statm) at fixed delays after
  *   the last free, up to HOLD_MS.
  *
@@ -13,8 +15,9 @@
  * every second. Prints one "SAMPLE ms=<t> rss_mib=<r>" line per sample and
  * the RESULT line
  * with baseline_mib (RSS before the burst), peak_mib (all blocks live),
- * rss_end_mib (the last sample), back_ms (the first sample within 64 MiB of
- * the baseline; -1 if none). mops is the burst's malloc+free rate.
+ * rss_end_mib (the last sample), kept_mib (the blocks KEEP left live),
+ * back_ms (the first sample within 64 MiB of the baseline plus kept_mib; -1
+ * if none). mops is the burst's malloc+free rate.
  *
  * The pointer arrays come from mmap and are written before the baseline, so
  * they are in it and never perturb the allocator.
@@ -27,7 +30,7 @@
 #include <unistd.h>
 
 static const char usage[] =
-    "usage: bench_idle_rss SIZE [THREADS=1] [TOTAL=1g] [MODE=local|remote] [HOLD_MS=5000]\n";
+    "usage: bench_idle_rss SIZE [THREADS=1] [TOTAL=1g] [MODE=local|remote] [HOLD_MS=5000] [KEEP=0]\n";
 
 typedef struct worker {
     pthread_t t;
@@ -39,6 +42,15 @@ typedef struct worker {
 static size_t block_size;
 static atomic_int go_alloc, allocated, go_free, freed, finish;
 static int nworkers;
+static unsigned keep_per_mille;
+
+/* Block i of worker w stays live (KEEP): a fixed pseudo-random choice. */
+static int kept(int w, size_t i)
+{
+    uint64_t x = (uint64_t)i * 0x9e3779b97f4a7c15ull ^ (uint64_t)(w + 1) * 0xbf58476d1ce4e5b9ull;
+    x ^= x >> 31;
+    return x % 1000 < keep_per_mille;
+}
 
 static void wait_for(atomic_int *v, int want)
 {
@@ -72,7 +84,8 @@ static void *thread_main(void *arg)
         if (v->freer != w)
             continue;
         for (size_t i = 0; i < v->n; i++)
-            free(v->blocks[i]);
+            if (!kept(k, i))
+                free(v->blocks[i]);
     }
     atomic_fetch_add(&freed, 1);
     wait_for(&finish, 1);   /* asleep: no allocator call until the end */
@@ -91,11 +104,12 @@ int main(int argc, char **argv)
     size_t total = bench_arg(argc, argv, 3, (size_t)1 << 30);
     const char *mode = argc > 4 ? argv[4] : "local";
     unsigned long hold = bench_arg(argc, argv, 5, 5000);
+    keep_per_mille = (unsigned)bench_arg(argc, argv, 6, 0);
     int remote = !strcmp(mode, "remote");
     if (!remote && strcmp(mode, "local"))
         bench_die("MODE is local or remote");
-    if (block_size == 0 || nthreads < 1 || nthreads > 256)
-        bench_die("bad SIZE or THREADS");
+    if (block_size == 0 || nthreads < 1 || nthreads > 256 || keep_per_mille > 1000)
+        bench_die("bad SIZE, THREADS or KEEP");
 
     /* With one thread, remote frees need a second (freer) thread. */
     int nw = nthreads + (remote && nthreads == 1);
@@ -115,6 +129,11 @@ int main(int argc, char **argv)
         }
     }
     nworkers = nw;
+    size_t kept_blocks = 0;
+    for (int i = 0; i < nw; i++)
+        for (size_t k = 0; k < workers[i].n; k++)
+            kept_blocks += (size_t)kept(i, k);
+    double kept_mib = (double)kept_blocks * (double)block_size / 1048576.0;
     for (int i = 0; i < nw; i++)
         pthread_create(&workers[i].t, NULL, thread_main, &workers[i]);
     usleep(100000);
@@ -145,7 +164,7 @@ int main(int argc, char **argv)
         if (wait > 0)
             usleep((useconds_t)(wait * 1e6));
         rss[k] = last = bench_rss_mib();
-        if (back < 0 && last <= base + 64)
+        if (back < 0 && last <= base + kept_mib + 64)
             back = (long)at[k];
     }
     for (unsigned k = 0; k < ns; k++)
@@ -155,8 +174,8 @@ int main(int argc, char **argv)
         pthread_join(workers[i].t, NULL);
     char extra[256];
     snprintf(extra, sizeof extra,
-             "size=%zu mode=%s total=%zu baseline_mib=%.1f peak_mib=%.1f rss_end_mib=%.1f back_ms=%ld",
-             block_size, mode, total, base, peak, last, back);
+             "size=%zu mode=%s total=%zu baseline_mib=%.1f peak_mib=%.1f rss_end_mib=%.1f kept_mib=%.1f back_ms=%ld",
+             block_size, mode, total, base, peak, last, kept_mib, back);
     bench_result("idle_rss", nthreads, per * (size_t)nthreads * 2, t1 - t0, extra);
     return 0;
 }

@@ -828,6 +828,9 @@ void hm_tiny_abandon_all(hm_heap *h);
  * hm_slab_return_block); returns how many. Owner, or the background thread
  * holding the claim. */
 unsigned hm_tiny_release_empty(hm_heap *h);
+/* Decommit the pages inside the free blocks (>= 8 KiB) of h's L2 pages (l2.c);
+ * owner or background claim. Returns the bytes. */
+size_t hm_l2_purge_free_blocks(hm_heap *h);
 
 /* ---- segment layer (superslab/superslab.c), shared by Tiny and L2 ------------ */
 hm_superslab *hm_seg_acquire(hm_heap *h, unsigned kind);

@@ -463,6 +463,62 @@ void hm_l2_collect_all(hm_heap *h) {
   }
 }
 
+/* ---- free blocks of idle pages ---------------------------------------------- */
+/* A page that keeps a few live blocks keeps all of its memory: free units
+ * are given back, an assigned page is not. With medium blocks that is most
+ * of a fragmented heap (90 % of 24 KiB blocks freed at random: no unit is
+ * free, every page holds survivors). So once a heap has been idle for the
+ * purge delay, or on a forced purge, the whole OS pages inside each free
+ * block of 8 KiB or more are decommitted: everything but the page holding
+ * the block's first words (its link, its free mark and the tag below). A
+ * block handed out again faults its pages back in, zeroed.
+ *   The tag, in word 2, says the block's pages went back already, so that
+ * the next purge does not repeat the madvise. It is only a hint: a program
+ * may have written the same value there while the block was live, and the
+ * block is then skipped once, its memory kept -- never the reverse, since
+ * only blocks on a page's free lists are looked at. Segments that may carry
+ * huge pages lose the advice first, as for free units (superslab.c). */
+#define L2_OS_PAGE ((uintptr_t)1 << HM_PAGE_SHIFT)
+#define L2_PURGE_MIN_BLOCK (2 * L2_OS_PAGE)
+#define L2_PURGED_SALT 0x70757267656421ull   /* "purged!" */
+
+static inline uint64_t *purged_tag(hm_block *b) { return &((uint64_t *)b)[2]; }
+static inline uint64_t purged_value(const hm_block *b) { return (uintptr_t)b ^ L2_PURGED_SALT ^ hm_free_key; }
+
+static size_t purge_list(hm_superslab *seg, hm_block *b, size_t bs) {
+  size_t released = 0;
+  for (; b; b = hm_link_get(b)) {
+    if (*purged_tag(b) == purged_value(b)) continue;
+    uintptr_t from = ((uintptr_t)b + 3 * sizeof(uint64_t) + L2_OS_PAGE - 1) & ~(L2_OS_PAGE - 1);
+    uintptr_t to = ((uintptr_t)b + bs) & ~(L2_OS_PAGE - 1);
+    if (to <= from) continue;
+    if (seg->maybe_huge) {
+      (void)hm_os_hugepage(seg, HM_REGION_SIZE, 0);
+      seg->maybe_huge = 0;
+    }
+    hm_os_decommit((void *)from, to - from);
+    *purged_tag(b) = purged_value(b);
+    released += to - from;
+  }
+  return released;
+}
+
+size_t hm_l2_purge_free_blocks(hm_heap *h) {
+  size_t released = 0;
+  for (hm_superslab *seg = h->segs[HM_SEG_L2]; seg; seg = seg->next) {
+    for (unsigned u = 0; u < HM_UNITS; u++) {
+      hm_l2_page *pg = &seg->pages[u];
+      if (pg->state == HM_SLAB_UNUSED || pg->head != u) continue;
+      size_t bs = hm_l2_block_size(pg);
+      if (bs < L2_PURGE_MIN_BLOCK) continue;
+      if (atomic_load_explicit(&h->bg_claim, memory_order_relaxed) == 2) return released;
+      released += purge_list(seg, pg->free, bs);
+      released += purge_list(seg, pg->local_free, bs);
+    }
+  }
+  return released;
+}
+
 /* ---- adoption and abandonment -------------------------------------------------- */
 void hm_l2_adopt(hm_heap *h, hm_superslab *seg) {
   hm_seg_heap_add(h, seg);

@@ -403,6 +403,10 @@ static int purge_heap(hm_heap *h, uint64_t now, int force, uint64_t free_since) 
       purge_dirty(ss);
     }
   }
+  /* Idle for the delay (or forced): the free blocks inside assigned medium
+   * pages too (hm_l2_purge_free_blocks says why only then). */
+  if (force || (free_since != UINT64_MAX && now - free_since >= HM_PARAM(purge_delay_ms)))
+    hm_l2_purge_free_blocks(h);
   return pending;
 }
 
