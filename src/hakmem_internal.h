@@ -398,11 +398,13 @@ typedef struct hm_superslab {
   uint8_t kind;                      /* HM_SEG_TINY or HM_SEG_L2 */
   uint8_t maybe_huge;                /* 1: its range may carry MADV_HUGEPAGE (given to it,
                                         or kept from the large span it was carved from) */
-  uint8_t reserved[2];
+  uint8_t blocks_purged;             /* abandoned L2: the collector gave back the pages inside
+                                        its free blocks (hm_l2_purge_seg_free_blocks) */
+  uint8_t reserved;
   uint64_t dirty_since_ms;           /* when dirty_units became non-empty */
   struct hm_superslab *next, *prev;  /* owner's list, abandoned list or cache */
   struct hm_superslab *all_next, *all_prev; /* registry of every superslab */
-  uint8_t pad[64 - 56];
+  uint64_t abandoned_ms;             /* when an owner thread last abandoned it */
   union {
     hm_slab slabs[HM_UNITS];         /* HM_SEG_TINY */
     hm_l2_page pages[HM_UNITS];      /* HM_SEG_L2 */
@@ -831,6 +833,7 @@ unsigned hm_tiny_release_empty(hm_heap *h);
 /* Decommit the pages inside the free blocks (>= 8 KiB) of h's L2 pages (l2.c);
  * owner or background claim. Returns the bytes. */
 size_t hm_l2_purge_free_blocks(hm_heap *h);
+size_t hm_l2_purge_seg_free_blocks(hm_heap *h, hm_superslab *seg);   /* one segment of h */
 
 /* ---- segment layer (superslab/superslab.c), shared by Tiny and L2 ------------ */
 hm_superslab *hm_seg_acquire(hm_heap *h, unsigned kind);

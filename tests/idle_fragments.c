@@ -14,7 +14,12 @@
  *           written whole and checked (their decommitted pages come back
  *           zeroed, which is no concern of malloc's), and freed;
  *   forced  the same pattern again, then hakmem_collect(1) at once, with no
- *           wait: the same bound right after it.
+ *           wait: the same bound right after it;
+ *   exited  a thread makes the same pattern and exits, leaving its segments
+ *           (and the survivors, which the main thread keeps) abandoned: the
+ *           background thread's collector must give back the pages inside
+ *           their free blocks once nobody has owned them for the delay --
+ *           the same bound within IDLE_MS.
  * Before the free blocks of assigned pages were purged, resident stayed at
  * the full heap (about 10 times the bound). Other allocators keep it all
  * too; under them the phases run (contents checked) and nothing is asserted.
@@ -23,6 +28,7 @@
 #include "test_util.h"
 
 #include "../include/hakmem.h"
+#include <pthread.h>
 
 #define IDLE_MS 5000
 #define SLACK ((size_t)6 << 20)   /* the thread's bin of the class, page tails, headers */
@@ -108,6 +114,31 @@ static void reuse_and_free(size_t blocks, size_t size, uint64_t *rng)
     free(again);
 }
 
+/* Wait until resident <= limit (at most IDLE_MS); the last figures in *st. */
+static long wait_resident(void (*stats_get)(hakmem_stats *), hakmem_stats *st, size_t limit)
+{
+    long waited = 0;
+    stats_get(st);
+    while (st->resident > limit && waited < IDLE_MS) {
+        usleep(50 * 1000);
+        waited += 50;
+        stats_get(st);
+    }
+    return waited;
+}
+
+struct job {
+    size_t blocks, size, kept;
+    uint64_t *rng;
+};
+
+static void *exiting_thread(void *arg)
+{
+    struct job *j = arg;
+    j->kept = fragment(j->blocks, j->size, j->rng);
+    return NULL;
+}
+
 int main(int argc, char **argv)
 {
     size_t blocks = argc > 1 ? strtoul(argv[1], NULL, 0) : 2000;
@@ -135,12 +166,7 @@ int main(int argc, char **argv)
         size_t limit = bound(blocks, kept, size);
         stats_get(&st);
         size_t before = st.resident;
-        long waited = 0;
-        while (st.resident > limit && waited < IDLE_MS) {
-            usleep(50 * 1000);
-            waited += 50;
-            stats_get(&st);
-        }
+        long waited = wait_resident(stats_get, &st, limit);
         NOTE("idle: %zu of %zu blocks of %zu B live (%.1f MiB); resident %.1f MiB after the "
              "frees, %.1f MiB after %ld ms idle (bound %.1f MiB)",
              kept, blocks, size, kept * (double)size / 1048576, before / 1048576.0,
@@ -167,6 +193,22 @@ int main(int argc, char **argv)
                st.resident, limit);
     }
     check_survivors(blocks, size, "forced");
+    reuse_and_free(blocks, size, &rng);
+
+    /* exited */
+    struct job j = { blocks, size, 0, &rng };
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, exiting_thread, &j) == 0, "pthread_create");
+    CHECK(pthread_join(t, NULL) == 0, "pthread_join");
+    if (stats_get) {
+        size_t limit = bound(blocks, j.kept, size);
+        long waited = wait_resident(stats_get, &st, limit);
+        NOTE("exited: resident %.1f MiB %ld ms after the thread exited (bound %.1f MiB)",
+             st.resident / 1048576.0, waited, limit / 1048576.0);
+        EXPECT(st.resident <= limit, "exited: %zu bytes resident after %d ms, bound %zu",
+               st.resident, IDLE_MS, limit);
+    }
+    check_survivors(blocks, size, "exited");
     reuse_and_free(blocks, size, &rng);
     free(blk);
     free(seed_of);

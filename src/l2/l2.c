@@ -503,19 +503,24 @@ static size_t purge_list(hm_superslab *seg, hm_block *b, size_t bs) {
   return released;
 }
 
+size_t hm_l2_purge_seg_free_blocks(hm_heap *h, hm_superslab *seg) {
+  size_t released = 0;
+  for (unsigned u = 0; u < HM_UNITS; u++) {
+    hm_l2_page *pg = &seg->pages[u];
+    if (pg->state == HM_SLAB_UNUSED || pg->head != u) continue;
+    size_t bs = hm_l2_block_size(pg);
+    if (bs < L2_PURGE_MIN_BLOCK) continue;
+    if (atomic_load_explicit(&h->bg_claim, memory_order_relaxed) == 2) break;
+    released += purge_list(seg, pg->free, bs);
+    released += purge_list(seg, pg->local_free, bs);
+  }
+  return released;
+}
+
 size_t hm_l2_purge_free_blocks(hm_heap *h) {
   size_t released = 0;
-  for (hm_superslab *seg = h->segs[HM_SEG_L2]; seg; seg = seg->next) {
-    for (unsigned u = 0; u < HM_UNITS; u++) {
-      hm_l2_page *pg = &seg->pages[u];
-      if (pg->state == HM_SLAB_UNUSED || pg->head != u) continue;
-      size_t bs = hm_l2_block_size(pg);
-      if (bs < L2_PURGE_MIN_BLOCK) continue;
-      if (atomic_load_explicit(&h->bg_claim, memory_order_relaxed) == 2) return released;
-      released += purge_list(seg, pg->free, bs);
-      released += purge_list(seg, pg->local_free, bs);
-    }
-  }
+  for (hm_superslab *seg = h->segs[HM_SEG_L2]; seg; seg = seg->next)
+    released += hm_l2_purge_seg_free_blocks(h, seg);
   return released;
 }
 

@@ -330,10 +330,18 @@ int hm_seg_reclaim(hm_heap *h, hm_superslab *ss) {
   return 1;
 }
 
+/* The background thread's collector heap (hm_seg_collect_abandoned): its
+ * abandons hand segments back, they do not start their wait again. */
+static hm_heap *collector_heap;
+
 /* Thread exit: an empty segment goes to the cache, any other is marked
  * abandoned for another thread to adopt. */
 void hm_seg_abandon(hm_heap *h, hm_superslab *ss) {
   heap_remove(h, ss);
+  if (h != __atomic_load_n(&collector_heap, __ATOMIC_RELAXED)) {
+    ss->abandoned_ms = hm_os_now_ms();   /* the collector's own abandon is no new start */
+    ss->blocks_purged = 0;
+  }
   if (ss->free_units == HM_UNITS_ALL && !hm_load_relaxed(&ss->remote_units)) {
     cache_put(ss);
     return;
@@ -536,6 +544,12 @@ static int abandoned_has_work(hm_superslab *ss, uint64_t now, int *pending) {
     *pending = 1;   /* decommitted on a later run */
   }
   if (ss->kind == HM_SEG_TINY) return hm_load_relaxed(&ss->remote_units) != 0;
+  /* Its free medium blocks, once nobody has owned it for a delay: a thread
+   * that exited leaves pages fragmented by the blocks it handed on. */
+  if (!ss->blocks_purged) {
+    if (now - ss->abandoned_ms >= HM_PARAM(purge_delay_ms)) return 1;
+    *pending = 1;
+  }
   for (unsigned u = 0; u < HM_UNITS; u++) {
     hm_l2_page *pg = &ss->pages[u];
     if (pg->state != HM_SLAB_UNUSED && pg->head == u &&
@@ -572,7 +586,16 @@ int hm_seg_collect_abandoned(hm_heap *c, uint64_t now) {
       else hm_l2_adopt(c, take[i]);
     }
   }
+  __atomic_store_n(&collector_heap, c, __ATOMIC_RELAXED);
   pending |= purge_heap(c, now, 0, UINT64_MAX);
+  /* The free blocks of segments nobody has owned for a delay, again after
+   * each drain (blocks already given back carry a tag and are skipped):
+   * hm_l2_purge_free_blocks says why. */
+  for (hm_superslab *ss = c->segs[HM_SEG_L2]; ss; ss = ss->next) {
+    if (now - ss->abandoned_ms < HM_PARAM(purge_delay_ms)) continue;
+    hm_l2_purge_seg_free_blocks(c, ss);
+    ss->blocks_purged = 1;
+  }
   /* Give everything up again: the collector never keeps a segment (nor a
    * list of slabs in them: abandoning may still list slabs it drains). */
   hm_tiny_abandon_all(c);
