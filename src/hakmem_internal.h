@@ -830,7 +830,7 @@ void hm_tiny_abandon_all(hm_heap *h);
  * hm_slab_return_block); returns how many. Owner, or the background thread
  * holding the claim. */
 unsigned hm_tiny_release_empty(hm_heap *h);
-/* Decommit the pages inside the free blocks (>= 8 KiB) of h's L2 pages (l2.c);
+/* Decommit the pages inside the free blocks (> 4 KiB) of h's L2 pages (l2.c);
  * owner or background claim. Returns the bytes. */
 size_t hm_l2_purge_free_blocks(hm_heap *h);
 size_t hm_l2_purge_seg_free_blocks(hm_heap *h, hm_superslab *seg);   /* one segment of h */

@@ -469,8 +469,9 @@ void hm_l2_collect_all(hm_heap *h) {
  * of a fragmented heap (90 % of 24 KiB blocks freed at random: no unit is
  * free, every page holds survivors). So once a heap has been idle for the
  * purge delay, or on a forced purge, the whole OS pages inside each free
- * block of 8 KiB or more are decommitted: everything but the page holding
- * the block's first words (its link, its free mark and the tag below). A
+ * block larger than a page are decommitted: everything but the page holding
+ * the block's first words (its link, its free mark and the tag below), so
+ * a 5-7 KiB block gives back a page only when it is placed across two. A
  * block handed out again faults its pages back in, zeroed.
  *   The tag, in word 2, says the block's pages went back already, so that
  * the next purge does not repeat the madvise. It is only a hint: a program
@@ -479,7 +480,6 @@ void hm_l2_collect_all(hm_heap *h) {
  * only blocks on a page's free lists are looked at. Segments that may carry
  * huge pages lose the advice first, as for free units (superslab.c). */
 #define L2_OS_PAGE ((uintptr_t)1 << HM_PAGE_SHIFT)
-#define L2_PURGE_MIN_BLOCK (2 * L2_OS_PAGE)
 #define L2_PURGED_SALT 0x70757267656421ull   /* "purged!" */
 
 static inline uint64_t *purged_tag(hm_block *b) { return &((uint64_t *)b)[2]; }
@@ -509,7 +509,7 @@ size_t hm_l2_purge_seg_free_blocks(hm_heap *h, hm_superslab *seg) {
     hm_l2_page *pg = &seg->pages[u];
     if (pg->state == HM_SLAB_UNUSED || pg->head != u) continue;
     size_t bs = hm_l2_block_size(pg);
-    if (bs < L2_PURGE_MIN_BLOCK) continue;
+    if (bs <= L2_OS_PAGE) continue;   /* no whole page past the first words */
     if (atomic_load_explicit(&h->bg_claim, memory_order_relaxed) == 2) break;
     released += purge_list(seg, pg->free, bs);
     released += purge_list(seg, pg->local_free, bs);
