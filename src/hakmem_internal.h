@@ -834,6 +834,9 @@ unsigned hm_tiny_release_empty(hm_heap *h);
  * owner or background claim. Returns the bytes. */
 size_t hm_l2_purge_free_blocks(hm_heap *h);
 size_t hm_l2_purge_seg_free_blocks(hm_heap *h, hm_superslab *seg);   /* one segment of h */
+/* Bytes those two gave back since start: committed memory that the unit
+ * accounting (committed_est) does not see go, for hakmem_collect's answer. */
+extern _Atomic uint64_t hm_l2_block_bytes_released;
 
 /* ---- segment layer (superslab/superslab.c), shared by Tiny and L2 ------------ */
 hm_superslab *hm_seg_acquire(hm_heap *h, unsigned kind);

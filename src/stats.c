@@ -529,6 +529,7 @@ HM_EXPORT size_t hakmem_collect(int force) {
   memset(&u0, 0, sizeof u0);
   hm_ss_usage(&u0, 0);
   hm_large_usage(&u0, 0);
+  uint64_t blocks0 = atomic_load_explicit(&hm_l2_block_bytes_released, memory_order_relaxed);
   hm_heap *h = hm_tls_heap;
   if (h == &hm_heap_empty) h = NULL;
   if (h) hm_heap_enter(h);
@@ -543,5 +544,6 @@ HM_EXPORT size_t hakmem_collect(int force) {
   memset(&u1, 0, sizeof u1);
   hm_ss_usage(&u1, 0);
   hm_large_usage(&u1, 0);
-  return u0.committed_est > u1.committed_est ? u0.committed_est - u1.committed_est : 0;
+  size_t blocks = (size_t)(atomic_load_explicit(&hm_l2_block_bytes_released, memory_order_relaxed) - blocks0);
+  return (u0.committed_est > u1.committed_est ? u0.committed_est - u1.committed_est : 0) + blocks;
 }

@@ -14,7 +14,8 @@
  *           written whole and checked (their decommitted pages come back
  *           zeroed, which is no concern of malloc's), and freed;
  *   forced  the same pattern again, then hakmem_collect(1) at once, with no
- *           wait: the same bound right after it;
+ *           wait: the same bound right after it, and its answer (bytes
+ *           released) at least half of what resident memory fell by;
  *   exited  a thread makes the same pattern and exits, leaving its segments
  *           (and the survivors, which the main thread keeps) abandoned: the
  *           background thread's collector must give back the pages inside
@@ -185,10 +186,15 @@ int main(int argc, char **argv)
         size_t limit = bound(blocks, kept, size);
         stats_get(&st);
         size_t before = st.resident;
-        collect(1);
+        size_t said = collect(1);
         stats_get(&st);
-        NOTE("forced: resident %.1f MiB before hakmem_collect(1), %.1f MiB after (bound %.1f MiB)",
-             before / 1048576.0, st.resident / 1048576.0, limit / 1048576.0);
+        NOTE("forced: resident %.1f MiB before hakmem_collect(1), %.1f MiB after (bound %.1f MiB); "
+             "it says it released %.1f MiB",
+             before / 1048576.0, st.resident / 1048576.0, limit / 1048576.0, said / 1048576.0);
+        /* Its answer counts the pages inside free blocks too. */
+        EXPECT(st.resident >= before || said >= (before - st.resident) / 2,
+               "forced: hakmem_collect(1) says %zu bytes released, resident fell by %zu",
+               said, before - st.resident);
         EXPECT(st.resident <= limit, "forced: %zu bytes resident after hakmem_collect(1), bound %zu",
                st.resident, limit);
     }

@@ -514,6 +514,7 @@ size_t hm_l2_purge_seg_free_blocks(hm_heap *h, hm_superslab *seg) {
     released += purge_list(seg, pg->free, bs);
     released += purge_list(seg, pg->local_free, bs);
   }
+  if (released) atomic_fetch_add_explicit(&hm_l2_block_bytes_released, released, memory_order_relaxed);
   return released;
 }
 
@@ -523,6 +524,8 @@ size_t hm_l2_purge_free_blocks(hm_heap *h) {
     released += hm_l2_purge_seg_free_blocks(h, seg);
   return released;
 }
+
+_Atomic uint64_t hm_l2_block_bytes_released;
 
 /* ---- adoption and abandonment -------------------------------------------------- */
 void hm_l2_adopt(hm_heap *h, hm_superslab *seg) {
