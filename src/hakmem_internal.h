@@ -632,7 +632,7 @@ typedef struct hm_params {
 
 extern hm_params hm_param;
 /* hm_param.huge_pages: transparent huge pages (MADV_HUGEPAGE) for the new
- * segments of a heap that already holds HM_HUGE_MIN_SEGS of that kind (it
+ * segments of a heap that already holds HM_HUGE_MIN_SEGS of both kinds (it
  * is growing big: its segments fill; hm_seg_want_huge), and for new large
  * spans. Both trade
  * memory (a touched 4 KiB page commits its whole 2 MiB) for page faults
@@ -641,8 +641,8 @@ extern hm_params hm_param;
 #define HM_HUGE_SEGMENTS 1u
 #define HM_HUGE_SPANS 2u
 #define HM_HUGE_MIN_SEGS 32u
-/* 1 if heap h's next segment of this kind would get huge pages (superslab.c). */
-int hm_seg_want_huge(const struct hm_heap *h, unsigned kind);
+/* 1 if heap h's next segment (of either kind) would get huge pages (superslab.c). */
+int hm_seg_want_huge(const struct hm_heap *h);
 /* A parameter as the slow paths read it: a relaxed atomic load (the same
  * instruction as a plain one), since the learner and hakmem_option_set
  * store while other threads read. */

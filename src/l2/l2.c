@@ -317,7 +317,7 @@ static hm_l2_page *page_new(hm_heap *h, unsigned cls, int *adopted) {
      * empty, committed with the 2 MiB, while the heap maps more segments.
      * Only then: with 4 KiB pages empty units cost nothing, and the shorter
      * pages cost Larson with 16-32 KiB blocks 4-5 % of its peak RSS. */
-    if (span > 1 && hm_seg_want_huge(h, HM_SEG_L2)) {
+    if (span > 1 && hm_seg_want_huge(h)) {
       hm_superslab *best_seg = NULL;
       unsigned best_len = 0, best_u = 0, at = 0;
       for (hm_superslab *sg = h->segs[HM_SEG_L2]; sg; sg = sg->next) {

@@ -243,7 +243,15 @@ static void heap_remove(hm_heap *h, hm_superslab *ss) {
 }
 
 /* Huge pages for a heap that is growing big: it already holds
- * HM_HUGE_MIN_SEGS segments of the kind (64 MiB). It takes a segment only
+ * HM_HUGE_MIN_SEGS segments (64 MiB), of both kinds together. Counting per
+ * kind advised one kind's new segments and not the other's, and a program
+ * whose data lives in both (perl: hash entries in 4 KiB arenas, medium;
+ * keys of 41 B, Tiny) then ran slower than with no huge pages at all: on
+ * this VM a dependent random load that alternates between a huge-page and
+ * a 4 KiB-page region costs 367-394 ns, against 239-273 when both are of
+ * one size (docs/analysis/huge-pages.md, "perl"). Both kinds now switch
+ * together, so blocks allocated at the same time share their page size.
+ * It takes a segment only
  * when no run of a page's span
  * is free in its own, so a heap that grows fills the new one too, and one
  * fault per 2 MiB replaces 512. What huge pages commit for nothing is at
@@ -257,14 +265,14 @@ static void heap_remove(hm_heap *h, hm_superslab *ss) {
  * its faults stay 4 KiB ones until khugepaged comes by, whose collapse is
  * work for nothing here. Never in secure mode: the guard pages inside a
  * segment split its mapping. */
-int hm_seg_want_huge(const hm_heap *h, unsigned kind) {
+int hm_seg_want_huge(const hm_heap *h) {
   return (HM_PARAM(huge_pages) & HM_HUGE_SEGMENTS) && !hm_param.secure &&
-         h->seg_count[kind] >= HM_HUGE_MIN_SEGS;
+         h->seg_count[HM_SEG_TINY] + h->seg_count[HM_SEG_L2] >= HM_HUGE_MIN_SEGS;
 }
 
 /* A segment for heap h of the given kind: from the empty cache, else the OS. */
 hm_superslab *hm_seg_acquire(hm_heap *h, unsigned kind) {
-  int huge = hm_seg_want_huge(h, kind);
+  int huge = hm_seg_want_huge(h);
   hm_superslab *ss = cache_get();
   HM_DBG_ONLY(unsigned src = ss ? HM_STAGE_CACHE : HM_STAGE_OS;)
   if (!ss) ss = map_new(huge);
