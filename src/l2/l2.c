@@ -477,8 +477,8 @@ void hm_l2_collect_all(hm_heap *h) {
  * the next purge does not repeat the madvise. It is only a hint: a program
  * may have written the same value there while the block was live, and the
  * block is then skipped once, its memory kept -- never the reverse, since
- * only blocks on a page's free lists are looked at. Segments that may carry
- * huge pages lose the advice first, as for free units (superslab.c). */
+ * only blocks on a page's free lists are looked at. hm_seg_decommit drops
+ * a segment's huge-page advice first, as for free units. */
 #define L2_OS_PAGE ((uintptr_t)1 << HM_PAGE_SHIFT)
 #define L2_PURGED_SALT 0x70757267656421ull   /* "purged!" */
 
@@ -492,11 +492,7 @@ static size_t purge_list(hm_superslab *seg, hm_block *b, size_t bs) {
     uintptr_t from = ((uintptr_t)b + 3 * sizeof(uint64_t) + L2_OS_PAGE - 1) & ~(L2_OS_PAGE - 1);
     uintptr_t to = ((uintptr_t)b + bs) & ~(L2_OS_PAGE - 1);
     if (to <= from) continue;
-    if (seg->maybe_huge) {
-      (void)hm_os_hugepage(seg, HM_REGION_SIZE, 0);
-      seg->maybe_huge = 0;
-    }
-    hm_os_decommit((void *)from, to - from);
+    hm_seg_decommit(seg, (void *)from, to - from);
     *purged_tag(b) = purged_value(b);
     released += to - from;
   }

@@ -43,17 +43,21 @@ static void list_remove(hm_superslab **head, hm_superslab *ss) {
  * first. Otherwise khugepaged (which collapses a range with as little as
  * one resident page, by default) could commit the whole 2 MiB again while
  * the units are free. */
-static void decommit_units(hm_superslab *ss, uint32_t units) {
+void hm_seg_decommit(hm_superslab *ss, void *p, size_t size) {
   if (ss->maybe_huge) {
     (void)hm_os_hugepage(ss, HM_REGION_SIZE, 0);
     ss->maybe_huge = 0;
   }
+  hm_os_decommit(p, size);
+}
+
+static void decommit_units(hm_superslab *ss, uint32_t units) {
   while (units) {
     unsigned a = (unsigned)__builtin_ctz(units);
     unsigned b = a;
     while (b < HM_UNITS && (units >> b) & 1u) b++;
     uint8_t *from = hm_seg_area_start(ss, a), *to = hm_seg_area_end(ss, b);
-    hm_os_decommit(from, (size_t)(to - from));
+    hm_seg_decommit(ss, from, (size_t)(to - from));
     units &= b >= HM_UNITS ? 0u : ~((1u << b) - 1u);
   }
 }
