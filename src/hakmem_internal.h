@@ -690,32 +690,32 @@ HM_INLINE int hm_region_in_map(uintptr_t a) { return (a >> HM_REGION_SHIFT) < HM
  * it from any mark (k ^ address), so a second key would protect nothing the
  * first does not, and one key is one load less on each pop (a rotation of
  * the encoding, tried, bought nothing against such a reader either and cost
- * 3 instructions per pop). Every link is checked when it is followed: its
- * target must be 16-aligned, inside a segment, and a free block carrying its
- * free mark (in a secure build carving marks blocks too, so every block on
- * any free list carries one). Anything else ends in one line and abort()
- * before the garbage is dereferenced -- instead of a crash in a later
- * malloc, or a live block handed out twice.
+ * 3 instructions per pop). Every link is checked when it is followed, and
+ * every block when it is taken off a list: a block must carry its free mark
+ * (in a secure build carving marks blocks too, so every block on any free
+ * list carries one), and the link it holds must lead, once decoded, to a
+ * 16-aligned address inside a segment (or be NULL). A link's target is
+ * therefore checked when it is taken in turn -- before it is handed out or
+ * its own link is followed -- not when the link is read: checking the
+ * target's mark at once meant loading the line of a block that may not be
+ * needed for a long time, a cache miss on most pops in Larson (0.81 of the
+ * default build's speed; docs/analysis/free-checks-cost.md), while the
+ * block's own mark lies in the line its link is read from. Anything else
+ * ends in one line and abort() before the garbage is dereferenced --
+ * instead of a crash in a later malloc, or a live block handed out twice.
  *
- * malloc's fast path (tiny.h) checks a little less: 16-aligned, below the
- * window's end and carrying its mark, without the region map. A link that
- * a stray write changed decodes either to garbage, which the mask test
- * rejects unless it lands 16-aligned below 4 TiB (one in 2^26 for random
- * bytes; reading the mark there then faults when nothing is mapped, instead
- * of aborting with the message), or, after a partial overwrite, to an
- * address near the old link, inside a segment, whose mark test fails. The
- * map lookup would add five instructions to every pop for the first case
- * alone. The slow paths (hm_link_get) keep the full check. */
+ * malloc's fast path (tiny.h) checks the link without the region map: only
+ * 16-aligned and below the window's end. A link that a stray write changed
+ * decodes either to garbage, which the mask test rejects unless it lands
+ * 16-aligned below 4 TiB (one in 2^26 for random bytes; reading the mark
+ * there then faults when nothing is mapped, instead of aborting with the
+ * message), or, after a partial overwrite, to an address near the old link,
+ * inside a segment, whose mark test fails when it is popped. The map lookup
+ * would add four instructions to every pop for the first case alone. The
+ * slow paths' walks (hm_link_get) keep it. */
 __attribute__((noreturn, cold)) void hm_link_corrupt(const void *at);
 
 _Static_assert((HM_ARENA_HI & (HM_ARENA_HI - 1)) == 0, "the map's end is a power of two");
-HM_INLINE int hm_link_target_ok(const hm_block *b) {
-  uintptr_t a = (uintptr_t)b;
-  /* 16-aligned and below the region map's end, in one test */
-  if (a & (~(HM_ARENA_HI - 1) | (HM_MIN_BLOCK - 1))) return 0;
-  if (!hm_region_is_segment(hm_region_map[a >> HM_REGION_SHIFT])) return 0;
-  return hm_is_marked_free(b);
-}
 HM_INLINE void hm_link_set(hm_block *at, hm_block *next) {
 #if HM_SECURE_BUILD
   at->next = (hm_block *)((uintptr_t)next ^ (uintptr_t)at ^ hm_free_key);
@@ -723,33 +723,32 @@ HM_INLINE void hm_link_set(hm_block *at, hm_block *next) {
   at->next = next;
 #endif
 }
-/* The link as stored, decoded, not checked. */
-HM_INLINE hm_block *hm_link_decode(const hm_block *at) {
 #if HM_SECURE_BUILD
-  return (hm_block *)((uintptr_t)at->next ^ (uintptr_t)at ^ hm_free_key);
+/* malloc's fast-path pop in a secure build: the decoded link of `at` in
+ * *next; 0 if `at` does not carry its free mark or the link fails the mask
+ * test (NULL, the end of the list, passes). at ^ k is both the mark `at`
+ * must carry and the key of its link (enc = next ^ at ^ k), so one xor
+ * serves the check and the decoding. */
+HM_INLINE int hm_link_pop_ok(const hm_block *at, hm_block **next) {
+  uintptr_t kb = hm_free_key ^ (uintptr_t)at;
+  uintptr_t n = (uintptr_t)at->next ^ kb;
+  *next = (hm_block *)n;
+  if (at->mark != kb) return 0;
+  return !(n & (~(HM_ARENA_HI - 1) | (HM_MIN_BLOCK - 1)));
+}
+#endif
+/* The link of a block taken off a free list by a slow path (a refill, a
+ * flush, a drain): the pop's check, and the target inside a segment. */
+HM_INLINE hm_block *hm_link_get(const hm_block *at) {
+#if HM_SECURE_BUILD
+  hm_block *next;
+  if (hm_unlikely(!hm_link_pop_ok(at, &next) ||
+                  (next && !hm_region_is_segment(hm_region_map[(uintptr_t)next >> HM_REGION_SHIFT]))))
+    hm_link_corrupt(at);
+  return next;
 #else
   return at->next;
 #endif
-}
-#if HM_SECURE_BUILD
-/* malloc's fast-path pop in a secure build: the decoded link of `at` in
- * *next, 0 if it fails the fast check above (NULL, the end of the list,
- * passes). Half-decoded, the link is d = next ^ k, which is also the mark
- * its target must carry (k ^ next): the mark test compares with d and
- * needs no second xor. */
-HM_INLINE int hm_link_pop_ok(const hm_block *at, hm_block **next) {
-  uintptr_t d = (uintptr_t)at->next ^ (uintptr_t)at, k = hm_free_key;
-  uintptr_t n = d ^ k;
-  *next = (hm_block *)n;
-  if (d == k) return 1;
-  if (n & (~(HM_ARENA_HI - 1) | (HM_MIN_BLOCK - 1))) return 0;
-  return ((const hm_block *)n)->mark == d;
-}
-#endif
-HM_INLINE hm_block *hm_link_get(const hm_block *at) {
-  hm_block *next = hm_link_decode(at);
-  if (HM_SECURE_BUILD && next && hm_unlikely(!hm_link_target_ok(next))) hm_link_corrupt(at);
-  return next;
 }
 /* A block about to be linked into a free list for the first time (carving):
  * in a secure build it must carry its mark, like every free block. */

@@ -52,14 +52,15 @@ static void case_uaf16_64k(void) { uaf_write(65536, 16); }
 /* A one-byte write that flips bit 4 of a free block's stored link: decoded,
  * the link still points 16-aligned into the same slab, 16 bytes into a
  * block (what a partial overwrite does, unlike the garbage above). Only the
- * target's missing free mark can catch it. */
+ * target's missing free mark can catch it, when the target is popped. */
 static void case_link_bit_flip(void)
 {
     char *p = v_malloc(32), *q = v_malloc(32);
     v_free(q);
     v_free(p);                  /* p's link points at q */
     p[0] ^= 0x10;               /* the bug: one byte of p changed after free */
-    (void)v_malloc(32);         /* pops p: must not install the bad link */
+    (void)v_malloc(32);         /* pops p (intact itself), installs the link */
+    (void)v_malloc(32);         /* pops the bad target: must abort, not hand it out */
 }
 
 /* An overflow of 16 bytes past a live block into its free neighbour. */
