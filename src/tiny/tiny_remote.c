@@ -4,8 +4,9 @@
  *
  * Batching these pushes on the freeing side (chains per target, one CAS per
  * chain) was tried and dropped: a thread that frees a burst and goes idle
- * keeps its last chains, so the owner cannot reuse that memory
- * (docs/analysis/remote-free-batching.md). */
+ * keeps its last chains, so the owner cannot reuse that memory. Keeping
+ * foreign blocks in the freeing thread's bin (tcmalloc's way) was tried too:
+ * docs/analysis/handoff-footprint.md, fifth session. */
 #include "tiny/tiny.h"
 #include "l2/l2.h"
 #include "superslab/superslab.h"
