@@ -594,6 +594,8 @@ typedef struct hm_large_hdr {
   size_t user_off;      /* user pointer = (char *)hdr + user_off */
   size_t guard;         /* secure mode: PROT_NONE bytes ending the mapping (0 or 4096);
                            nonzero also guards the pages between header and user data */
+  size_t asked;         /* the size of the last malloc or realloc: a cached span may be
+                           longer, and realloc gives back only below half of this */
 } hm_large_hdr;
 
 /* ---- runtime parameters (params.c) ---------------------------------------- */
