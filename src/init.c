@@ -197,6 +197,14 @@ static void thread_exit(void *arg) {
   if (!h || !h->live) return;
   hm_heap_enter(h);
   hm_heap_flush_all(h);
+  /* The owner's last purge: take what other threads freed to it, release
+   * what emptied, and give back the free units whose purge delay has passed,
+   * as its next tick would have. Abandoned segments have no owner to do it
+   * later, and without the background thread (HAKMEM_BACKGROUND=0) nobody
+   * would: tests/waves with four threads a wave grew to 3.2x its live bytes
+   * resident, 2.3-2.4x with this. Units freed within the delay stay (a
+   * thread that lived 5 ms gives nothing back here; Larson is unchanged). */
+  hm_heap_purge_idle(h, hm_os_now_ms(), UINT64_MAX);
   hm_tiny_abandon_all(h);
   hm_l2_abandon_all(h);
   if (hm_tls_heap == h) hm_tls_heap = (hm_heap *)&hm_heap_empty;

@@ -29,7 +29,16 @@
  * what it catches is a pile-up: reclaim on free without its credits fails
  * the growth check (66 MB resident after wave 8, 86 MB after wave 49).
  *
- * Usage: waves [waves] [threads] [blocks] */
+ *   With four threads a wave and 2000 blocks each (`waves 100 4 2000 3.0`,
+ * the waves_4t tests: 21.5 MiB live, more threads exiting per live byte),
+ * what an exiting thread leaves matters more: before threads purged at exit
+ * (the owner's last purge, init.c), resident grew from 2.15-2.35x after
+ * wave 8 to 2.91-3.25x after wave 99 (growth 1.36-1.38, failing the growth
+ * check); with it, 2.06-2.18x to 2.33-2.41x, worst 2.66-2.71x. The code of
+ * 6b08e95 measured 2.37x to 2.64x, worst 2.98x.
+ *
+ * Usage: waves [waves] [threads] [blocks] [ratio] (ratio: the RATIO bound,
+ * 2.2 unless given) */
 #include "test_util.h"
 
 #include "../include/hakmem.h"
@@ -112,6 +121,8 @@ int main(int argc, char **argv)
     unsigned waves = argc > 1 ? (unsigned)atoi(argv[1]) : 50;
     unsigned threads = argc > 2 ? (unsigned)atoi(argv[2]) : 2;
     unsigned blocks = argc > 3 ? (unsigned)atoi(argv[3]) : 8000;
+    double ratio_max = argc > 4 ? atof(argv[4]) : RATIO;
+    CHECK(ratio_max >= 1.0, "ratio at least 1");
     CHECK(threads >= 1 && threads <= MAX_THREADS, "threads in 1..%d", MAX_THREADS);
     CHECK(blocks >= 1 && blocks <= MAX_BLOCKS, "blocks in 1..%d", MAX_BLOCKS);
     CHECK(waves > WARMUP, "more than %d waves", WARMUP);
@@ -169,9 +180,9 @@ int main(int argc, char **argv)
             continue;
         if (ratio > worst)
             worst = ratio;
-        EXPECT(st.resident <= (size_t)(RATIO * (double)live) + SLACK,
+        EXPECT(st.resident <= (size_t)(ratio_max * (double)live) + SLACK,
                "wave %u: %zu bytes resident for %zu live (%.2fx; allowed %.2fx + %zu MiB)", w,
-               st.resident, live, ratio, RATIO, SLACK >> 20);
+               st.resident, live, ratio, ratio_max, SLACK >> 20);
     }
     NOTE("worst resident / live after warm-up: %.2fx", worst);
     for (unsigned t = 0; t < threads; t++)
