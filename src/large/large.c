@@ -454,14 +454,20 @@ void hm_large_free(void *p, const char *fn) {
  * growing in place faults in fresh ones; and memory the cache holds is used
  * before more is touched, as everywhere else in hakmem. On this VM a page
  * fault costs 12-24 us, so copying a 1 MiB block (tens of microseconds)
- * costs less than the faults of its growth by a quarter (64 pages); where
- * faults are cheap the copy costs about what they do, and the cache still
- * shrinks instead of the footprint growing. mimalloc, jemalloc and tcmalloc
- * always copy. Plain blocks only: a guarded span (secure mode) or a 2 MiB
- * aligned one keeps its own path. NULL: no cached span fits. */
+ * costs less than the faults of its growth by a quarter (64 pages, about a
+ * millisecond). On bare metal, where a fault costs a fraction of a
+ * microsecond, the copy can cost a few times the faults it saves, but the
+ * footprint does not grow while the cache holds pages; mimalloc, jemalloc
+ * and tcmalloc always copy. Not above GROW_COPY_MAX: a bigger block moves
+ * with mremap (page-table work, no copy) rather than making
+ * one realloc copy tens of megabytes. Plain blocks only: a guarded span
+ * (secure mode) or a 2 MiB aligned one keeps its own path. NULL: no cached
+ * span fits. */
+#define GROW_COPY_MAX ((size_t)16 << 20)
+
 static void *grow_into_cached(hm_large_hdr *h, size_t size, size_t need) {
   size_t off = h->user_off;
-  if (h->guard || off >= HM_REGION_SIZE) return NULL;
+  if (h->guard || off >= HM_REGION_SIZE || h->map_size > GROW_COPY_MAX) return NULL;
   size_t got;
   hm_lock(&large_lock);
   hm_large_hdr *n = cache_take(need, &got, 1);
