@@ -1,7 +1,7 @@
 /* large_split.c -- a cached large span longer than the block that takes it
- * by more than 4 MiB is split (src/large/large.c, span_fit): the whole 2 MiB
- * chunks past the block's last chunk go back to the cache as a span of their
- * own. Without it every span kept the length of the longest block it ever
+ * -- at least twice the block plus 4 MiB -- is split (src/large/large.c,
+ * span_fit): the whole 2 MiB chunks past the block's last chunk go back to
+ * the cache as a span of their own. Without it every span kept the length of the longest block it ever
  * held, its pages resident.
  *
  * Runs with HAKMEM_BACKGROUND=0 and HAKMEM_PURGE_DELAY_MS >= 600000 (CTest
@@ -17,10 +17,10 @@
  *      a fresh mapping faults 1024 times);
  *   4. with B and C freed and the cache emptied (hakmem_collect(1)), an
  *      8 MiB block D is written and freed, and a 6.5 MiB block E takes its
- *      span whole: within 4 MiB of the request a span is not cut (cutting
- *      more -- 1 MiB of slack -- halved the throughput of bench_large with
- *      2 threads: the next longer block faults the pages in again), so
- *      E is where D was and malloc_usable_size(E) >= 8 MiB;
+ *      span whole: a span less than twice the block plus 4 MiB is not cut
+ *      (cutting closer -- 1 MiB of slack -- halved the throughput of
+ *      bench_large with 2 threads: the next longer block faults the pages
+ *      in again), so E is where D was and malloc_usable_size(E) >= 8 MiB;
  *   5. every block keeps its contents.
  * Under HAKMEM_SECURE=1 spans are guarded and keep their shape: steps 2-4
  * check contents only. Under a sanitizer the fault count is not checked.
@@ -162,8 +162,8 @@ int main(void)
         EXPECT((uintptr_t)e == d_lo, "E (%p) did not take D's span (%p)", (void *)e,
                (void *)d_lo);
         EXPECT(malloc_usable_size(e) >= 8 * MIB,
-               "E (6.5 MiB) kept only %zu bytes of D's 8 MiB span (within 4 MiB of the "
-               "request a span is taken whole)", malloc_usable_size(e));
+               "E (6.5 MiB) kept only %zu bytes of D's 8 MiB span (a span under twice the "
+               "block plus 4 MiB is taken whole)", malloc_usable_size(e));
     }
     EXPECT(malloc_usable_size(e) >= e_size, "E's usable size %zu is below its request",
            malloc_usable_size(e));

@@ -263,26 +263,24 @@ static void unmap_spans(cached_span *s, unsigned n) {
   for (unsigned i = 0; i < n; i++) hm_os_unmap(s[i].hdr, s[i].size);
 }
 
-/* A cached span too long for the block that takes it: if it is more than
- * `slack` bytes longer than `need` (both page multiples), the whole 2 MiB
- * chunks past the block's last chunk go back to the cache as a span of
- * their own (a header at a 2 MiB boundary; their pages stay resident for
- * the next block of any size), and what remains past need + slack, if
- * anything (only with slack < 2 MiB), is unmapped. Returns the size kept.
- * Without this a span keeps its length as it is recycled: a 1 MiB block took
- * an 8 MiB span whole, and spans drifted towards the largest size ever
- * asked, their pages resident (bench_large: 245 MB of spans for about
- * 132 MB requested, peak RSS 1.30x mimalloc's). SLACK_MAX, for malloc,
- * measured on bench_large (1 thread; 2 and 4 threads, 16 blocks each):
- * 1 MiB cut the peak to 221 MB but halved the 2-thread throughput (the
- * pages cut are faulted in again by the next longer block); 4 MiB gives
- * 238 MB (1.21x mimalloc), 2 threads 258 -> 235 MB, 4 threads 450-505 ->
- * 398-414 MB, at the same or better throughput. Plain spans only (a guarded
- * one keeps its shape). Lock not held. */
+/* A cached span much longer than the block that takes it -- at least twice
+ * `need` plus `slack` (page multiples) -- gives the whole 2 MiB chunks past
+ * the block's last chunk back to the cache as a span of their own (a header
+ * at a 2 MiB boundary; their pages stay resident for the next block of any
+ * size); what remains past need + slack, if anything (only when slack is
+ * under 2 MiB), is unmapped. Returns the size kept. Without this a span
+ * keeps its length as it is recycled: a 1 MiB block took an 8 MiB span
+ * whole, and spans drifted towards the largest size ever asked, their pages
+ * resident (bench_large: 245 MB of spans for about 132 MB requested, peak
+ * RSS 1.30x mimalloc's). Cutting closer to the block costs page faults: the
+ * next longer block faults in again what was cut (1 MiB of slack halved
+ * bench_large's throughput with 2 threads). What this costs and saves:
+ * docs/analysis/realloc-growth.md. Plain spans only (a guarded one keeps
+ * its shape). Lock not held. */
 #define SLACK_MAX ((size_t)4 << 20)
 
 static size_t span_fit(hm_large_hdr *h, size_t got, size_t need, size_t slack) {
-  if (got <= need + slack) return got;
+  if (got < 2 * need + slack) return got;
   size_t end = (need + HM_REGION_MASK) & ~(size_t)HM_REGION_MASK;   /* the block's last chunk */
   if (got >= end + HM_REGION_SIZE) {
     hm_large_hdr *t = (hm_large_hdr *)((uint8_t *)h + end);
