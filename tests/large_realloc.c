@@ -30,20 +30,6 @@
 
 #include "../include/hakmem.h"
 
-#include <sys/resource.h>
-
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define HK_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || \
-    __has_feature(memory_sanitizer) || __has_feature(undefined_behavior_sanitizer)
-#define HK_SANITIZED 1
-#endif
-#endif
-#ifndef HK_SANITIZED
-#define HK_SANITIZED 0
-#endif
-
 #define KIB ((size_t)1024)
 #define X_SIZE (1024 * KIB)
 #define B_START (300 * KIB)
@@ -60,13 +46,6 @@ static long long option(const char *name)
     long long v = -1;
     CHECK(option_get(name, &v) == 0, "hakmem_option_get(\"%s\") failed", name);
     return v;
-}
-
-static long minflt(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return ru.ru_minflt;
 }
 
 int main(void)
@@ -104,7 +83,7 @@ int main(void)
     free(x);
 
     /* ---- 2. B grows into X's span ----------------------------------------- */
-    long f0 = minflt();
+    long f0 = hk_minflt();
     size_t len = B_START;
     int lost = 0;
     while (len < B_END) {
@@ -119,7 +98,7 @@ int main(void)
         pat_fill(b, len + STEP, 7);   /* the pattern depends on the offset only */
         len += STEP;
     }
-    long faults = minflt() - f0;
+    long faults = hk_minflt() - f0;
     NOTE("growth 300 -> 900 KiB: %ld page faults, B at %p (X was at %#lx)", faults, (void *)b,
          (unsigned long)x_lo);
     if (count_faults) {
@@ -142,14 +121,14 @@ int main(void)
            "(above half of the last size: nothing is given back)", usable,
            malloc_usable_size(b));
     EXPECT(pat_check(b, B_MID, 7) == (size_t)-1, "realloc(B, %zu) lost B's contents", B_MID);
-    f0 = minflt();
+    f0 = hk_minflt();
     s = realloc(b, B_END);
     CHECK(s != NULL, "realloc(B, %zu) failed", B_END);
     EXPECT(s == b, "realloc(B, %zu) after the shrink moved B from %p to %p", B_END, (void *)b,
            (void *)s);
     b = s;
     pat_fill(b, B_END, 7);
-    faults = minflt() - f0;
+    faults = hk_minflt() - f0;
     if (count_faults)
         EXPECT(faults < MAX_FAULTS, "growing B back to 900 KiB cost %ld page faults", faults);
 

@@ -53,18 +53,6 @@
 
 #include "../include/hakmem.h"
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define HK_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || \
-    __has_feature(memory_sanitizer) || __has_feature(undefined_behavior_sanitizer)
-#define HK_SANITIZED 1
-#endif
-#endif
-#ifndef HK_SANITIZED
-#define HK_SANITIZED 0
-#endif
-
 #define MIB ((size_t)1 << 20)
 #define CHUNK (2 * MIB)
 #define NLARGE 4

@@ -29,20 +29,6 @@
 
 #include "../include/hakmem.h"
 
-#include <sys/resource.h>
-
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define HK_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || \
-    __has_feature(memory_sanitizer) || __has_feature(undefined_behavior_sanitizer)
-#define HK_SANITIZED 1
-#endif
-#endif
-#ifndef HK_SANITIZED
-#define HK_SANITIZED 0
-#endif
-
 #define KIB ((size_t)1024)
 #define MIB (KIB * KIB)
 
@@ -62,13 +48,6 @@ static size_t cached_bytes(void)
 {
     stats_get(&st);
     return st.large_cached_bytes;
-}
-
-static long minflt(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return ru.ru_minflt;
 }
 
 static int inside(const void *p, uintptr_t lo, uintptr_t hi)
@@ -128,11 +107,11 @@ int main(void)
     }
 
     /* ---- 3. C, 4 MiB, takes the tail: resident pages ---------------------- */
-    long f0 = minflt();
+    long f0 = hk_minflt();
     uint8_t *c = malloc(4 * MIB);
     CHECK(c != NULL, "malloc(4 MiB) failed");
     pat_fill(c, 4 * MIB, 13);
-    long faults = minflt() - f0;
+    long faults = hk_minflt() - f0;
     NOTE("C at %p, writing 4 MiB cost %ld page faults", (void *)c, faults);
     if (plain) {
         EXPECT(inside(c, x_lo, x_hi), "C (%p) did not take the tail of X's span [%p, %p)",

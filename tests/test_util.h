@@ -65,6 +65,28 @@
 #include <sys/wait.h>
 #include <malloc.h>
 
+/* 1 in a sanitizer build: shadow memory makes page faults and RSS say
+ * nothing about the allocator, so tests skip those checks. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define HK_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || \
+    __has_feature(memory_sanitizer) || __has_feature(undefined_behavior_sanitizer)
+#define HK_SANITIZED 1
+#endif
+#endif
+#ifndef HK_SANITIZED
+#define HK_SANITIZED 0
+#endif
+
+/* Minor page faults of this process so far (getrusage). */
+static inline long hk_minflt(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_minflt;
+}
+
 #ifdef HK_PREFIXED
 /* Object-like, so that a function pointer (`v_malloc = malloc`) is renamed
  * too; the system headers that declare these names are included above. */
