@@ -899,7 +899,7 @@ void hm_bg_stats(hakmem_background_stats *out);
 const char *hm_bg_action_name(unsigned action);
 /* The background thread's purges; each returns 1 while memory still waits
  * for its delay (bytes released are counted by the OS layer). */
-int hm_heap_purge_idle(hm_heap *h, uint64_t now, uint64_t idle_since);   /* claim held */
+int hm_heap_purge_idle(hm_heap *h, uint64_t now, uint64_t idle_since);   /* claim held, or the owner at exit */
 int hm_seg_collect_abandoned(hm_heap *collector, uint64_t now);
 int hm_ss_cache_purge(uint64_t now);
 int hm_large_cache_purge(void);

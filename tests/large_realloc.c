@@ -39,15 +39,6 @@
 #define STEP (4 * KIB)
 #define MAX_FAULTS 40
 
-static int (*option_get)(const char *, long long *);
-
-static long long option(const char *name)
-{
-    long long v = -1;
-    CHECK(option_get(name, &v) == 0, "hakmem_option_get(\"%s\") failed", name);
-    return v;
-}
-
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -56,17 +47,8 @@ int main(void)
         NOTE("hakmem not loaded: nothing to check");
         return test_finish("large_realloc");
     }
-#ifdef HK_PREFIXED
-    option_get = hakmem_option_get;
-#else
-    *(void **)&option_get = dlsym(RTLD_DEFAULT, "hakmem_option_get");
-#endif
-    CHECK(option_get, "hakmem_option_get does not resolve");
-    CHECK(option("background") == 0 && option("purge_delay_ms") >= 600000,
-          "run with HAKMEM_BACKGROUND=0 HAKMEM_PURGE_DELAY_MS=3600000 (background %lld, "
-          "purge delay %lld ms): no cached span may expire during the test",
-          option("background"), option("purge_delay_ms"));
-    int secure = option("secure") != 0;
+    hk_require_nothing_expires();
+    int secure = hk_option("secure") != 0;
     int count_faults = !secure && !HK_SANITIZED;
     NOTE("secure mode %s%s", secure ? "on" : "off",
          count_faults ? "" : ": no fault or placement check");

@@ -72,7 +72,6 @@ typedef struct blk {
 
 static void (*stats_get)(hakmem_stats *);
 static size_t (*collect)(int);
-static int (*option_get)(const char *, long long *);
 static int (*owns)(const void *);
 
 static hakmem_stats st;   /* 20 KiB: off the stack */
@@ -80,13 +79,6 @@ static blk *small;
 static size_t nsmall;
 static l2_range *ranges;
 static uintptr_t old_lo[NLARGE], old_hi[NLARGE];   /* the freed large blocks' spans */
-
-static long long option(const char *name)
-{
-    long long v = -1;
-    CHECK(option_get(name, &v) == 0, "hakmem_option_get(\"%s\") failed", name);
-    return v;
-}
 
 static size_t cached_bytes(void)
 {
@@ -168,25 +160,20 @@ int main(int argc, char **argv)
 #ifdef HK_PREFIXED
     stats_get = hakmem_stats_get;
     collect = hakmem_collect;
-    option_get = hakmem_option_get;
     owns = hakmem_owns;
 #else
     *(void **)&stats_get = dlsym(RTLD_DEFAULT, "hakmem_stats_get");
     *(void **)&collect = dlsym(RTLD_DEFAULT, "hakmem_collect");
-    *(void **)&option_get = dlsym(RTLD_DEFAULT, "hakmem_option_get");
     *(void **)&owns = dlsym(RTLD_DEFAULT, "hakmem_owns");
 #endif
-    CHECK(stats_get && collect && option_get && owns,
-          "hakmem_stats_get / hakmem_collect / hakmem_option_get / hakmem_owns do not resolve");
-    CHECK(option("background") == 0 && option("purge_delay_ms") >= 600000,
-          "run with HAKMEM_BACKGROUND=0 HAKMEM_PURGE_DELAY_MS=3600000 (background %lld, "
-          "purge delay %lld ms): nothing may expire or be decommitted during the test",
-          option("background"), option("purge_delay_ms"));
-    CHECK(option("large_cache_bytes") >= (long long)(NLARGE * (LARGE_SIZE + CHUNK)) &&
-              option("large_cache_count") >= NLARGE,
+    CHECK(stats_get && collect && owns,
+          "hakmem_stats_get / hakmem_collect / hakmem_owns do not resolve");
+    hk_require_nothing_expires();
+    CHECK(hk_option("large_cache_bytes") >= (long long)(NLARGE * (LARGE_SIZE + CHUNK)) &&
+              hk_option("large_cache_count") >= NLARGE,
           "the large cache (%lld bytes, %lld spans) cannot keep %d blocks of %zu MiB",
-          option("large_cache_bytes"), option("large_cache_count"), NLARGE, LARGE_SIZE / MIB);
-    int secure = option("secure") != 0;
+          hk_option("large_cache_bytes"), hk_option("large_cache_count"), NLARGE, LARGE_SIZE / MIB);
+    int secure = hk_option("secure") != 0;
     NOTE("secure mode %s, %zu MiB of small blocks%s", secure ? "on: nothing may be carved" : "off",
          small_mib, HK_SANITIZED ? ", sanitizer build: no RSS check" : "");
 

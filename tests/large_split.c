@@ -34,15 +34,7 @@
 
 static void (*stats_get)(hakmem_stats *);
 static size_t (*collect)(int);
-static int (*option_get)(const char *, long long *);
 static hakmem_stats st;   /* off the stack */
-
-static long long option(const char *name)
-{
-    long long v = -1;
-    CHECK(option_get(name, &v) == 0, "hakmem_option_get(\"%s\") failed", name);
-    return v;
-}
 
 static size_t cached_bytes(void)
 {
@@ -66,19 +58,13 @@ int main(void)
 #ifdef HK_PREFIXED
     stats_get = hakmem_stats_get;
     collect = hakmem_collect;
-    option_get = hakmem_option_get;
 #else
     *(void **)&stats_get = dlsym(RTLD_DEFAULT, "hakmem_stats_get");
     *(void **)&collect = dlsym(RTLD_DEFAULT, "hakmem_collect");
-    *(void **)&option_get = dlsym(RTLD_DEFAULT, "hakmem_option_get");
 #endif
-    CHECK(stats_get && collect && option_get,
-          "hakmem_stats_get / hakmem_collect / hakmem_option_get do not resolve");
-    CHECK(option("background") == 0 && option("purge_delay_ms") >= 600000,
-          "run with HAKMEM_BACKGROUND=0 HAKMEM_PURGE_DELAY_MS=3600000 (background %lld, "
-          "purge delay %lld ms): no cached span may expire during the test",
-          option("background"), option("purge_delay_ms"));
-    int plain = option("secure") == 0;
+    CHECK(stats_get && collect, "hakmem_stats_get / hakmem_collect do not resolve");
+    hk_require_nothing_expires();
+    int plain = hk_option("secure") == 0;
     NOTE("secure mode %s", plain ? "off" : "on: spans keep their shape, contents checked only");
     collect(1);   /* an empty cache to start from */
 

@@ -312,6 +312,31 @@ static inline void hk_require_if_expected(const char *test)
     fflush(stdout);
 }
 
+/* hakmem's option `name` (hakmem_option_get), or a failed CHECK. */
+static inline long long hk_option(const char *name)
+{
+#ifdef HK_PREFIXED
+    int (*get)(const char *, long long *) = hakmem_option_get;
+#else
+    int (*get)(const char *, long long *);
+    *(void **)&get = dlsym(RTLD_DEFAULT, "hakmem_option_get");
+#endif
+    long long v = -1;
+    CHECK(get, "hakmem_option_get does not resolve");
+    CHECK(get(name, &v) == 0, "hakmem_option_get(\"%s\") failed", name);
+    return v;
+}
+
+/* The large-block tests measure the cache as they left it: no background
+ * thread and a purge delay of at least ten minutes (CTest sets both). */
+static inline void hk_require_nothing_expires(void)
+{
+    CHECK(hk_option("background") == 0 && hk_option("purge_delay_ms") >= 600000,
+          "run with HAKMEM_BACKGROUND=0 HAKMEM_PURGE_DELAY_MS=3600000 (background %lld, "
+          "purge delay %lld ms): no cached span may expire during the test",
+          hk_option("background"), hk_option("purge_delay_ms"));
+}
+
 /* ---- re-executing the test with another environment ------------------------ */
 extern char **environ;
 

@@ -442,7 +442,8 @@ void hm_ss_purge(hm_heap *h, int force) {
  * no refill or flush since then, so every block it freed, and every page or
  * slab that emptied, was free by then (UINT64_MAX: not idle). Frees posted by
  * other threads since then are counted from then too: the owner is idle, so
- * an early decommit costs it nothing it would notice. */
+ * an early decommit costs it nothing it would notice. An exiting owner calls
+ * it too (init.c, thread_exit), with idle_since UINT64_MAX: its last purge. */
 int hm_heap_purge_idle(hm_heap *h, uint64_t now, uint64_t idle_since) {
   for (hm_superslab *ss = h->segs[HM_SEG_TINY]; ss; ss = ss->next)
     if (hm_load_relaxed(&ss->remote_units)) hm_ss_drain_remote(h, ss, HM_UNITS_ALL);
