@@ -20,8 +20,8 @@
  * purge delay keeps on purpose, and nothing depends on a timer on a loaded
  * machine. Past a warm-up, resident must stay within RATIO x live + SLACK,
  * and must not grow with the number of waves (the last wave at most GROWTH
- * times wave GROWTH_FROM): a pile-up of abandoned or stranded segments grows
- * with every wave.
+ * times the most resident of waves GROWTH_FROM .. GROWTH_FROM + 7): a
+ * pile-up of abandoned or stranded segments grows with every wave.
  *   Measured with the defaults (50 waves of 2 threads, 8000 blocks each,
  * 41 MiB live; 3 runs): worst 1.70-1.75x, flat after wave 8. The code before
  * reclaim on free (6b08e95) measured 1.88-2.04x: this test does not tell the
@@ -47,8 +47,8 @@
 enum { MAX_THREADS = 16, MAX_BLOCKS = 20000, WARMUP = 4 };
 #define RATIO 2.2
 #define SLACK ((size_t)2 << 20)
-#define GROWTH 1.25   /* the last wave over wave GROWTH_FROM, at most */
-enum { GROWTH_FROM = 8 };
+#define GROWTH 1.25   /* the last wave over waves GROWTH_FROM.., at most */
+enum { GROWTH_FROM = 8, GROWTH_WINDOW = 8 };
 
 struct slot {
     unsigned char *p[MAX_BLOCKS];
@@ -169,13 +169,17 @@ int main(int argc, char **argv)
             NOTE("wave %3u: live %5.1f MiB, resident %5.1f MiB (%.2fx), committed %5.1f MiB, "
                  "segments %zu", w, live / 1048576.0, st.resident / 1048576.0, ratio,
                  st.committed / 1048576.0, st.segments);
-        if (w == GROWTH_FROM)
+        /* The early level is the most resident of a few waves, not one
+         * sample: a single wave can end low when its threads happened to
+         * overlap less (a loaded machine). */
+        if (w >= GROWTH_FROM && w < GROWTH_FROM + GROWTH_WINDOW && st.resident > resident_from)
             resident_from = st.resident;
         if (w + 1 == waves && resident_from)
             EXPECT(st.resident <= (size_t)(GROWTH * (double)resident_from) + SLACK,
-                   "resident memory grows with the waves: %zu bytes after wave %u, %zu after "
-                   "wave %u (allowed %.2fx + %zu MiB)", st.resident, w, resident_from,
-                   (unsigned)GROWTH_FROM, GROWTH, SLACK >> 20);
+                   "resident memory grows with the waves: %zu bytes after wave %u, at most %zu "
+                   "after waves %u-%u (allowed %.2fx + %zu MiB)", st.resident, w, resident_from,
+                   (unsigned)GROWTH_FROM, (unsigned)(GROWTH_FROM + GROWTH_WINDOW - 1), GROWTH,
+                   SLACK >> 20);
         if (w < WARMUP)
             continue;
         if (ratio > worst)
