@@ -841,6 +841,7 @@ extern _Atomic uint64_t hm_l2_block_bytes_released;
 
 /* ---- segment layer (superslab/superslab.c), shared by Tiny and L2 ------------ */
 hm_superslab *hm_seg_acquire(hm_heap *h, unsigned kind);
+hm_superslab *hm_seg_acquire_dirty(hm_heap *h, unsigned kind);
 /* Decommit [p, p + size) inside segment ss, dropping its huge-page advice
  * first (khugepaged would commit the range again). */
 void hm_seg_decommit(hm_superslab *ss, void *p, size_t size);

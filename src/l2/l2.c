@@ -292,13 +292,11 @@ static hm_l2_page *page_new(hm_heap *h, unsigned cls, int *adopted) {
   *adopted = 0;
   hm_seg_earn_reclaim(h);
   for (;;) {
-    /* Units freed earlier first (resident already), as hm_ss_slab_new does. */
+    /* Resident memory before memory that is not, as hm_ss_slab_new does:
+     * units freed earlier, the segments of exited threads, the empty
+     * segments other heaps retired, then units never used (or decommitted). */
     for (hm_superslab *seg = h->segs[HM_SEG_L2]; seg; seg = seg->next) {
       int u = hm_seg_find_run(seg->free_units & seg->dirty_units, span);
-      if (u >= 0) return page_init(seg, (unsigned)u, cls, span);
-    }
-    for (hm_superslab *seg = h->segs[HM_SEG_L2]; seg; seg = seg->next) {
-      int u = find_run(seg->free_units, span);
       if (u >= 0) return page_init(seg, (unsigned)u, cls, span);
     }
     hm_superslab *seg = hm_seg_abandoned_pop(HM_SEG_L2);
@@ -310,6 +308,11 @@ static hm_l2_page *page_new(hm_heap *h, unsigned cls, int *adopted) {
         return NULL;
       }
       continue;
+    }
+    if (hm_seg_acquire_dirty(h, HM_SEG_L2)) continue;
+    for (seg = h->segs[HM_SEG_L2]; seg; seg = seg->next) {
+      int u = find_run(seg->free_units, span);
+      if (u >= 0) return page_init(seg, (unsigned)u, cls, span);
     }
     /* A shorter page (at least half the span) before a new segment that
      * would get huge pages: the runs that full spans leave -- the 31 units

@@ -274,10 +274,23 @@ int hm_seg_want_huge(const hm_heap *h) {
          h->seg_count[HM_SEG_TINY] + h->seg_count[HM_SEG_L2] >= HM_HUGE_MIN_SEGS;
 }
 
-/* A segment for heap h of the given kind: from the empty cache, else the OS. */
-hm_superslab *hm_seg_acquire(hm_heap *h, unsigned kind) {
+/* A cached empty segment that still has resident units, or NULL. */
+static hm_superslab *cache_get_dirty(void) {
+  if (!__atomic_load_n(&cache_head, __ATOMIC_RELAXED)) return NULL;
+  hm_lock(&hm_ss_lock_);
+  hm_superslab *ss = cache_head;
+  while (ss && !ss->dirty_units) ss = ss->next;
+  if (ss) {
+    list_remove(&cache_head, ss);
+    cache_count--;
+  }
+  hm_unlock(&hm_ss_lock_);
+  return ss;
+}
+
+/* Segment ss (NULL: a new mapping) joins heap h as a segment of `kind`. */
+static hm_superslab *seg_take(hm_heap *h, unsigned kind, hm_superslab *ss) {
   int huge = hm_seg_want_huge(h);
-  hm_superslab *ss = cache_get();
   HM_DBG_ONLY(unsigned src = ss ? HM_STAGE_CACHE : HM_STAGE_OS;)
   if (!ss) ss = map_new(huge);
   if (ss && !huge && ss->maybe_huge && hm_os_hugepage(ss, HM_REGION_SIZE, 0) == 0) ss->maybe_huge = 0;
@@ -290,6 +303,17 @@ hm_superslab *hm_seg_acquire(hm_heap *h, unsigned kind) {
   }
   hm_seg_heap_add(h, ss);
   return ss;
+}
+
+/* A segment for heap h of the given kind: from the empty cache, else the OS. */
+hm_superslab *hm_seg_acquire(hm_heap *h, unsigned kind) { return seg_take(h, kind, cache_get()); }
+
+/* Only a cached segment whose units are still resident, or NULL: a heap
+ * takes it before the never-used units of its own segments, which would
+ * cost page faults and add to the RSS while the cached one waits. */
+hm_superslab *hm_seg_acquire_dirty(hm_heap *h, unsigned kind) {
+  hm_superslab *ss = cache_get_dirty();
+  return ss ? seg_take(h, kind, ss) : NULL;
 }
 
 /* A heap that had to find a new slab or page may reclaim one more segment. */

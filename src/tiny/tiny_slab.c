@@ -105,29 +105,41 @@ static hm_slab *slab_init(hm_superslab *ss, unsigned u, unsigned cls) {
   return s;
 }
 
-/* A new slab of class cls: a free run of units in an owned SuperSlab, else an
- * adopted abandoned one, else one from the empty cache or the OS. */
+/* A slab for class cls to carve: a run of resident free units in an owned
+ * SuperSlab, else (after releasing the empty slabs kept for other classes) a
+ * partial slab of cls in an adopted abandoned SuperSlab or a run of its
+ * units, else a cached SuperSlab with resident units, else never-used units
+ * of an owned one, else a new SuperSlab. */
 hm_slab *hm_ss_slab_new(hm_heap *h, unsigned cls) {
   unsigned span = HM_TINY_SLAB_UNITS;
   hm_seg_earn_reclaim(h);
   for (;;) {
-    /* Units freed earlier first: their pages are resident already, a unit
-     * never used (or decommitted) costs page faults and adds to the RSS. */
+    /* Resident memory before memory that is not: units freed earlier, then
+     * the empty slabs kept for other classes, the segments of exited threads
+     * (resident, and holding the frees posted to them) and the empty
+     * segments other heaps retired, before units never used or decommitted,
+     * which cost page faults and add to the RSS. */
     for (hm_superslab *ss = h->segs[HM_SEG_TINY]; ss; ss = ss->next) {
       int u = hm_seg_find_run(ss->free_units & ss->dirty_units, span);
       if (u >= 0) return slab_init(ss, (unsigned)u, cls);
     }
-    for (hm_superslab *ss = h->segs[HM_SEG_TINY]; ss; ss = ss->next) {
-      int u = hm_seg_find_run(ss->free_units, span);
-      if (u >= 0) return slab_init(ss, (unsigned)u, cls);
-    }
-    /* Empty slabs kept for other classes before anything new. */
     if (hm_tiny_release_empty(h)) continue;
     hm_superslab *ss = hm_seg_abandoned_pop(HM_SEG_TINY);
     if (ss) {
       HM_DBG_ONLY(h->dbg_seg_src = HM_DBG_MAX(h->dbg_seg_src, HM_STAGE_ADOPT);)
       hm_tiny_adopt(h, ss);
+      hm_slab *p = h->partial[cls];
+      if (p) {   /* the adopted segment has room in this class: fill it first */
+        hm_partial_remove(h, p);
+        hm_store_racy(p->state, HM_SLAB_ACTIVE);
+        return p;
+      }
       continue;
+    }
+    if (hm_seg_acquire_dirty(h, HM_SEG_TINY)) continue;
+    for (ss = h->segs[HM_SEG_TINY]; ss; ss = ss->next) {
+      int u = hm_seg_find_run(ss->free_units, span);
+      if (u >= 0) return slab_init(ss, (unsigned)u, cls);
     }
     if (!hm_seg_acquire(h, HM_SEG_TINY)) return NULL;
   }
