@@ -32,7 +32,12 @@
  *      segments in all, and at least 4 x 7 blocks lie in units 25-31 of
  *      their segment (where a full page does not fit);
  *   6. the same program run again with HAKMEM_HUGE_PAGES=0: no block of
- *      steps 1-3 lies in a mapping with the advice.
+ *      steps 1-3 lies in a mapping with the advice;
+ *   7. a thread that grows its heap as step 1 does but writes one word of
+ *      each 16 KiB block (most of its pages never touched) gets no advice
+ *      for the segments it takes once it holds MIN_SEGS: a 2 MiB page would
+ *      commit four times what the blocks touch (hm_seg_want_huge measures
+ *      the density of the heap's recent segments).
  * Every block keeps its contents throughout. Exit 77 (skipped) where the
  * kernel has no transparent huge pages (madvise(MADV_HUGEPAGE) fails).
  */
@@ -116,6 +121,34 @@ static size_t l2_segments(void) {
   static hakmem_stats st;
   hakmem_stats_get(&st);
   return st.segments_l2;
+}
+
+/* Step 7: a growing heap that touches one word of each block. Returns the
+ * advised late segments + 1000 x damaged blocks, or -1 when too few late
+ * segments were taken to tell. */
+static void *sparse[MAX_MID];
+static void *sparse_heap(void *arg) {
+  (void)arg;
+  size_t s0 = l2_segments(), n = 0;
+  long late = 0, advised_late = 0, bad = 0;
+  while (n < MAX_MID && l2_segments() < s0 + MIN_SEGS + 8) {
+    size_t before = l2_segments();
+    sparse[n] = malloc(MID);
+    CHECK(sparse[n], "malloc(%d)", MID);
+    *(size_t *)sparse[n] = n;
+    size_t after = l2_segments();
+    if (after > before && after - s0 > MIN_SEGS) {   /* the heap held MIN_SEGS when it took it */
+      late++;
+      advised_late += advised(sparse[n], NULL) == 1;
+    }
+    n++;
+  }
+  NOTE("sparse heap: %zu blocks, %ld later segments, %ld of them advised", n, late, advised_late);
+  for (size_t i = 0; i < n; i++) {
+    bad += *(size_t *)sparse[i] != i;
+    free(sparse[i]);
+  }
+  return (void *)(intptr_t)(late < 6 ? -1 : advised_late + 1000 * bad);
 }
 
 static size_t tiny_segments(void) {
@@ -221,6 +254,12 @@ static int run_checks(int expect_huge) {
     EXPECT(intact(b64[i], SZ64, (unsigned)i), "64 KiB-class block %d damaged", i);
     free(b64[i]);
   }
+
+  /* 7. a growing heap that leaves its pages untouched */
+  CHECK(pthread_create(&t, NULL, sparse_heap, NULL) == 0, "pthread_create");
+  pthread_join(t, &bad);
+  EXPECT((intptr_t)bad == 0, "the sparse heap: %ld (-1: too few segments to tell; else advised "
+         "later segments + 1000 x damaged blocks)", (long)(intptr_t)bad);
   return 0;
 }
 
