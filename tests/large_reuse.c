@@ -157,15 +157,9 @@ int main(int argc, char **argv)
         NOTE("hakmem not loaded: nothing to check");
         return test_finish("large_reuse");
     }
-#ifdef HK_PREFIXED
-    stats_get = hakmem_stats_get;
-    collect = hakmem_collect;
-    owns = hakmem_owns;
-#else
-    *(void **)&stats_get = dlsym(RTLD_DEFAULT, "hakmem_stats_get");
-    *(void **)&collect = dlsym(RTLD_DEFAULT, "hakmem_collect");
-    *(void **)&owns = dlsym(RTLD_DEFAULT, "hakmem_owns");
-#endif
+    *(void **)&stats_get = HK_HAKMEM_FN(hakmem_stats_get);
+    *(void **)&collect = HK_HAKMEM_FN(hakmem_collect);
+    *(void **)&owns = HK_HAKMEM_FN(hakmem_owns);
     CHECK(stats_get && collect && owns,
           "hakmem_stats_get / hakmem_collect / hakmem_owns do not resolve");
     hk_require_nothing_expires();

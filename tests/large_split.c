@@ -55,13 +55,8 @@ int main(void)
         NOTE("hakmem not loaded: nothing to check");
         return test_finish("large_split");
     }
-#ifdef HK_PREFIXED
-    stats_get = hakmem_stats_get;
-    collect = hakmem_collect;
-#else
-    *(void **)&stats_get = dlsym(RTLD_DEFAULT, "hakmem_stats_get");
-    *(void **)&collect = dlsym(RTLD_DEFAULT, "hakmem_collect");
-#endif
+    *(void **)&stats_get = HK_HAKMEM_FN(hakmem_stats_get);
+    *(void **)&collect = HK_HAKMEM_FN(hakmem_collect);
     CHECK(stats_get && collect, "hakmem_stats_get / hakmem_collect do not resolve");
     hk_require_nothing_expires();
     int plain = hk_option("secure") == 0;

@@ -106,6 +106,15 @@ static inline long hk_minflt(void)
 #define free_aligned_sized hakmem_free_aligned_sized
 #endif
 
+/* One of hakmem's own entry points (hakmem_stats_get, hakmem_collect,
+ * hakmem_owns, ...) as a void *: the prefixed API's function in a _prefixed
+ * build, else looked up with dlsym (NULL when hakmem is not loaded). */
+#ifdef HK_PREFIXED
+#define HK_HAKMEM_FN(name) ((void *)(name))
+#else
+#define HK_HAKMEM_FN(name) dlsym(RTLD_DEFAULT, #name)
+#endif
+
 static int test_failures_ = 0;
 
 #define TEST_MAX_REPORTED_FAILURES 60

@@ -1,6 +1,7 @@
 /* large.c -- blocks above HM_SMALL_MAX: one mapping each, header first, with
- * a bounded cache of freed mappings (reused best-fit, unmapped after
- * purge_delay_ms or when the cache is over its bounds). realloc grows into a
+ * a bounded cache of freed mappings (reused from the smallest size class
+ * that fits, unmapped after purge_delay_ms or when the cache is over its
+ * bounds: a count, and the memory its spans hold). realloc grows into a
  * cached span that fits when there is one (a copy onto resident pages),
  * else in place with mremap when the next addresses are free, else moves
  * the pages with mremap(MREMAP_FIXED) instead of copying; it gives the tail
@@ -38,23 +39,43 @@
 #define LARGE_DEFAULT_OFF 64
 #define PAGE_SIZE_ 4096
 #define GUARD_SIZE PAGE_SIZE_   /* secure mode: PROT_NONE bytes ending a mapping */
-#define CACHE_SLOTS 64
+#define CACHE_SLOTS 1024
+#define CACHE_CLASSES 64   /* four per doubling from 256 KiB: 256 KiB .. 16 GiB and up */
 
+/* The cache of freed spans. Each span is on two lists, by index into
+ * cache[]: its size class's (newest first; take is O(1): a mask of the
+ * classes that hold spans) and the age list (expiry and eviction take the
+ * oldest, O(1) each). `resident` is what the memory bound counts: the span's
+ * size, or what mincore found when the bound was near (a span whose pages
+ * the program never touched costs its address space, not memory). */
 typedef struct cached_span {
   hm_large_hdr *hdr;
   size_t size;
+  size_t resident;
   uint64_t since_ms;
+  int32_t next, prev;       /* class list */
+  int32_t older, newer;     /* age list */
 } cached_span;
 
 static pthread_mutex_t large_lock = PTHREAD_MUTEX_INITIALIZER;
 static cached_span cache[CACHE_SLOTS];
+static int32_t class_head[CACHE_CLASSES];
+static uint64_t class_mask;            /* bit c: class c holds a span */
+static int32_t age_oldest = -1, age_newest = -1;
+static int32_t free_slot = -1;         /* unused slots, through `next` */
+static unsigned slots_made;            /* cache[0 .. slots_made) have been used */
 static unsigned cache_n;
-static size_t cache_bytes;
+static size_t cache_bytes;             /* their sizes (address space) */
+static size_t cache_resident;          /* their `resident`: what the bound counts */
 /* The learner's signals (hm_large_counts): written under large_lock,
  * read with relaxed loads. */
 static uint64_t count_hits, count_misses, count_drops;
 #define BUMP(c) __atomic_store_n(&(c), (c) + 1, __ATOMIC_RELAXED)   /* lock held: one writer */
 static size_t live_count, live_bytes;   /* under large_lock */
+/* Freed spans' resident share, sampled (resident_estimate below). */
+#define RESIDENT_SAMPLE 8u
+static _Atomic uint32_t resident_seq;
+static _Atomic uint32_t density_q16 = 65536;   /* resident / size, x 2^16 */
 
 /* ---- far blocks: a hash set of user pointers (large_lock) ------------------- */
 /* Open addressing with linear probing; FAR_GONE marks an erased slot. The
@@ -179,45 +200,146 @@ static int guard_end(hm_large_hdr *h, size_t total, int on) {
   return hm_os_protect((uint8_t *)h + total - GUARD_SIZE, GUARD_SIZE, !on);
 }
 
-/* Any cached span can serve: the smallest one that fits, else the largest
- * smaller one (grown with mremap). Either way the pages it has stay: a fresh
- * mapping would fault in every page the program touches. `plain_fit`: only
- * a span that fits and has no guard pages (realloc's growth). Lock held. */
-static hm_large_hdr *cache_take(size_t size, size_t *got, int plain_fit) {
-  int best = -1, below = -1;
-  for (unsigned i = 0; i < cache_n; i++) {
-    size_t s = cache[i].size;
-    if (plain_fit && (s < size || cache[i].hdr->guard)) continue;
-    if (s >= size) {
-      if (best < 0 || s < cache[best].size) best = (int)i;
-    } else if (below < 0 || s > cache[below].size) {
-      below = (int)i;
-    }
+/* Size class of a span: the largest class whose lower bound it reaches
+ * (class c starts at (4 + c % 4) << (16 + c / 4) bytes); smaller spans (a
+ * shrunk block) are in class 0 too, so a span taken from class 0 is
+ * checked against the request. */
+static unsigned span_class(size_t size) {
+  if (size < ((size_t)1 << 18)) return 0;
+  unsigned e = 63u - (unsigned)__builtin_clzll(size);   /* 2^e <= size */
+  unsigned c = 4 * (e - 18) + (unsigned)((size >> (e - 2)) & 3);
+  return c < CACHE_CLASSES ? c : CACHE_CLASSES - 1;
+}
+static size_t class_min(unsigned c) { return (size_t)(4 + c % 4) << (16 + c / 4); }
+
+static void cache_link(int32_t i) {
+  cached_span *c = &cache[i];
+  unsigned k = span_class(c->size);
+  c->prev = -1;
+  c->next = (class_mask >> k) & 1 ? class_head[k] : -1;
+  if (c->next >= 0) cache[c->next].prev = i;
+  class_head[k] = i;
+  class_mask |= 1ull << k;
+}
+
+static void cache_unlink_class(int32_t i) {
+  cached_span *c = &cache[i];
+  unsigned k = span_class(c->size);
+  if (c->prev >= 0) cache[c->prev].next = c->next;
+  else class_head[k] = c->next;
+  if (c->next >= 0) cache[c->next].prev = c->prev;
+  if (class_head[k] < 0) class_mask &= ~(1ull << k);
+}
+
+/* Span h (size bytes, `resident` counted) joins the cache; a free slot must
+ * exist (cache_n < CACHE_SLOTS). */
+static void cache_insert(hm_large_hdr *h, size_t size, size_t resident, uint64_t now) {
+  int32_t i;
+  if (free_slot >= 0) {
+    i = free_slot;
+    free_slot = cache[i].next;
+  } else {
+    i = (int32_t)slots_made++;
   }
-  if (best < 0) best = below;
-  if (best < 0) return NULL;
-  hm_large_hdr *h = cache[best].hdr;
-  *got = cache[best].size;
-  cache_bytes -= cache[best].size;
-  cache[best] = cache[--cache_n];
+  h->map_size = size;
+  cache[i] = (cached_span){h, size, resident, now, -1, -1, age_newest, -1};
+  if (age_newest >= 0) cache[age_newest].newer = i;
+  else age_oldest = i;
+  age_newest = i;
+  cache_link(i);
+  cache_n++;
+  cache_bytes += size;
+  /* read without the lock by hm_large_free's estimate: a relaxed store */
+  __atomic_store_n(&cache_resident, cache_resident + resident, __ATOMIC_RELAXED);
+}
+
+/* Off both lists, its slot freed. */
+static void cache_remove(int32_t i) {
+  cached_span *c = &cache[i];
+  cache_unlink_class(i);
+  if (c->older >= 0) cache[c->older].newer = c->newer;
+  else age_oldest = c->newer;
+  if (c->newer >= 0) cache[c->newer].older = c->older;
+  else age_newest = c->older;
+  cache_n--;
+  cache_bytes -= c->size;
+  __atomic_store_n(&cache_resident, cache_resident - c->resident, __ATOMIC_RELAXED);
+  c->next = free_slot;
+  free_slot = i;
+}
+
+/* Spans on their way out are chained through their headers (`asked`
+ * holds the next one, map_size the span's size) and unmapped after the
+ * lock is dropped: no array on the stack, however many go at once. */
+static hm_large_hdr *chain_push(hm_large_hdr *chain, int32_t i) {
+  hm_large_hdr *h = cache[i].hdr;
+  h->map_size = cache[i].size;
+  h->asked = (size_t)(uintptr_t)chain;
+  cache_remove(i);
   return h;
 }
 
-/* Unmap spans older than the purge delay (all with force). Lock held;
- * collects them into `out` to unmap after unlocking. */
-static unsigned cache_expire(int force, cached_span *out) {
-  uint64_t now = hm_os_now_ms();
-  unsigned k = 0;
-  for (unsigned i = 0; i < cache_n;) {
-    if (force || now - cache[i].since_ms >= HM_PARAM(purge_delay_ms)) {
-      out[k++] = cache[i];
-      cache_bytes -= cache[i].size;
-      cache[i] = cache[--cache_n];
-    } else {
-      i++;
+static void unmap_chain(hm_large_hdr *h) {
+  while (h) {
+    hm_large_hdr *next = (hm_large_hdr *)(uintptr_t)h->asked;
+    hm_os_unmap(h, h->map_size);
+    h = next;
+  }
+}
+
+/* Any cached span can serve: one of the smallest class that fits (the
+ * newest there), else the largest smaller one (grown with mremap). Either
+ * way the pages it has stay: a fresh mapping would fault in every page the
+ * program touches. `plain_fit`: only a span that fits and has no guard
+ * pages (realloc's growth). Lock held. */
+#define PLAIN_WALK 8   /* spans looked at per class for an unguarded one */
+
+static hm_large_hdr *cache_take(size_t size, size_t *got, int plain_fit) {
+  unsigned floor_c = span_class(size);
+  unsigned first = class_min(floor_c) >= size ? floor_c : floor_c + 1;
+  int32_t pick = -1;
+  /* The request's own class first: its spans are at most a quarter
+   * longer, and some may fit (the smallest of the first few that do). */
+  if (first != floor_c && ((class_mask >> floor_c) & 1)) {
+    int32_t i = class_head[floor_c];
+    for (unsigned n = 0; i >= 0 && n < PLAIN_WALK; i = cache[i].next, n++)
+      if (cache[i].size >= size && !(plain_fit && cache[i].hdr->guard) &&
+          (pick < 0 || cache[i].size < cache[pick].size))
+        pick = i;
+  }
+  /* Classes from `first` up hold spans of at least `size` (class 0 may
+   * hold shorter ones: checked). */
+  uint64_t m = first < CACHE_CLASSES ? class_mask & (~0ull << first) : 0;
+  while (m && pick < 0) {
+    unsigned k = (unsigned)__builtin_ctzll(m);
+    m &= m - 1;
+    int32_t i = class_head[k];
+    for (unsigned n = 0; i >= 0 && n < PLAIN_WALK; i = cache[i].next, n++) {
+      if (cache[i].size < size || (plain_fit && cache[i].hdr->guard)) continue;
+      pick = i;
+      break;
     }
   }
-  return k;
+  if (pick < 0 && !plain_fit) {
+    /* the largest class below: its newest span (grown by the caller) */
+    uint64_t below = class_mask & ((first >= 64 ? ~0ull : (1ull << first) - 1));
+    if (below) pick = class_head[63 - __builtin_clzll(below)];
+  }
+  if (pick < 0) return NULL;
+  hm_large_hdr *h = cache[pick].hdr;
+  *got = cache[pick].size;
+  cache_remove(pick);
+  return h;
+}
+
+/* Chain the spans older than the purge delay (all with force), oldest
+ * first: O(1) when none is due. Lock held. */
+static hm_large_hdr *cache_expire(int force, hm_large_hdr *chain) {
+  uint64_t now = hm_os_now_ms();
+  while (age_oldest >= 0 &&
+         (force || now - cache[age_oldest].since_ms >= HM_PARAM(purge_delay_ms)))
+    chain = chain_push(chain, age_oldest);
+  return chain;
 }
 
 /* Grow the mapping at h from old to need bytes: in place when the next
@@ -259,10 +381,6 @@ static hm_large_hdr *span_grow(hm_large_hdr *h, size_t old, size_t need, size_t 
   return (hm_large_hdr *)dst;
 }
 
-static void unmap_spans(cached_span *s, unsigned n) {
-  for (unsigned i = 0; i < n; i++) hm_os_unmap(s[i].hdr, s[i].size);
-}
-
 /* A cached span much longer than the block that takes it -- at least twice
  * `need` plus `slack` (page multiples) -- gives the whole 2 MiB chunks past
  * the block's last chunk back to the cache as a span of their own (a header
@@ -292,11 +410,8 @@ static size_t span_fit(hm_large_hdr *h, size_t got, size_t need, size_t slack) {
     t->asked = 0;
     hm_lock(&large_lock);
     int cached = cache_n < CACHE_SLOTS && cache_n < HM_PARAM(large_cache_count) &&
-                 cache_bytes + tsize <= HM_PARAM(large_cache_bytes);
-    if (cached) {
-      cache[cache_n++] = (cached_span){t, tsize, hm_os_now_ms()};
-      cache_bytes += tsize;
-    }
+                 cache_resident + tsize <= HM_PARAM(large_cache_bytes);
+    if (cached) cache_insert(t, tsize, tsize, hm_os_now_ms());
     hm_unlock(&large_lock);
     if (!cached) hm_os_unmap(t, tsize);
     got = end;
@@ -376,16 +491,14 @@ void *hm_large_alloc(size_t size, size_t align, int zero) {
   hm_large_hdr *h = NULL;
   size_t map_size = need;
   int fresh = 0;
-  cached_span expired[CACHE_SLOTS];
-  unsigned nexp = 0;
   if (align <= HM_REGION_SIZE) {
     hm_lock(&large_lock);
     h = cache_take(need, &map_size, 0);
     if (h) BUMP(count_hits);
     else BUMP(count_misses);
-    nexp = cache_expire(0, expired);
+    hm_large_hdr *expired = cache_expire(0, NULL);
     hm_unlock(&large_lock);
-    unmap_spans(expired, nexp);
+    unmap_chain(expired);
     if (h) h = span_reuse(h, &map_size, need, off, g);
   }
   if (!h) {
@@ -457,6 +570,29 @@ double hm_large_density_take(unsigned next_samples) {
   return bytes ? (double)resident / (double)bytes : -1.0;
 }
 
+/* A freed span's resident bytes, for the cache's memory bound: one free in
+ * RESIDENT_SAMPLE asks mincore (about 1.5 us for 2 MiB here; on every free
+ * it took a third of a free-heavy thread's time) and the others scale
+ * their size by the density those samples found: it starts at 1, a sample
+ * that finds more raises it at once, one that finds less lowers it by an
+ * eighth of the difference -- so spans are assumed sparse only after a run
+ * of samples says so, and a program that starts filling its blocks is
+ * counted whole again within RESIDENT_SAMPLE frees (tests/large_burst: a
+ * slowly rising average let 300 MiB of dense spans stay in a 256 MiB
+ * bound). Relaxed atomics: concurrent freers may lose an update, which
+ * only delays it. */
+static size_t resident_estimate(hm_large_hdr *h, size_t size) {
+  uint32_t d = atomic_load_explicit(&density_q16, memory_order_relaxed);
+  if (atomic_fetch_add_explicit(&resident_seq, 1, memory_order_relaxed) % RESIDENT_SAMPLE == 0) {
+    size_t r = hm_os_resident(h, size);
+    uint32_t now = (uint32_t)((double)r / (double)size * 65536.0);
+    atomic_store_explicit(&density_q16, now > d ? now : (7 * d + now) / 8, memory_order_relaxed);
+    return r;
+  }
+  size_t est = (size_t)((double)size * (double)d / 65536.0);
+  return est > PAGE_SIZE_ ? est : PAGE_SIZE_;
+}
+
 void hm_large_free(void *p, const char *fn) {
   hm_large_hdr *h = hm_large_hdr_of(p, fn);
   size_t size = h->map_size;
@@ -466,32 +602,34 @@ void hm_large_free(void *p, const char *fn) {
   if (far) far_remove((uintptr_t)p);   /* a second free is now detected */
   else region_mark(h, 0);
   h->magic = 0;
-  cached_span expired[CACHE_SLOTS + 1];
-  unsigned nexp = 0;
   int keep = !far && h->user_off != HM_REGION_SIZE && size <= HM_PARAM(large_cache_bytes) / 4;
+  /* What the memory bound counts: the span's size, or -- when the bound is
+   * near, so that keeping it would evict an older span -- its resident
+   * bytes (mincore, before the lock): a program that touches a word of each
+   * big block it hands on (a producer filling headers, a pool of buffers)
+   * frees spans that cost address space but almost no memory, and a burst
+   * of them overflowed a bound on their sizes into munmap/mmap pairs. */
+  size_t resident = size;
+  if (keep && __atomic_load_n(&cache_resident, __ATOMIC_RELAXED) + size > HM_PARAM(large_cache_bytes))
+    resident = resident_estimate(h, size);
+  hm_large_hdr *out = NULL;
   hm_lock(&large_lock);
   live_count--;
   live_bytes -= size;
-  nexp = cache_expire(0, expired);
+  out = cache_expire(0, out);
   if (!keep && !far) BUMP(count_drops);
   if (keep) {
+    unsigned max = HM_PARAM(large_cache_count) < CACHE_SLOTS ? HM_PARAM(large_cache_count) : CACHE_SLOTS;
     while (cache_n > 0 &&
-           (cache_n >= HM_PARAM(large_cache_count) || cache_n >= CACHE_SLOTS ||
-            cache_bytes + size > HM_PARAM(large_cache_bytes))) {
-      /* evict the oldest (the cache is too small: a drop) */
-      BUMP(count_drops);
-      unsigned old = 0;
-      for (unsigned i = 1; i < cache_n; i++)
-        if (cache[i].since_ms < cache[old].since_ms) old = i;
-      expired[nexp++] = cache[old];
-      cache_bytes -= cache[old].size;
-      cache[old] = cache[--cache_n];
+           (cache_n >= max || cache_resident + resident > HM_PARAM(large_cache_bytes))) {
+      BUMP(count_drops);   /* the oldest goes: the cache is too small */
+      out = chain_push(out, age_oldest);
     }
-    cache[cache_n++] = (cached_span){h, size, hm_os_now_ms()};
-    cache_bytes += size;
+    if (max) cache_insert(h, size, resident, hm_os_now_ms());
+    else keep = 0;
   }
   hm_unlock(&large_lock);
-  unmap_spans(expired, nexp);
+  unmap_chain(out);
   if (!keep) hm_os_unmap(h, size);
   hm_bg_check_attention();   /* a sleeping background thread: a span waits for its delay */
 }
@@ -604,23 +742,21 @@ void *hm_large_realloc(void *p, size_t size) {
 
 /* The background thread's purge of the span cache: 1 while spans wait. */
 int hm_large_cache_purge(void) {
-  cached_span expired[CACHE_SLOTS];
   hm_lock(&large_lock);
-  unsigned n = cache_expire(0, expired);
+  hm_large_hdr *expired = cache_expire(0, NULL);
   int pending = cache_n != 0;
   hm_unlock(&large_lock);
-  unmap_spans(expired, n);
+  unmap_chain(expired);
   return pending;
 }
 
 size_t hm_large_collect(int force) {
-  cached_span expired[CACHE_SLOTS];
   hm_lock(&large_lock);
-  unsigned n = cache_expire(force, expired);
+  hm_large_hdr *expired = cache_expire(force, NULL);
   hm_unlock(&large_lock);
   size_t bytes = 0;
-  for (unsigned i = 0; i < n; i++) bytes += expired[i].size;
-  unmap_spans(expired, n);
+  for (hm_large_hdr *h = expired; h; h = (hm_large_hdr *)(uintptr_t)h->asked) bytes += h->map_size;
+  unmap_chain(expired);
   return bytes;
 }
 
@@ -637,7 +773,8 @@ void hm_large_usage(hm_usage *u, int resident) {
   u->active += live_bytes;
   if (resident) {
     u->resident += live_bytes;
-    for (unsigned i = 0; i < cache_n; i++) u->resident += hm_os_resident(cache[i].hdr, cache[i].size);
+    for (int32_t i = age_oldest; i >= 0; i = cache[i].newer)
+      u->resident += hm_os_resident(cache[i].hdr, cache[i].size);
   }
   hm_unlock(&large_lock);
 }
@@ -655,13 +792,11 @@ void hm_large_usage(hm_usage *u, int resident) {
 void *hm_large_take_chunk(void) {
   if (hm_param.secure) return NULL;
   hm_lock(&large_lock);
-  int best = -1;
-  for (unsigned i = 0; i < cache_n; i++) {   /* the oldest span with a whole chunk ... */
-    const cached_span *c = &cache[i];
+  int32_t best = age_oldest;   /* the oldest span with a whole chunk the region map covers */
+  for (; best >= 0; best = cache[best].newer) {
+    const cached_span *c = &cache[best];
     uintptr_t last = (uintptr_t)c->hdr + c->size / HM_REGION_SIZE * HM_REGION_SIZE - 1;
-    if (c->size >= HM_REGION_SIZE && hm_region_in_map(last) &&   /* ... the region map covers */
-        (best < 0 || c->since_ms < cache[best].since_ms))
-      best = (int)i;
+    if (c->size >= HM_REGION_SIZE && hm_region_in_map(last)) break;
   }
   if (best < 0) {
     hm_unlock(&large_lock);
@@ -671,12 +806,17 @@ void *hm_large_take_chunk(void) {
   size_t chunks = c->size / HM_REGION_SIZE, keep = (chunks - 1) * HM_REGION_SIZE;
   uint8_t *chunk = (uint8_t *)c->hdr + keep, *tail = chunk + HM_REGION_SIZE;
   size_t tail_size = c->size - keep - HM_REGION_SIZE;
-  cache_bytes -= c->size - keep;
-  if (keep) {
+  if (keep) {   /* shorter now: another class, the same age */
+    cache_unlink_class(best);
+    cache_bytes -= c->size - keep;
+    size_t res = c->resident < keep ? c->resident : keep;
+    __atomic_store_n(&cache_resident, cache_resident - (c->resident - res), __ATOMIC_RELAXED);
+    c->resident = res;
     c->size = keep;
     c->hdr->map_size = keep;
+    cache_link(best);
   } else {
-    *c = cache[--cache_n];
+    cache_remove(best);
   }
   hm_unlock(&large_lock);
   if (tail_size) hm_os_unmap(tail, tail_size);

@@ -1,0 +1,121 @@
+/* large_burst.c -- the large cache keeps a burst of freed spans the program
+ * barely touched, and still bounds the memory of spans it filled
+ * (src/large/large.c: the cache's memory bound counts a span's resident
+ * pages once the bound is near, mincore on one free in eight).
+ *
+ * Runs with HAKMEM_BACKGROUND=0 and HAKMEM_PURGE_DELAY_MS >= 600000 (CTest
+ * sets both; checked with hakmem_option_get): nothing expires meanwhile.
+ *
+ *   1. SPARSE blocks of 1 MiB, each written in its first word only (a
+ *      buffer handed on with a header filled in), are all freed: the cache
+ *      keeps at least KEPT of them (large_cached_bytes), although their
+ *      sizes add up to four times HAKMEM_LARGE_CACHE_BYTES (256 MiB). A
+ *      bound on the spans' sizes kept 64 of them and unmapped the rest.
+ *   2. REUSE new blocks of 1 MiB, written in their first word, come from the
+ *      cache: fewer than REUSE / 4 page faults for them (a fresh mapping
+ *      faults on its first write; a cached span's first page is resident).
+ *   3. DENSE blocks of 1 MiB, written in full, are freed: the process RSS
+ *      afterwards exceeds what it was before them by at most the bound
+ *      (256 MiB) plus 16 MiB -- the spans it keeps are counted whole.
+ * Every block keeps its first word (its index) until it is freed. The fault
+ * and RSS checks are skipped under a sanitizer (shadow memory).
+ */
+#include "test_util.h"
+
+#include "../include/hakmem.h"
+
+#define MIB ((size_t)1 << 20)
+#define BLOCK MIB
+#define SPARSE 1024
+#define KEPT 400
+#define REUSE 400
+#define DENSE 400
+
+static void (*stats_get)(hakmem_stats *);
+static size_t (*collect)(int);
+static int (*owns)(const void *);
+static hakmem_stats st;   /* off the stack */
+static size_t *blocks[SPARSE];
+
+static size_t cached_bytes(void)
+{
+    stats_get(&st);
+    return st.large_cached_bytes;
+}
+
+static size_t *new_block(size_t i, const char *what)
+{
+    size_t *p = malloc(BLOCK);
+    CHECK(p, "%s: malloc(%zu) returned NULL", what, BLOCK);
+    CHECK(owns(p), "%s: hakmem does not own block %zu (%p)", what, i, (void *)p);
+    p[0] = i;
+    return p;
+}
+
+static void free_all(size_t n, const char *what)
+{
+    for (size_t i = 0; i < n; i++) {
+        EXPECT(blocks[i][0] == i, "%s: block %zu's first word is %zu", what, i, blocks[i][0]);
+        free(blocks[i]);
+    }
+}
+
+int main(void)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    hk_require_if_expected("large_burst");
+    if (!hk_active()) {
+        NOTE("hakmem not loaded: nothing to check");
+        return test_finish("large_burst");
+    }
+    *(void **)&stats_get = HK_HAKMEM_FN(hakmem_stats_get);
+    *(void **)&collect = HK_HAKMEM_FN(hakmem_collect);
+    *(void **)&owns = HK_HAKMEM_FN(hakmem_owns);
+    CHECK(stats_get && collect && owns, "hakmem_stats_get / hakmem_collect / hakmem_owns do not resolve");
+    hk_require_nothing_expires();
+    long long bound = hk_option("large_cache_bytes");
+    CHECK(bound == 256LL << 20, "run with the default large cache bound (256 MiB; is %lld bytes)",
+          bound);
+    NOTE("large cache: %lld bytes, %lld spans at most", bound, hk_option("large_cache_count"));
+    free(malloc(100));   /* the allocator and stdio initialised */
+
+    /* 1. a burst of sparse spans, freed */
+    size_t cached0 = cached_bytes();
+    for (size_t i = 0; i < SPARSE; i++)
+        blocks[i] = new_block(i, "sparse");
+    free_all(SPARSE, "sparse");
+    size_t kept = (cached_bytes() - cached0) / BLOCK;
+    NOTE("%d sparse blocks of 1 MiB freed: the cache kept %zu of them", SPARSE, kept);
+    EXPECT(kept >= KEPT, "the cache kept %zu of %d freed sparse spans (want >= %d)", kept, SPARSE,
+           KEPT);
+
+    /* 2. reused without page faults */
+    long f0 = hk_minflt();
+    for (size_t i = 0; i < REUSE; i++)
+        blocks[i] = new_block(i, "reuse");
+    long faults = hk_minflt() - f0;
+    NOTE("%d blocks of 1 MiB allocated and written again: %ld page faults", REUSE, faults);
+    if (!HK_SANITIZED)
+        EXPECT(faults < REUSE / 4, "%ld page faults for %d blocks the cache could serve (want < %d)",
+               faults, REUSE, REUSE / 4);
+    free_all(REUSE, "reuse");
+    collect(1);
+
+    /* 3. dense spans are counted whole */
+    long rss0 = rss_kib();
+    for (size_t i = 0; i < DENSE; i++) {
+        blocks[i] = new_block(i, "dense");
+        memset(blocks[i] + 1, 0x5A, BLOCK - sizeof(size_t));
+    }
+    long rss_full = rss_kib();
+    free_all(DENSE, "dense");
+    long rss_after = rss_kib();
+    NOTE("%d dense blocks: RSS %ld MiB before, %ld MiB with them, %ld MiB after their free", DENSE,
+         rss0 / 1024, rss_full / 1024, rss_after / 1024);
+    if (!HK_SANITIZED)
+        EXPECT(rss_after - rss0 <= (long)(bound / 1024) + 16 * 1024,
+               "after freeing %d dense blocks of 1 MiB the RSS is %ld KiB above its level before "
+               "them (the cache's bound is %lld KiB)", DENSE, rss_after - rss0, bound / 1024);
+    collect(1);
+    return test_finish("large_burst");
+}
