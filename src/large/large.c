@@ -71,7 +71,11 @@ static size_t cache_resident;          /* their `resident`: what the bound count
  * read with relaxed loads. */
 static uint64_t count_hits, count_misses, count_drops;
 #define BUMP(c) __atomic_store_n(&(c), (c) + 1, __ATOMIC_RELAXED)   /* lock held: one writer */
-static size_t live_count, live_bytes;   /* under large_lock */
+/* Live blocks: relaxed atomic adds, so that a malloc takes the lock once
+ * (cache_take), not twice; the statistics read them as they are. */
+static _Atomic size_t live_count, live_bytes;
+#define LIVE_ADD(v, n) atomic_fetch_add_explicit(&(v), (n), memory_order_relaxed)
+#define LIVE_SUB(v, n) atomic_fetch_sub_explicit(&(v), (n), memory_order_relaxed)
 /* Freed spans' resident share, sampled (resident_estimate below). */
 #define RESIDENT_SAMPLE 8u
 static _Atomic uint32_t resident_seq;
@@ -469,10 +473,8 @@ static void *span_attach(hm_large_hdr *h, size_t map_size, size_t off, size_t g,
   h->user_off = off;
   h->guard = g;
   h->asked = size;
-  hm_lock(&large_lock);
-  live_count++;
-  live_bytes += map_size;
-  hm_unlock(&large_lock);
+  LIVE_ADD(live_count, 1);
+  LIVE_ADD(live_bytes, map_size);
   if (!is_far(h)) region_mark(h, 1);   /* a far block was recorded when mapped */
   return (uint8_t *)h + off;
 }
@@ -613,9 +615,9 @@ void hm_large_free(void *p, const char *fn) {
   if (keep && __atomic_load_n(&cache_resident, __ATOMIC_RELAXED) + size > HM_PARAM(large_cache_bytes))
     resident = resident_estimate(h, size);
   hm_large_hdr *out = NULL;
+  LIVE_SUB(live_count, 1);
+  LIVE_SUB(live_bytes, size);
   hm_lock(&large_lock);
-  live_count--;
-  live_bytes -= size;
   out = cache_expire(0, out);
   if (!keep && !far) BUMP(count_drops);
   if (keep) {
@@ -698,9 +700,7 @@ void *hm_large_realloc(void *p, size_t size) {
       if (g && hm_os_protect((uint8_t *)h + need, g, 0) != 0) return p;
       hm_os_unmap((uint8_t *)h + need + g, old - need);
       h->map_size = need + g;
-      hm_lock(&large_lock);
-      live_bytes -= old - need;
-      hm_unlock(&large_lock);
+      LIVE_SUB(live_bytes, old - need);
     }
     return p;
   }
@@ -734,9 +734,7 @@ void *hm_large_realloc(void *p, size_t size) {
     else guard_end(h, need + g, 1);
   }
   h->map_size = need + g;
-  hm_lock(&large_lock);
-  live_bytes += need - old;
-  hm_unlock(&large_lock);
+  LIVE_ADD(live_bytes, need - old);
   return (uint8_t *)h + off;
 }
 
@@ -764,15 +762,16 @@ size_t hm_large_collect(int force) {
  * cached spans are probed with mincore (when `resident`). */
 void hm_large_usage(hm_usage *u, int resident) {
   hm_lock(&large_lock);
-  u->large_count = live_count;
-  u->large_bytes = live_bytes;
+  size_t live = atomic_load_explicit(&live_bytes, memory_order_relaxed);
+  u->large_count = atomic_load_explicit(&live_count, memory_order_relaxed);
+  u->large_bytes = live;
   u->large_cached_bytes = cache_bytes;
-  u->mapped += live_bytes + cache_bytes;
-  u->committed_est += live_bytes + cache_bytes;
-  u->in_use += live_bytes;
-  u->active += live_bytes;
+  u->mapped += live + cache_bytes;
+  u->committed_est += live + cache_bytes;
+  u->in_use += live;
+  u->active += live;
   if (resident) {
-    u->resident += live_bytes;
+    u->resident += live;
     for (int32_t i = age_oldest; i >= 0; i = cache[i].newer)
       u->resident += hm_os_resident(cache[i].hdr, cache[i].size);
   }
