@@ -296,7 +296,7 @@ static void unmap_chain(hm_large_hdr *h) {
  * way the pages it has stay: a fresh mapping would fault in every page the
  * program touches. `plain_fit`: only a span that fits and has no guard
  * pages (realloc's growth). Lock held. */
-#define PLAIN_WALK 8   /* spans looked at per class for an unguarded one */
+#define CLASS_WALK 8   /* spans looked at in one class (for one that fits, or an unguarded one) */
 
 static hm_large_hdr *cache_take(size_t size, size_t *got, int plain_fit) {
   unsigned floor_c = span_class(size);
@@ -306,7 +306,7 @@ static hm_large_hdr *cache_take(size_t size, size_t *got, int plain_fit) {
    * longer, and some may fit (the smallest of the first few that do). */
   if (first != floor_c && ((class_mask >> floor_c) & 1)) {
     int32_t i = class_head[floor_c];
-    for (unsigned n = 0; i >= 0 && n < PLAIN_WALK; i = cache[i].next, n++)
+    for (unsigned n = 0; i >= 0 && n < CLASS_WALK; i = cache[i].next, n++)
       if (cache[i].size >= size && !(plain_fit && cache[i].hdr->guard) &&
           (pick < 0 || cache[i].size < cache[pick].size))
         pick = i;
@@ -318,7 +318,7 @@ static hm_large_hdr *cache_take(size_t size, size_t *got, int plain_fit) {
     unsigned k = (unsigned)__builtin_ctzll(m);
     m &= m - 1;
     int32_t i = class_head[k];
-    for (unsigned n = 0; i >= 0 && n < PLAIN_WALK; i = cache[i].next, n++) {
+    for (unsigned n = 0; i >= 0 && n < CLASS_WALK; i = cache[i].next, n++) {
       if (cache[i].size < size || (plain_fit && cache[i].hdr->guard)) continue;
       pick = i;
       break;
