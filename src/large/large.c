@@ -296,6 +296,11 @@ static void unmap_chain(hm_large_hdr *h) {
  * way the pages it has stay: a fresh mapping would fault in every page the
  * program touches. `plain_fit`: only a span that fits and has no guard
  * pages (realloc's growth). Lock held. */
+/* The address space cached spans may hold, in multiples of the memory
+ * bound: barely touched spans cost little memory, but their mappings count
+ * against RLIMIT_AS and, with strict overcommit, against the commit limit
+ * of the whole system. */
+#define CACHE_SPACE_FACTOR 4u
 #define CLASS_WALK 8   /* spans looked at in one class (for one that fits, or an unguarded one) */
 
 static hm_large_hdr *cache_take(size_t size, size_t *got, int plain_fit) {
@@ -414,7 +419,8 @@ static size_t span_fit(hm_large_hdr *h, size_t got, size_t need, size_t slack) {
     t->asked = 0;
     hm_lock(&large_lock);
     int cached = cache_n < CACHE_SLOTS && cache_n < HM_PARAM(large_cache_count) &&
-                 cache_resident + tsize <= HM_PARAM(large_cache_bytes);
+                 cache_resident + tsize <= HM_PARAM(large_cache_bytes) &&
+                 cache_bytes + tsize <= CACHE_SPACE_FACTOR * HM_PARAM(large_cache_bytes);
     if (cached) cache_insert(t, tsize, tsize, hm_os_now_ms());
     hm_unlock(&large_lock);
     if (!cached) hm_os_unmap(t, tsize);
@@ -622,8 +628,9 @@ void hm_large_free(void *p, const char *fn) {
   if (!keep && !far) BUMP(count_drops);
   if (keep) {
     unsigned max = HM_PARAM(large_cache_count) < CACHE_SLOTS ? HM_PARAM(large_cache_count) : CACHE_SLOTS;
-    while (cache_n > 0 &&
-           (cache_n >= max || cache_resident + resident > HM_PARAM(large_cache_bytes))) {
+    size_t bound = HM_PARAM(large_cache_bytes);
+    while (cache_n > 0 && (cache_n >= max || cache_resident + resident > bound ||
+                           cache_bytes + size > CACHE_SPACE_FACTOR * bound)) {
       BUMP(count_drops);   /* the oldest goes: the cache is too small */
       out = chain_push(out, age_oldest);
     }
