@@ -321,7 +321,9 @@ static hm_superslab *cache_get_dirty(void) {
 
 /* Segment ss (NULL: a new mapping) joins heap h as a segment of `kind`. */
 static hm_superslab *seg_take(hm_heap *h, unsigned kind, hm_superslab *ss) {
-  int huge = hm_seg_want_huge(h);
+  /* asked only where it matters: a new mapping, or a reused one that may
+   * carry the advice (hm_seg_want_huge may sample with mincore) */
+  int huge = !ss || ss->maybe_huge ? hm_seg_want_huge(h) : 0;
   HM_DBG_ONLY(unsigned src = ss ? HM_STAGE_CACHE : HM_STAGE_OS;)
   if (!ss) ss = map_new(huge);
   if (ss && !huge && ss->maybe_huge && hm_os_hugepage(ss, HM_REGION_SIZE, 0) == 0) ss->maybe_huge = 0;
