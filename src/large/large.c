@@ -301,6 +301,15 @@ static void unmap_chain(hm_large_hdr *h) {
  * against RLIMIT_AS and, with strict overcommit, against the commit limit
  * of the whole system. */
 #define CACHE_SPACE_FACTOR 4u
+/* Whether a span of `size` bytes, `resident` of them counted, fits the
+ * cache's bounds: its count (the option, at most the table), its memory
+ * and its address space. Lock held. */
+static int cache_has_room(size_t size, size_t resident) {
+  size_t bound = HM_PARAM(large_cache_bytes);
+  return cache_n < CACHE_SLOTS && cache_n < HM_PARAM(large_cache_count) &&
+         cache_resident + resident <= bound && cache_bytes + size <= CACHE_SPACE_FACTOR * bound;
+}
+
 #define CLASS_WALK 8   /* spans looked at in one class (for one that fits, or an unguarded one) */
 
 static hm_large_hdr *cache_take(size_t size, size_t *got, int plain_fit) {
@@ -418,9 +427,7 @@ static size_t span_fit(hm_large_hdr *h, size_t got, size_t need, size_t slack) {
     t->guard = 0;
     t->asked = 0;
     hm_lock(&large_lock);
-    int cached = cache_n < CACHE_SLOTS && cache_n < HM_PARAM(large_cache_count) &&
-                 cache_resident + tsize <= HM_PARAM(large_cache_bytes) &&
-                 cache_bytes + tsize <= CACHE_SPACE_FACTOR * HM_PARAM(large_cache_bytes);
+    int cached = cache_has_room(tsize, tsize);
     if (cached) cache_insert(t, tsize, tsize, hm_os_now_ms());
     hm_unlock(&large_lock);
     if (!cached) hm_os_unmap(t, tsize);
@@ -627,15 +634,12 @@ void hm_large_free(void *p, const char *fn) {
   out = cache_expire(0, out);
   if (!keep && !far) BUMP(count_drops);
   if (keep) {
-    unsigned max = HM_PARAM(large_cache_count) < CACHE_SLOTS ? HM_PARAM(large_cache_count) : CACHE_SLOTS;
-    size_t bound = HM_PARAM(large_cache_bytes);
-    while (cache_n > 0 && (cache_n >= max || cache_resident + resident > bound ||
-                           cache_bytes + size > CACHE_SPACE_FACTOR * bound)) {
+    while (cache_n > 0 && !cache_has_room(size, resident)) {
       BUMP(count_drops);   /* the oldest goes: the cache is too small */
       out = chain_push(out, age_oldest);
     }
-    if (max) cache_insert(h, size, resident, hm_os_now_ms());
-    else keep = 0;
+    keep = cache_has_room(size, resident);   /* 0 only with a count bound of 0 */
+    if (keep) cache_insert(h, size, resident, hm_os_now_ms());
   }
   hm_unlock(&large_lock);
   unmap_chain(out);
