@@ -642,6 +642,12 @@ extern hm_params hm_param;
  * measures (docs/LEARNING.md, "Huge pages"). */
 #define HM_HUGE_SEGMENTS 1u
 #define HM_HUGE_SPANS 2u
+/* A trial (the learner's, ace.c): only one new segment or span in
+ * HM_HUGE_TRIAL_EVERY gets the advice, so that what huge pages cost the
+ * kernel here can be measured on a quarter of the memory before all of it
+ * pays. */
+#define HM_HUGE_TRIAL 4u
+#define HM_HUGE_TRIAL_EVERY 4u
 #define HM_HUGE_MIN_SEGS 32u
 /* 1 if heap h's next segment (of either kind) would get huge pages (superslab.c). */
 int hm_seg_want_huge(const struct hm_heap *h);
@@ -782,8 +788,14 @@ extern __thread uint64_t hm_os_released_by_thread;   /* bytes unmapped/decommitt
  * slow paths that make the calls): the learner's signals. */
 typedef struct hm_os_counts {
   uint64_t maps, map_bytes, unmaps, unmap_bytes, decommits, decommit_bytes;
+  /* Memory handed to the program that was not committed (its first touch
+   * faults): units taken from never-used or decommitted space of a segment,
+   * new or grown large spans; each split by whether it carries huge-page
+   * advice. What the learner prices the kernel's time by (ace.c). */
+  uint64_t fresh_seg_bytes, fresh_seg_huge_bytes, fresh_span_bytes, fresh_span_huge_bytes;
 } hm_os_counts;
 extern hm_os_counts hm_os_count;
+#define HM_OS_COUNT(field, n) __atomic_fetch_add(&hm_os_count.field, (n), __ATOMIC_RELAXED)
 /* What a page fault, an mmap + munmap pair and a madvise cost here, in ns
  * (measured on a scratch mapping; the learner's unit costs). */
 void hm_os_calibrate(double *fault_ns, double *map_ns, double *decommit_ns);

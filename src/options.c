@@ -69,10 +69,11 @@ enum {
     "resident bytes of freed large mappings kept for reuse (a span above a quarter is never kept)")       \
   X(LARGE_CACHE_COUNT,  large_cache_count,  OPT_NUM,   512,       0,  1024,       AT_USE,           \
     "freed large mappings kept for reuse")                                                          \
-  X(HUGE_PAGES,         huge_pages,         OPT_NUM,   0,         0,  3,          AT_USE,           \
+  X(HUGE_PAGES,         huge_pages,         OPT_NUM,   0,         0,  7,          AT_USE,           \
     "transparent huge pages (where the system allows them on request): 1 for the new segments "    \
-    "of a thread holding 32 or more, 2 for new large blocks, 3 both. One fault per 2 MiB instead "  \
-    "of 512, but a touched page commits its 2 MiB; the learner sets it from the faults it sees")    \
+    "of a thread holding 32 or more, 2 for new large blocks, 3 both; + 4: only one in four (the "   \
+    "learner's trial). One fault per 2 MiB instead of 512, but a touched page commits its 2 MiB; "  \
+    "the learner tries them where faults cost and keeps them where the kernel's time drops")       \
   X(TINY_USE_SUPERSLAB, tiny_use_superslab, OPT_BOOL,  1,         0,  1,          AT_USE,           \
     "1: sizes up to 1 KiB come from Tiny slabs in SuperSlabs (the default); 0: from L2 pages, "     \
     "kept only for comparison (applies at each refill)")                                            \

@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 hm_os_counts hm_os_count;
-#define COUNT(field, n) __atomic_fetch_add(&hm_os_count.field, (n), __ATOMIC_RELAXED)
+#define COUNT HM_OS_COUNT
 
 void *hm_os_map(size_t size) {
   int saved = errno;

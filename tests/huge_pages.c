@@ -37,7 +37,11 @@
  *      each 16 KiB block (most of its pages never touched) gets no advice
  *      for the segments it takes once it holds MIN_SEGS: a 2 MiB page would
  *      commit four times what the blocks touch (hm_seg_want_huge measures
- *      the density of the heap's recent segments).
+ *      the density of the heap's recent segments);
+ *   8. step 1 run again with HAKMEM_HUGE_PAGES=7 (the learner's trial: one
+ *      in four), in a fresh process: a quarter of the later segments get
+ *      the advice (one more or less), the first ones none; of eight new
+ *      8 MiB blocks, two.
  * Every block keeps its contents throughout. Exit 77 (skipped) where the
  * kernel has no transparent huge pages (madvise(MADV_HUGEPAGE) fails).
  */
@@ -162,7 +166,7 @@ static int run_checks(int expect_huge) {
   /* Only this thread has a heap here: the process's Tiny segments are its own. */
   size_t segs0 = l2_segments(), early = 0, tiny0 = tiny_segments();
   CHECK(tiny0 < MIN_SEGS, "%zu Tiny segments before the heap grows", tiny0);
-  int advised_late = 0, advised_early = 0;
+  int advised_late = 0, advised_early = 0, late = 0;
   long huge_kb = 0;
   while (mid_n < MAX_MID && l2_segments() < segs0 + MIN_SEGS + 8) {
     size_t before = l2_segments();
@@ -176,19 +180,43 @@ static int run_checks(int expect_huge) {
       if (after - segs0 + tiny0 <= MIN_SEGS - 1) {   /* the heap held fewer than MIN_SEGS when it took it */
         early++;
         advised_early += a == 1;
-      } else if (a == 1) {
-        advised_late++;
-        huge_kb += kb;
+      } else {
+        late++;
+        if (a == 1) {
+          advised_late++;
+          huge_kb += kb;
+        }
       }
     }
     mid_n++;
   }
   CHECK(l2_segments() >= segs0 + MIN_SEGS + 8, "only %zu new L2 segments after %zu blocks", l2_segments() - segs0,
         mid_n);
-  NOTE("growing heap: %zu blocks, %zu early segments (%d advised), %d later ones advised, "
+  NOTE("growing heap: %zu blocks, %zu early segments (%d advised), %d of %d later ones advised, "
        "AnonHugePages %ld kB in them",
-       mid_n, early, advised_early, advised_late, huge_kb);
+       mid_n, early, advised_early, advised_late, late, huge_kb);
   EXPECT(advised_early == 0, "%d of the first segments got huge pages", advised_early);
+  if (expect_huge == 2) {   /* 8. the trial */
+    EXPECT(advised_late >= late / 4 - 1 && advised_late <= late / 4 + 1,
+           "a trial advised %d of %d later segments (want a quarter)", advised_late, late);
+    enum { SPANS = 8 };
+    void *span[SPANS];
+    int spans_advised = 0;
+    for (int i = 0; i < SPANS; i++) {
+      span[i] = malloc(8 * MIB);
+      CHECK(span[i], "malloc(8 MiB)");
+      fill(span[i], 8 * MIB, (unsigned)i);
+      spans_advised += advised((char *)span[i] + 4 * MIB, NULL) == 1;
+    }
+    EXPECT(spans_advised == SPANS / 4, "a trial advised %d of %d new 8 MiB blocks (want %d)", spans_advised,
+           SPANS, SPANS / 4);
+    for (int i = 0; i < SPANS; i++) {
+      EXPECT(intact(span[i], 8 * MIB, (unsigned)i), "8 MiB block %d damaged", i);
+      free(span[i]);
+    }
+    for (size_t i = 0; i < mid_n; i++) EXPECT(intact(mid[i], MID, (unsigned)i), "block %zu damaged", i);
+    return 0;
+  }
   if (expect_huge)
     EXPECT(advised_late >= 6, "only %d of the later segments of a growing heap got huge pages", advised_late);
   else
@@ -281,6 +309,10 @@ int main(int argc, char **argv) {
     run_checks(0);
     return test_finish("huge_pages off");
   }
+  if (argc > 1 && !strcmp(argv[1], "trial")) {   /* step 8, in a fresh process */
+    run_checks(2);
+    return test_finish("huge_pages trial");
+  }
   long long v = -1, delay = -1;
   CHECK(hakmem_option_get("HUGE_PAGES", &v) == 0 && v == 3, "run with HAKMEM_HUGE_PAGES=3 (is %lld)", v);
   CHECK(hakmem_option_get("PURGE_DELAY_MS", &delay) == 0 && delay >= 600000,
@@ -296,5 +328,14 @@ int main(int argc, char **argv) {
   fputs(out, stdout);
   fputs(err, stderr);
   EXPECT(st == 0, "the run with HAKMEM_HUGE_PAGES=0 failed (status %d)", st);
+  /* 8. */
+  char arg_trial[] = "trial";
+  char *const args_trial[] = {arg0, arg_trial, NULL};
+  const char *vars_trial[] = {"HAKMEM_HUGE_PAGES=7", "HAKMEM_BACKGROUND=0", "HAKMEM_PURGE_DELAY_MS=3600000",
+                              "HAKMEM_LEARN=off", NULL};
+  st = hk_exec_self(args_trial, vars_trial, NULL, out, sizeof out, err, sizeof err, NULL);
+  fputs(out, stdout);
+  fputs(err, stderr);
+  EXPECT(st == 0, "the run with HAKMEM_HUGE_PAGES=7 failed (status %d)", st);
   return test_finish("huge_pages");
 }

@@ -124,7 +124,7 @@ static int publishable(int i, long long v)
     case O_L2_BATCH: return in_set(v, l2b, 5);
     case O_CARVE: return in_set(v, carve, 6);
     case O_KEEP: return in_set(v, keep, 4);
-    case O_HUGE: return v >= 0 && v <= 3;
+    case O_HUGE: return v >= 0 && v <= 7 && v != 4;   /* 4 (a trial of nothing) is never published */
     }
     return 0;
 }

@@ -163,18 +163,34 @@ static void far_remove(uintptr_t user) {
   if (!found) hm_fatal("free()", "invalid pointer (a large block freed twice?)", (void *)user);
 }
 
+/* Huge pages for a new span when the learner has seen the program touch its
+ * large blocks (hm_large_density_take) and pay for their faults; during its
+ * trial (HM_HUGE_TRIAL), one span in HM_HUGE_TRIAL_EVERY. */
+static int want_huge_span(void) {
+  static _Atomic uint32_t trial_count;
+  uint32_t huge = HM_PARAM(huge_pages);
+  if (!(huge & HM_HUGE_SPANS)) return 0;
+  if (!(huge & HM_HUGE_TRIAL)) return 1;
+  return atomic_fetch_add_explicit(&trial_count, 1, memory_order_relaxed) % HM_HUGE_TRIAL_EVERY == 0;
+}
+
 /* A fresh mapping: in the window if it has room, else anywhere. Out of
  * memory, every cached mapping is given back and both are tried once more.
+ * `fresh`: the bytes of it the program will touch first (the learner's
+ * signal; a moved span's old pages are not).
  * Called without large_lock (the release takes it). */
-static void *map_span(size_t size, size_t align, size_t phase) {
+static void *map_span(size_t size, size_t align, size_t phase, size_t fresh) {
   for (int attempt = 0;; attempt++) {
     void *p = hm_os_map_window(size, align, phase);
     if (!p) p = hm_os_map_aligned(size, align, phase);
-    /* Huge pages when the learner has seen the program touch its large
-     * blocks (hm_large_density_take) and pay for their faults. */
-    if (p && size >= HM_REGION_SIZE && (HM_PARAM(huge_pages) & HM_HUGE_SPANS))
-      (void)hm_os_hugepage(p, size, 1);
-    if (p || attempt || !hm_release_cached_mappings()) return p;
+    if (p) {
+      int huge = size >= HM_REGION_SIZE && want_huge_span();
+      if (huge && hm_os_hugepage(p, size, 1) != 0) huge = 0;
+      if (huge) HM_OS_COUNT(fresh_span_huge_bytes, fresh);
+      else HM_OS_COUNT(fresh_span_bytes, fresh);
+      return p;
+    }
+    if (attempt || !hm_release_cached_mappings()) return NULL;
   }
 }
 
@@ -377,8 +393,11 @@ static hm_large_hdr *span_grow(hm_large_hdr *h, size_t old, size_t need, size_t 
                                int guarded) {
   size_t from = guarded ? off : 0;   /* where the part that mremap takes starts */
   void *r = mremap((uint8_t *)h + from, old - from, need - from, 0);
-  if (r != MAP_FAILED) return h;
-  uint8_t *dst = map_span(need, HM_REGION_SIZE, 0);
+  if (r != MAP_FAILED) {
+    HM_OS_COUNT(fresh_span_bytes, need - old);
+    return h;
+  }
+  uint8_t *dst = map_span(need, HM_REGION_SIZE, 0, need - old);
   if (!dst) return NULL;
   uintptr_t user = (uintptr_t)dst + off;
   if (!hm_region_in_map(user) && far_add(user) != 0) {
@@ -521,9 +540,9 @@ void *hm_large_alloc(size_t size, size_t align, int zero) {
     /* The header chunk is 2 MiB aligned; for alignments above 2 MiB the
      * user pointer h + 2 MiB must be aligned instead. */
     if (align > HM_REGION_SIZE)
-      h = map_span(map_size, align, HM_REGION_SIZE);
+      h = map_span(map_size, align, HM_REGION_SIZE, map_size);
     else
-      h = map_span(map_size, HM_REGION_SIZE, 0);
+      h = map_span(map_size, HM_REGION_SIZE, 0, map_size);
     if (h && g && guard_set(h, map_size, off) != 0) {
       hm_os_unmap(h, map_size);
       h = NULL;

@@ -27,6 +27,10 @@ void hm_ace_init(hm_ace *a, uint32_t large_base_mb) {
   a->large_quiet = 0;
   a->huge = 0;
   a->huge_quiet = 0;
+  a->ref_sys_ns = a->ref_bytes = 0;
+  a->mix_sys_ns = a->mix_bytes = a->mix_huge_bytes = 0;
+  a->huge_wait = 0;
+  a->huge_backoff = 0;
 }
 
 uint64_t hm_ace_cache_bytes(const int8_t *shift) {
@@ -144,19 +148,69 @@ int hm_ace_step(hm_ace *a, const hm_signals *s, const hm_ace_cfg *cfg, uint64_t 
  * anyway (the segments of a growing heap, superslab.c; large spans once
  * the large blocks it frees show the program touches them), and off
  * again after a quiet spell, so that a program that stopped growing does
- * not keep asking for 2 MiB at a time. */
-int hm_ace_huge_step(hm_ace *a, double fault_share, double memory_price, double span_density,
-                     const hm_ace_cfg *cfg) {
+ * not keep asking for 2 MiB at a time.
+ *   And only where a 2 MiB fault is cheaper per byte than 512 small ones,
+ * which is not a given: on a VM whose host takes back the guest's free
+ * 2 MiB blocks (free page reporting, a balloon), every huge page is fresh
+ * host memory, faulted in again by the host, while 4 KiB pages come from
+ * the guest's hot lists -- there a burst of 256 MiB took 0.07-0.6 s with
+ * huge pages against 0.12 s without (docs/analysis/huge-pages.md). The
+ * kernel's CPU time is what both cost, so that is what is measured: per
+ * fresh byte (memory hakmem hands out uncommitted, whose first touch
+ * faults), the advised bytes against the others (learn.h). */
+double hm_ace_huge_ref_price(const hm_ace *a, const hm_ace_cfg *cfg) {
+  return a->ref_bytes >= cfg->huge_min_fresh ? a->ref_sys_ns / a->ref_bytes : -1;
+}
+
+double hm_ace_huge_price(const hm_ace *a, const hm_ace_cfg *cfg) {
+  double ref = hm_ace_huge_ref_price(a, cfg);
+  if (ref < 0 || a->mix_huge_bytes < cfg->huge_min_fresh) return -1;
+  double rest = a->mix_sys_ns - ref * (a->mix_bytes - a->mix_huge_bytes);
+  return rest > 0 ? rest / a->mix_huge_bytes : 0;
+}
+
+static void huge_price_epoch(hm_ace *a, const hm_huge_signals *in, const hm_ace_cfg *cfg) {
+  double bytes = in->fresh + in->fresh_huge, d = cfg->huge_decay;
+  if (bytes < cfg->huge_min_fresh) return;   /* too little faulted: the kernel did other things */
+  if (in->fresh_huge * 8 <= in->fresh) {
+    a->ref_sys_ns = a->ref_sys_ns * d + in->sys_ns;
+    a->ref_bytes = a->ref_bytes * d + bytes;
+  } else {
+    a->mix_sys_ns = a->mix_sys_ns * d + in->sys_ns;
+    a->mix_bytes = a->mix_bytes * d + bytes;
+    a->mix_huge_bytes = a->mix_huge_bytes * d + in->fresh_huge;
+  }
+}
+
+int hm_ace_huge_step(hm_ace *a, const hm_huge_signals *in, const hm_ace_cfg *cfg) {
   uint32_t before = a->huge;
-  if (fault_share >= cfg->huge_fault_share) {
-    if (fault_share > cfg->huge_bloat * memory_price) {
-      a->huge |= HM_HUGE_SEGMENTS;
-      if (span_density >= cfg->huge_span_density) a->huge |= HM_HUGE_SPANS;
+  huge_price_epoch(a, in, cfg);
+  if (a->huge_wait) a->huge_wait--;
+  /* The check. */
+  double ref = hm_ace_huge_ref_price(a, cfg), price = hm_ace_huge_price(a, cfg);
+  if (a->huge && price >= 0) {
+    if (price > cfg->huge_gain * ref) {
+      a->huge = 0;
+      a->huge_quiet = 0;
+      a->huge_wait = a->huge_backoff ? a->huge_backoff : cfg->huge_backoff_min;
+      a->huge_backoff = a->huge_wait * 2 < cfg->huge_backoff_max ? a->huge_wait * 2 : cfg->huge_backoff_max;
+      a->mix_sys_ns = a->mix_bytes = a->mix_huge_bytes = 0;   /* the next trial measures afresh */
+      return 1;
+    }
+    a->huge &= ~HM_HUGE_TRIAL;   /* passed: all of the new memory from now on */
+    a->huge_backoff = 0;
+  }
+  /* The rule. */
+  if (in->fault_share >= cfg->huge_fault_share) {
+    if (in->fault_share > cfg->huge_bloat * in->memory_price) {
+      if (!a->huge && !a->huge_wait && ref >= 0)
+        a->huge = HM_HUGE_SEGMENTS | (price >= 0 ? 0 : HM_HUGE_TRIAL);
+      if (a->huge && in->span_density >= cfg->huge_span_density) a->huge |= HM_HUGE_SPANS;
     } else {
       a->huge = 0;   /* the memory is worth more than the faults */
     }
     a->huge_quiet = 0;
-  } else if (fault_share < cfg->huge_quiet_share) {
+  } else if (in->fault_share < cfg->huge_quiet_share) {
     if (a->huge && ++a->huge_quiet >= cfg->huge_quiet_epochs) {
       a->huge = 0;
       a->huge_quiet = 0;

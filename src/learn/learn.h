@@ -70,11 +70,15 @@ static inline double hm_sqrt(double x) {
  * syscall counts, getrusage, /proc/self/statm). */
 typedef struct hm_signals {
   uint64_t wall_ns, cpu_ns;          /* epoch length; process CPU time in it */
+  uint64_t sys_ns;                   /* ... of which in the kernel (getrusage) */
   uint64_t refills[HM_NUM_CLASSES];  /* bin underflows per class */
   uint64_t flushes[HM_NUM_CLASSES];  /* bin overflows per class */
   uint64_t faults;                   /* minor + major page faults (whole process) */
   uint64_t maps, unmaps, decommits;  /* hakmem's own mmap / munmap / madvise calls */
   uint64_t map_bytes, unmap_bytes, decommit_bytes;
+  /* memory handed out uncommitted (hm_os_counts): segment units and large
+   * spans, each without and with huge-page advice */
+  uint64_t fresh_seg, fresh_seg_huge, fresh_span, fresh_span_huge;
   uint64_t large_hits, large_misses, large_drops;   /* large cache: reused, mapped, freed unkept */
   uint64_t committed, resident;      /* hakmem's committed estimate; process RSS */
 } hm_signals;
@@ -170,6 +174,14 @@ typedef struct hm_ace {
   uint32_t large_quiet;                   /* epochs in a row without a miss or drop */
   uint32_t huge;                          /* HM_HUGE_* bits asked for */
   uint32_t huge_quiet;                    /* epochs in a row with few faults */
+  /* What the kernel's time costs per fresh byte (hm_ace_huge_step),
+   * discounted sums: epochs whose fresh memory was (almost) all without
+   * huge-page advice -- the reference -- and epochs with advised memory in
+   * them, split into the two kinds. */
+  double ref_sys_ns, ref_bytes;
+  double mix_sys_ns, mix_bytes, mix_huge_bytes;
+  uint32_t huge_wait;                     /* epochs before huge pages may be tried again */
+  uint32_t huge_backoff;                  /* the next wait after a failed trial */
 } hm_ace;
 /* The thresholds ACE works with (learner.c passes its defaults; the tests
  * their own). */
@@ -183,6 +195,10 @@ typedef struct hm_ace_cfg {
   uint32_t huge_quiet_epochs;
   double huge_span_density;   /* freed large blocks at least this resident: spans too */
   double huge_bloat;          /* the share of resident memory huge pages may add */
+  double huge_min_fresh;      /* fresh bytes in an epoch that make its kernel time a price */
+  double huge_gain;           /* huge pages stay while their price is at most this x the reference */
+  double huge_decay;          /* the prices' sums are multiplied by this per priced epoch */
+  uint32_t huge_backoff_min, huge_backoff_max;   /* epochs off after a failed trial */
 } hm_ace_cfg;
 void hm_ace_init(hm_ace *a, uint32_t large_base_mb);
 /* The bytes one thread's bins may hold with these shifts (each class's
@@ -195,18 +211,40 @@ uint64_t hm_ace_cache_bytes(const int8_t *shift);
  * halves toward the floor after a quiet spell. Returns 1 if anything moved. */
 int hm_ace_step(hm_ace *a, const hm_signals *s, const hm_ace_cfg *cfg, uint64_t budget_bytes,
                 uint32_t large_ceiling_mb);
-/* Huge pages, one epoch. fault_share: the share of one CPU the epoch's page
- * faults took (faults x the measured cost of one / wall time);
- * memory_price: what the resident memory costs in the objective (lambda x
- * resident GiB). When faults take cfg->huge_fault_share or more, and more
- * than cfg->huge_bloat x memory_price (the memory huge pages would add,
- * priced), the segments of growing heaps get huge pages, and new large
- * spans too when span_density (the resident share of the large blocks
- * freed in the last epoch, hm_large_density_take; < 0: none sampled) is at
- * least cfg->huge_span_density. Both go off after cfg->huge_quiet_epochs
- * epochs in a row below cfg->huge_quiet_share. Returns 1 if a bit changed. */
-int hm_ace_huge_step(hm_ace *a, double fault_share, double memory_price, double span_density,
-                     const hm_ace_cfg *cfg);
+/* Huge pages, one epoch: what it measured. */
+typedef struct hm_huge_signals {
+  double fault_share;    /* the share of one CPU the epoch's page faults took, each at
+                          * the measured cost of a 4 KiB one */
+  double memory_price;   /* what resident memory costs in the objective: lambda x resident GiB */
+  double span_density;   /* the resident share of the large blocks freed in the epoch
+                          * (hm_large_density_take); < 0: none sampled */
+  double sys_ns;         /* the kernel's CPU time for the process in the epoch */
+  double fresh;          /* bytes hakmem handed out uncommitted, without huge-page advice */
+  double fresh_huge;     /* ... and with it */
+} hm_huge_signals;
+/* Open loop, the rule: when faults take cfg->huge_fault_share or more of a
+ * CPU, and more than cfg->huge_bloat x memory_price (the memory huge pages
+ * would add, priced), the segments of growing heaps get huge pages, and new
+ * large spans too when span_density is at least cfg->huge_span_density.
+ * Both go off after cfg->huge_quiet_epochs epochs in a row below
+ * cfg->huge_quiet_share.
+ * Closed loop, the check: a fault's cost at 4 KiB says nothing about what a
+ * 2 MiB one costs here (three times less per byte on one VM, forty on
+ * another, and on a third more, depending on what backs the guest's memory),
+ * so the rule is a hypothesis, tried and measured. An epoch with at least
+ * cfg->huge_min_fresh fresh bytes prices the kernel's time per fresh byte:
+ * as the reference when (almost) none of them had the advice; otherwise the
+ * advised bytes' price is what is left of the kernel's time once the others
+ * are paid at the reference. Huge pages start as a trial (HM_HUGE_TRIAL: a
+ * quarter of the new segments and spans), only once the reference is known;
+ * they stay (the trial bit goes) while their price is at most cfg->huge_gain
+ * x the reference, and go off as soon as it is more -- not to be tried
+ * again for cfg->huge_backoff_min epochs, twice that after the next
+ * failure, up to cfg->huge_backoff_max. Returns 1 if a bit changed. */
+int hm_ace_huge_step(hm_ace *a, const hm_huge_signals *in, const hm_ace_cfg *cfg);
+/* The prices (ns per fresh byte) hm_ace_huge_step judges by; < 0: not known. */
+double hm_ace_huge_ref_price(const hm_ace *a, const hm_ace_cfg *cfg);
+double hm_ace_huge_price(const hm_ace *a, const hm_ace_cfg *cfg);
 
 /* ---- the learner (learner.c) ------------------------------------------------------- */
 enum { HM_LEARN_OFF = 0, HM_LEARN_OBSERVE = 1, HM_LEARN_ON = 2 };

@@ -55,6 +55,11 @@ static const hm_ace_cfg ace_cfg = {
   .huge_quiet_epochs = 50,  /* 10 s */
   .huge_span_density = 0.75,
   .huge_bloat = 0.1,        /* measured: 8 % (ace.c) */
+  .huge_min_fresh = 4 << 20, /* 1,024 faults of 4 KiB: milliseconds of kernel time */
+  .huge_gain = 0.75,        /* a quarter cheaper per byte, or the memory they add is not worth it */
+  .huge_decay = 0.5,
+  .huge_backoff_min = 50,   /* 10 s */
+  .huge_backoff_max = 1500, /* 5 min */
 };
 
 static struct {
@@ -64,7 +69,7 @@ static struct {
   /* the counters at the end of the last epoch */
   uint64_t refills[HM_NUM_CLASSES], flushes[HM_NUM_CLASSES];
   hm_os_counts os;
-  uint64_t faults, large_hits, large_misses, large_drops;
+  uint64_t faults, sys_ns, large_hits, large_misses, large_drops;
   /* the mechanisms and what runs now */
   hm_ace ace;
   hm_ucb ucb;
@@ -81,9 +86,14 @@ static uint64_t cpu_now_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static uint64_t faults_now(void) {
+/* The process's page faults and the kernel's CPU time for it (ns). */
+static uint64_t faults_now(uint64_t *sys_ns) {
   struct rusage ru;
-  if (getrusage(RUSAGE_SELF, &ru) != 0) return 0;
+  if (getrusage(RUSAGE_SELF, &ru) != 0) {
+    *sys_ns = L.sys_ns;
+    return L.faults;
+  }
+  *sys_ns = (uint64_t)ru.ru_stime.tv_sec * 1000000000u + (uint64_t)ru.ru_stime.tv_usec * 1000u;
   return (uint64_t)ru.ru_minflt + (uint64_t)ru.ru_majflt;
 }
 
@@ -106,16 +116,26 @@ static void read_signals(hm_signals *s, uint64_t now_ns) {
   os.unmap_bytes = __atomic_load_n(&hm_os_count.unmap_bytes, __ATOMIC_RELAXED);
   os.decommits = __atomic_load_n(&hm_os_count.decommits, __ATOMIC_RELAXED);
   os.decommit_bytes = __atomic_load_n(&hm_os_count.decommit_bytes, __ATOMIC_RELAXED);
+  os.fresh_seg_bytes = __atomic_load_n(&hm_os_count.fresh_seg_bytes, __ATOMIC_RELAXED);
+  os.fresh_seg_huge_bytes = __atomic_load_n(&hm_os_count.fresh_seg_huge_bytes, __ATOMIC_RELAXED);
+  os.fresh_span_bytes = __atomic_load_n(&hm_os_count.fresh_span_bytes, __ATOMIC_RELAXED);
+  os.fresh_span_huge_bytes = __atomic_load_n(&hm_os_count.fresh_span_huge_bytes, __ATOMIC_RELAXED);
   s->maps = DELTA(os.maps, L.os.maps);
   s->map_bytes = DELTA(os.map_bytes, L.os.map_bytes);
   s->unmaps = DELTA(os.unmaps, L.os.unmaps);
   s->unmap_bytes = DELTA(os.unmap_bytes, L.os.unmap_bytes);
   s->decommits = DELTA(os.decommits, L.os.decommits);
   s->decommit_bytes = DELTA(os.decommit_bytes, L.os.decommit_bytes);
+  s->fresh_seg = DELTA(os.fresh_seg_bytes, L.os.fresh_seg_bytes);
+  s->fresh_seg_huge = DELTA(os.fresh_seg_huge_bytes, L.os.fresh_seg_huge_bytes);
+  s->fresh_span = DELTA(os.fresh_span_bytes, L.os.fresh_span_bytes);
+  s->fresh_span_huge = DELTA(os.fresh_span_huge_bytes, L.os.fresh_span_huge_bytes);
   L.os = os;
-  uint64_t f = faults_now(), hits, misses, drops;
+  uint64_t sys, f = faults_now(&sys), hits, misses, drops;
   s->faults = DELTA(f, L.faults);
+  s->sys_ns = DELTA(sys, L.sys_ns);
   L.faults = f;
+  L.sys_ns = sys;
   hm_large_counts(&hits, &misses, &drops);
   s->large_hits = DELTA(hits, L.large_hits);
   s->large_misses = DELTA(misses, L.large_misses);
@@ -233,7 +253,8 @@ static void log_open(void) {
                    "large_hits,large_misses,large_drops,committed_mb,resident_mb,overhead,cost,"
                    "strategy,strategy_id,arm,p_purge_delay_ms,p_ss_cache_max,p_large_cache_mb,"
                    "p_cache_kb,p_refill_batch_kb,p_l2_batch_kb,p_l2_carve_max,p_heap_keep_empty,"
-                   "unit_fault_ns,unit_map_ns,unit_madvise_ns,p_huge_pages,span_density");
+                   "unit_fault_ns,unit_map_ns,unit_madvise_ns,p_huge_pages,span_density,sys_ms,"
+                   "fresh_mb,fresh_huge_mb,huge_ref_ns_per_kb,huge_ns_per_kb,huge_wait");
   for (unsigned i = 0; i < HM_STRATEGIES && k > 0 && (size_t)k < sizeof b; i++)
     k += snprintf(b + k, sizeof b - (size_t)k, ",elo_%s", hm_strategies[i].name);
   if (k > 0 && (size_t)k < sizeof b - 1) {
@@ -260,7 +281,8 @@ static void log_epoch(const hm_signals *s, double overhead, double cost, unsigne
   char b[1536];
   int k = snprintf(b, sizeof b,
                    "%llu,%llu,%s,%.1f,%.1f,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%.1f,%.1f,"
-                   "%.5f,%.5f,%s,%u,%u,%u,%u,%u,%llu,%u,%u,%u,%u,%.0f,%.0f,%.0f,%u,%.3f",
+                   "%.5f,%.5f,%s,%u,%u,%u,%u,%u,%llu,%u,%u,%u,%u,%.0f,%.0f,%.0f,%u,%.3f,%.1f,%.1f,%.1f,"
+                   "%.1f,%.1f,%u",
                    (unsigned long long)((L.last_ns - L.t0_ns) / 1000000),
                    (unsigned long long)L.epoch, mode == HM_LEARN_ON ? "on" : "observe",
                    (double)s->cpu_ns / 1e6, (double)s->wall_ns / 1e6, (unsigned long long)bin_r,
@@ -273,7 +295,11 @@ static void log_epoch(const hm_signals *s, double overhead, double cost, unsigne
                    L.ace.large_cache_mb, (unsigned long long)(hm_ace_cache_bytes(L.ace.shift) >> 10),
                    st->refill_batch_bytes >> 10, st->l2_batch_bytes >> 10, st->l2_carve_max,
                    st->heap_keep_empty, L.unit.fault_ns, L.unit.map_ns, L.unit.decommit_ns,
-                   L.ace.huge, L.span_density);
+                   L.ace.huge, L.span_density, (double)s->sys_ns / 1e6,
+                   (double)(s->fresh_seg + s->fresh_span) / 1048576.0,
+                   (double)(s->fresh_seg_huge + s->fresh_span_huge) / 1048576.0,
+                   hm_ace_huge_ref_price(&L.ace, &ace_cfg) * 1024,
+                   hm_ace_huge_price(&L.ace, &ace_cfg) * 1024, L.ace.huge_wait);
   for (unsigned i = 0; i < HM_STRATEGIES && k > 0 && (size_t)k < sizeof b; i++)
     k += snprintf(b + k, sizeof b - (size_t)k, ",%.1f", L.elo.rating[i]);
   if (k > 0 && (size_t)k < sizeof b - 1) {
@@ -360,8 +386,19 @@ int hm_learn_epoch(uint64_t now_ms) {
     int sample = fault_share >= ace_cfg.huge_fault_share && !(L.ace.huge & HM_HUGE_SPANS);
     double density = hm_large_density_take(sample ? HUGE_DENSITY_SAMPLES : 0);
     if (density >= 0) L.span_density = density;
-    hm_ace_huge_step(&L.ace, fault_share, lambda * (double)s.resident / (double)(1u << 30), density,
-                     &ace_cfg);
+    /* A large span's fresh bytes count as far as the program touches
+     * them (the last density sampled): a span written in one page is one
+     * fault, however big. */
+    double touched = L.span_density >= 0 ? L.span_density : 1;
+    hm_huge_signals hs = {
+      .fault_share = fault_share,
+      .memory_price = lambda * (double)s.resident / (double)(1u << 30),
+      .span_density = density,
+      .sys_ns = (double)s.sys_ns,
+      .fresh = (double)s.fresh_seg + touched * (double)s.fresh_span,
+      .fresh_huge = (double)s.fresh_seg_huge + touched * (double)s.fresh_span_huge,
+    };
+    hm_ace_huge_step(&L.ace, &hs, &ace_cfg);
   } else {
     hm_ace_init(&L.ace, ace_cfg.large_base_mb);
   }

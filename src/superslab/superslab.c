@@ -80,6 +80,12 @@ int hm_seg_find_run(uint32_t free_units, unsigned span) {
 
 void hm_seg_units_take(hm_superslab *ss, unsigned u, unsigned span) {
   uint32_t mask = run_mask(u, span);
+  uint32_t fresh = mask & ss->free_units & ~ss->dirty_units;   /* not committed: the learner's signal */
+  if (fresh) {
+    size_t bytes = (size_t)__builtin_popcount(fresh) * HM_UNIT_SIZE;
+    if (ss->maybe_huge) HM_OS_COUNT(fresh_seg_huge_bytes, bytes);
+    else HM_OS_COUNT(fresh_seg_bytes, bytes);
+  }
   ss->free_units &= ~mask;
   ss->dirty_units &= ~mask;
 }
@@ -298,11 +304,13 @@ static int heap_dense(const hm_heap *h) {
  * reused segment is not given the advice: its header page is resident, so
  * its faults stay 4 KiB ones until khugepaged comes by, whose collapse is
  * work for nothing here. Never in secure mode: the guard pages inside a
- * segment split its mapping. */
+ * segment split its mapping. During the learner's trial (HM_HUGE_TRIAL)
+ * one new segment in HM_HUGE_TRIAL_EVERY. */
 int hm_seg_want_huge(const hm_heap *h) {
-  return (HM_PARAM(huge_pages) & HM_HUGE_SEGMENTS) && !hm_param.secure &&
-         h->seg_count[HM_SEG_TINY] + h->seg_count[HM_SEG_L2] >= HM_HUGE_MIN_SEGS &&
-         heap_dense(h);
+  uint32_t huge = HM_PARAM(huge_pages);
+  uint32_t segs = h->seg_count[HM_SEG_TINY] + h->seg_count[HM_SEG_L2];
+  return (huge & HM_HUGE_SEGMENTS) && !hm_param.secure && segs >= HM_HUGE_MIN_SEGS &&
+         (!(huge & HM_HUGE_TRIAL) || segs % HM_HUGE_TRIAL_EVERY == 0) && heap_dense(h);
 }
 
 /* A cached empty segment that still has resident units, or NULL. */

@@ -414,6 +414,11 @@ static const hm_ace_cfg cfg = {
     .huge_quiet_epochs = 10,
     .huge_span_density = 0.75,
     .huge_bloat = 0.1,
+    .huge_min_fresh = 4 << 20,
+    .huge_gain = 0.75,
+    .huge_decay = 0.5,
+    .huge_backoff_min = 5,
+    .huge_backoff_max = 20,
 };
 
 static uint64_t class_bytes(unsigned c, int shift)
@@ -646,42 +651,129 @@ static void test_ace(void)
     EXPECT(a.large_cache_mb == cfg.large_min_mb, "ceiling 16 (floor 64): %u", a.large_cache_mb);
 }
 
-/* Huge pages: on when faults cost, spans only when the cached ones are
- * dense, off when memory is priced above the faults or after a quiet spell. */
+/* One epoch of huge-page signals: faults' share, memory price, span
+ * density; the kernel's time and the fresh bytes (MiB) without and with
+ * the advice. */
+static int huge_step(hm_ace *a, double fault_share, double memory_price, double density, double sys_ms,
+                     double fresh_mb, double fresh_huge_mb)
+{
+    hm_huge_signals in = {
+        .fault_share = fault_share,
+        .memory_price = memory_price,
+        .span_density = density,
+        .sys_ns = sys_ms * 1e6,
+        .fresh = fresh_mb * 1048576.0,
+        .fresh_huge = fresh_huge_mb * 1048576.0,
+    };
+    return hm_ace_huge_step(a, &in, &cfg);
+}
+
+/* An epoch that faults 64 MiB, with the advice on the share `on` of it (the
+ * trial's quarter, or all), at `ns_4k` and `ns_2m` kernel ns per KiB. */
+static int huge_faulting(hm_ace *a, double on, double ns_4k, double ns_2m, double density)
+{
+    double huge_mb = a->huge ? 64 * on : 0, small_mb = 64 - huge_mb;
+    double sys_ms = (small_mb * ns_4k + huge_mb * ns_2m) * 1024 / 1e6;
+    return huge_step(a, 0.30, 0.001, density, sys_ms, small_mb, huge_mb);
+}
+
+/* The rule (open loop): on when faults cost, spans only when the freed ones
+ * are dense, off when memory is priced above the faults or after a quiet
+ * spell; a trial first, kept when huge pages prove cheaper. */
 static void test_ace_huge(void)
 {
     hm_ace a;
     hm_ace_init(&a, cfg.large_base_mb);
     EXPECT(a.huge == 0, "huge pages at start: %u", a.huge);
     /* faults below the threshold: nothing */
-    EXPECT(!hm_ace_huge_step(&a, 0.04, 0.001, 1.0, &cfg) && a.huge == 0, "4 %% of a CPU in faults: %u",
+    EXPECT(!huge_step(&a, 0.04, 0.001, 1.0, 10, 1, 0) && a.huge == 0, "4 %% of a CPU in faults: %u",
            a.huge);
-    /* faults at 30 %, nothing cached: segments only */
-    EXPECT(hm_ace_huge_step(&a, 0.30, 0.001, -1, &cfg) && a.huge == HM_HUGE_SEGMENTS,
+    /* faults at 30 % but none in hakmem's fresh memory (no reference price): nothing */
+    EXPECT(!huge_step(&a, 0.30, 0.001, -1, 50, 1, 0) && a.huge == 0, "faults outside hakmem: %u", a.huge);
+    /* faults at 30 % in fresh memory, nothing cached: a trial of segments */
+    EXPECT(huge_step(&a, 0.30, 0.001, -1, 50, 64, 0) && a.huge == (HM_HUGE_SEGMENTS | HM_HUGE_TRIAL),
            "faults 30 %%, no spans: %u", a.huge);
-    /* spans cached but sparse (a big calloc'd table touched here and there): still segments only */
-    hm_ace_huge_step(&a, 0.30, 0.001, 0.10, &cfg);
-    EXPECT(a.huge == HM_HUGE_SEGMENTS, "sparse spans: %u", a.huge);
+    EXPECT(hm_ace_huge_ref_price(&a, &cfg) > 0 && hm_ace_huge_price(&a, &cfg) < 0,
+           "prices after one epoch: %.3f %.3f", hm_ace_huge_ref_price(&a, &cfg), hm_ace_huge_price(&a, &cfg));
+    /* spans freed but sparse (a big calloc'd table touched here and there): still segments only */
+    huge_step(&a, 0.30, 0.001, 0.10, 50, 64, 0);
+    EXPECT(a.huge == (HM_HUGE_SEGMENTS | HM_HUGE_TRIAL), "sparse spans: %u", a.huge);
     /* dense spans: both */
-    EXPECT(hm_ace_huge_step(&a, 0.30, 0.001, 0.95, &cfg) && a.huge == (HM_HUGE_SEGMENTS | HM_HUGE_SPANS),
+    EXPECT(huge_step(&a, 0.30, 0.001, 0.95, 50, 64, 0) &&
+               a.huge == (HM_HUGE_SEGMENTS | HM_HUGE_SPANS | HM_HUGE_TRIAL),
            "dense spans: %u", a.huge);
+    /* the trial's quarter at a tenth of the kernel's time per byte: passed, all from now on */
+    EXPECT(huge_faulting(&a, 0.25, 800, 80, 0.95) && a.huge == (HM_HUGE_SEGMENTS | HM_HUGE_SPANS),
+           "a cheap trial: %u (price %.1f against %.1f)", a.huge, hm_ace_huge_price(&a, &cfg),
+           hm_ace_huge_ref_price(&a, &cfg));
     /* a quiet spell: kept until huge_quiet_epochs in a row, a busy epoch restarts the count */
-    for (unsigned e = 1; e < cfg.huge_quiet_epochs; e++) hm_ace_huge_step(&a, 0.001, 0.001, -1, &cfg);
+    for (unsigned e = 1; e < cfg.huge_quiet_epochs; e++) huge_step(&a, 0.001, 0.001, -1, 0, 0, 0);
     EXPECT(a.huge == 3, "off before the quiet spell ended: %u", a.huge);
-    hm_ace_huge_step(&a, 0.02, 0.001, -1, &cfg);   /* between the two thresholds */
-    for (unsigned e = 1; e < cfg.huge_quiet_epochs; e++) hm_ace_huge_step(&a, 0.001, 0.001, -1, &cfg);
+    huge_step(&a, 0.02, 0.001, -1, 0, 0, 0);   /* between the two thresholds */
+    for (unsigned e = 1; e < cfg.huge_quiet_epochs; e++) huge_step(&a, 0.001, 0.001, -1, 0, 0, 0);
     EXPECT(a.huge == 3, "a busy epoch did not restart the quiet count: %u", a.huge);
-    EXPECT(hm_ace_huge_step(&a, 0.001, 0.001, -1, &cfg) && a.huge == 0, "after the quiet spell: %u", a.huge);
+    EXPECT(huge_step(&a, 0.001, 0.001, -1, 0, 0, 0) && a.huge == 0, "after the quiet spell: %u", a.huge);
+    /* on again with faults: no trial, the price is known and good */
+    huge_step(&a, 0.30, 0.001, 0.95, 50, 64, 0);
+    EXPECT(a.huge == 3, "after a passed trial: %u", a.huge);
     /* memory priced above the faults (a large lambda): off at once, and never on */
-    hm_ace_huge_step(&a, 0.30, 0.001, 0.95, &cfg);
-    CHECK(a.huge == 3, "%u", a.huge);
-    EXPECT(hm_ace_huge_step(&a, 0.30, 5.0, 0.95, &cfg) && a.huge == 0, "lambda x memory 5.0: %u", a.huge);
-    hm_ace_huge_step(&a, 0.40, 5.0, 0.95, &cfg);
+    EXPECT(huge_step(&a, 0.30, 5.0, 0.95, 50, 64, 0) && a.huge == 0, "lambda x memory 5.0: %u", a.huge);
+    huge_step(&a, 0.40, 5.0, 0.95, 50, 64, 0);
     EXPECT(a.huge == 0, "on although memory is priced above the faults: %u", a.huge);
-    /* hm_ace_init turns it off (unpublish: the static value) */
-    hm_ace_huge_step(&a, 0.30, 0.001, 0.95, &cfg);
+    /* hm_ace_init turns it off (unpublish: the static value) and forgets the prices */
+    huge_step(&a, 0.30, 0.001, 0.95, 50, 64, 0);
     hm_ace_init(&a, cfg.large_base_mb);
-    EXPECT(a.huge == 0 && a.huge_quiet == 0, "after init: %u", a.huge);
+    EXPECT(a.huge == 0 && a.huge_quiet == 0 && hm_ace_huge_ref_price(&a, &cfg) < 0, "after init: %u",
+           a.huge);
+}
+
+/* The check (closed loop): where a 2 MiB fault costs more per byte than
+ * 512 small ones, the trial fails, huge pages go off and are not tried
+ * again until the back-off ends, each failure doubling it; where they win
+ * again (the host changed), they stay. */
+static void test_ace_huge_check(void)
+{
+    hm_ace a;
+    hm_ace_init(&a, cfg.large_base_mb);
+    huge_faulting(&a, 0, 350, 0, 1.0);   /* the reference: 4 KiB pages, 350 ns per KiB */
+    CHECK(a.huge == (HM_HUGE_SEGMENTS | HM_HUGE_TRIAL | HM_HUGE_SPANS), "%u", a.huge);
+    /* the trial: the advised quarter at 3x the reference: off */
+    EXPECT(huge_faulting(&a, 0.25, 350, 1050, 1.0) && a.huge == 0, "a dear trial kept: %u (%.1f against %.1f)",
+           a.huge, hm_ace_huge_price(&a, &cfg), hm_ace_huge_ref_price(&a, &cfg));
+    EXPECT(a.huge_wait == cfg.huge_backoff_min, "wait %u", a.huge_wait);
+    /* faults go on; not tried during the back-off */
+    unsigned tried_at = 0;
+    for (unsigned e = 1; e <= 50 && !tried_at; e++)
+        if (huge_faulting(&a, 0, 350, 1050, 1.0) && a.huge) tried_at = e;
+    EXPECT(tried_at == cfg.huge_backoff_min, "tried again after %u epochs, want %u", tried_at,
+           cfg.huge_backoff_min);
+    EXPECT(a.huge & HM_HUGE_TRIAL, "the second try is a trial too: %u", a.huge);
+    /* fails again: twice the wait */
+    huge_faulting(&a, 0.25, 350, 1050, 1.0);
+    EXPECT(a.huge == 0 && a.huge_wait == 2 * cfg.huge_backoff_min, "second failure: %u, wait %u", a.huge,
+           a.huge_wait);
+    /* the back-off stops at its maximum */
+    for (int round = 0; round < 6; round++) {
+        while (!a.huge) huge_faulting(&a, 0, 350, 1050, 1.0);
+        huge_faulting(&a, 0.25, 350, 1050, 1.0);
+    }
+    EXPECT(a.huge == 0 && a.huge_wait == cfg.huge_backoff_max, "wait after many failures: %u", a.huge_wait);
+    /* the machine changed: huge pages now a tenth of the price -> the next trial passes and they stay */
+    while (!a.huge) huge_faulting(&a, 0, 350, 35, 1.0);
+    huge_faulting(&a, 0.25, 350, 35, 1.0);
+    EXPECT(a.huge == (HM_HUGE_SEGMENTS | HM_HUGE_SPANS), "a cheap trial after failures: %u", a.huge);
+    for (int e = 0; e < 20; e++) huge_faulting(&a, 1, 350, 35, 1.0);
+    EXPECT(a.huge == (HM_HUGE_SEGMENTS | HM_HUGE_SPANS), "kept while cheap: %u", a.huge);
+    /* ... and dear again: off at the epoch the price crosses the bound */
+    unsigned off_after = 0;
+    for (unsigned e = 1; e <= 10 && !off_after; e++)
+        if (huge_faulting(&a, 1, 350, 2000, 1.0) && !a.huge) off_after = e;
+    EXPECT(off_after >= 1 && off_after <= 3, "off %u epochs after huge pages got dear", off_after);
+    /* an epoch without fresh memory prices nothing: the kernel's time then is other work */
+    hm_ace_init(&a, cfg.large_base_mb);
+    huge_step(&a, 0.01, 0.001, -1, 500, 1, 0);
+    EXPECT(hm_ace_huge_ref_price(&a, &cfg) < 0, "priced an epoch of 1 MiB fresh: %.3f",
+           hm_ace_huge_ref_price(&a, &cfg));
 }
 
 int main(void)
@@ -695,5 +787,6 @@ int main(void)
     test_elo();
     test_ace();
     test_ace_huge();
+    test_ace_huge_check();
     return test_finish("unit_learn");
 }
