@@ -114,8 +114,10 @@ static int publishable(int i, long long v)
                            l2b[] = {32768, 65536, 131072, 262144, 524288},
                            carve[] = {4, 8, 16, 32, 64, 128}, keep[] = {0, 1, 2, 4};
     switch (i) {
-    case O_PURGE: return in_set(v, purge, 5);
-    case O_SS_CACHE: return in_set(v, ss, 5);
+    /* ... or, while UCB1 is off, the default arm scaled to the fault cost:
+     * 100-1000 ms, 8-16 segments (hm_purge_arm_for_faults) */
+    case O_PURGE: return in_set(v, purge, 5) || (v >= 100 && v <= 1000);
+    case O_SS_CACHE: return in_set(v, ss, 5) || (v >= 8 && v <= 16);
     case O_LARGE: {
         long long mb = v >> 20;
         return (v & ((1 << 20) - 1)) == 0 && mb >= 64 && mb <= 4096 && (mb & (mb - 1)) == 0;

@@ -9,7 +9,8 @@
  *         the others work in (the thread-cache budget, the large-cache
  *         ceiling, refill batches, L2 carving, empty segments kept)
  *   UCB1  the purge arm: purge delay and process-wide segment cache (time
- *         against space: only the cost shows which is right)
+ *         against space: only the cost shows which is right); while UCB1
+ *         is off, the default arm scaled to the measured fault cost
  *   ACE   each class's thread-cache size and the large-span cache bytes,
  *         from per-class refill/flush and large hit/miss/drop counts,
  *         within the strategy's budget and ceiling (a lower budget wins:
@@ -148,6 +149,11 @@ typedef struct hm_arm {
 } hm_arm;
 extern const hm_arm hm_arms[HM_ARMS];   /* hm_arms[HM_ARM_DEFAULT] is the static default */
 #define HM_ARM_DEFAULT 2
+/* The purge arm while UCB1 is off (the default): hm_arms[HM_ARM_DEFAULT]
+ * scaled to what a page fault costs here (fault_ns, the learner's
+ * calibration): 100 ms / 8 segments up to a 1 us fault, 1 s / 16 from
+ * 10 us, linear in between. */
+hm_arm hm_purge_arm_for_faults(double fault_ns);
 
 /* Discounted UCB1: every past play and reward is multiplied by gamma each
  * epoch, so an arm's estimate forgets a phase that ended (window about

@@ -75,6 +75,8 @@ static struct {
   hm_ucb ucb;
   hm_elo elo;
   unsigned arm, strategy;
+  hm_arm fault_arm;      /* the purge arm while UCB1 is off (hm_purge_arm_for_faults) */
+  int static_arm;        /* publish the static default arm instead (unpublish) */
   double span_density;   /* the last sample of hm_large_density_take (-1: none yet) */
   int log_opened;   /* log_open ran (log_fd may be 0: a program that closed stdin) */
   int log_fd;       /* -1: no log (not wanted, or it failed) */
@@ -186,9 +188,16 @@ double hm_learn_cost(const hm_signals *s, const hm_unit_costs *u, double lambda)
       changed = 1;                                                                   \
   } while (0)
 
+/* The purge arm that runs: UCB1's pick, or while UCB1 is off the default
+ * arm scaled to the fault cost (the static one when unpublishing). */
+static const hm_arm *current_arm(void) {
+  if (L.static_arm || __atomic_load_n(&hm_param.learn_ucb, __ATOMIC_RELAXED)) return &hm_arms[L.arm];
+  return &L.fault_arm;
+}
+
 static void publish(void) {
   int changed = 0;
-  const hm_arm *arm = &hm_arms[L.arm];
+  const hm_arm *arm = current_arm();
   const hm_strategy *st = &hm_strategies[L.strategy];
   SET_PARAM(purge_delay_ms, arm->purge_delay_ms);
   SET_PARAM(ss_cache_max, arm->ss_cache_max);
@@ -218,8 +227,10 @@ static void unpublish(void) {
   unsigned arm = L.arm, strategy = L.strategy;
   L.arm = HM_ARM_DEFAULT;
   L.strategy = 0;
+  L.static_arm = 1;
   hm_ace_init(&L.ace, ace_cfg.large_base_mb);
   publish();
+  L.static_arm = 0;
   L.arm = arm;
   L.strategy = strategy;
 }
@@ -276,7 +287,7 @@ static void log_epoch(const hm_signals *s, double overhead, double cost, unsigne
     bin_f += s->flushes[c];
   }
   /* What ran the epoch (in observe mode: what the learner would have run). */
-  const hm_arm *arm = &hm_arms[L.arm];
+  const hm_arm *arm = current_arm();
   const hm_strategy *st = &hm_strategies[L.strategy];
   char b[1536];
   int k = snprintf(b, sizeof b,
@@ -316,6 +327,7 @@ uint32_t hm_learn_interval_ms(void) {
 static void start(uint64_t now_ns) {
   hm_os_calibrate(&L.unit.fault_ns, &L.unit.map_ns, &L.unit.decommit_ns);
   L.unit.bin_ns = BIN_EVENT_NS;
+  L.fault_arm = hm_purge_arm_for_faults(L.unit.fault_ns);
   hm_ace_init(&L.ace, ace_cfg.large_base_mb);
   hm_ucb_init(&L.ucb);
   hm_elo_init(&L.elo);
@@ -353,6 +365,7 @@ int hm_learn_epoch(uint64_t now_ms) {
   uint64_t now_ns = hm_os_now_ns();
   if (!L.started) {
     start(now_ns);
+    if (mode == HM_LEARN_ON) publish();   /* the purge arm for this machine's faults, at once */
     return 1;
   }
   hm_signals s;

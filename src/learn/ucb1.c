@@ -17,6 +17,23 @@ const hm_arm hm_arms[HM_ARMS] = {
   {15000, 64},
 };
 
+/* The default arm where a page fault costs fault_ns: memory given back is
+ * paid for in faults when it is needed again, so the delay that costs a
+ * program the same share of its time scales with what a fault costs. The
+ * static 1 s / 16 segments was set where a fault costs 12-24 us (a VM);
+ * where one costs 1 us or less, 100 ms / 8 segments measured the same
+ * throughput within noise and 10-30 % less peak RSS on the thread-churn
+ * benchmarks (4 segments: 6 % slower on Larson with 4 threads;
+ * docs/analysis/handoff-footprint.md, seventh session). Linear in between:
+ * 100 ms per us, 100 ms .. 1 s; the segment cache in proportion, 8 .. 16. */
+hm_arm hm_purge_arm_for_faults(double fault_ns) {
+  double ms = fault_ns / 10.0;   /* 100 ms per us */
+  uint32_t delay = ms <= 100 ? 100 : ms >= 1000 ? 1000 : (uint32_t)ms;
+  uint32_t cache = delay * 16 / 1000;
+  hm_arm a = {delay, cache < 8 ? 8 : cache};
+  return a;
+}
+
 void hm_ucb_init(hm_ucb *u) {
   for (unsigned a = 0; a < HM_ARMS; a++) u->plays[a] = u->reward[a] = 0;
   u->mean_cost = 0;

@@ -225,6 +225,34 @@ static unsigned ucb_epoch(hm_ucb *u, const double *cost)
     return a;
 }
 
+/* The default purge arm follows the fault cost: 100 ms / 8 up to 1 us, 1 s
+ * / 16 (the static default) from 10 us, monotonic in between. */
+static void test_purge_arm(void)
+{
+    const struct { double ns; uint32_t delay, cache; } want[] = {
+        {200, 100, 8}, {768, 100, 8}, {1000, 100, 8}, {5000, 500, 8}, {7500, 750, 12}, {10000, 1000, 16},
+        {24600, 1000, 16},
+    };
+    for (unsigned i = 0; i < sizeof want / sizeof want[0]; i++) {
+        hm_arm a = hm_purge_arm_for_faults(want[i].ns);
+        EXPECT(a.purge_delay_ms == want[i].delay && a.ss_cache_max == want[i].cache,
+               "fault %.0f ns: %u ms / %u, want %u / %u", want[i].ns, a.purge_delay_ms, a.ss_cache_max,
+               want[i].delay, want[i].cache);
+    }
+    EXPECT(hm_purge_arm_for_faults(1e6).purge_delay_ms == hm_arms[HM_ARM_DEFAULT].purge_delay_ms &&
+               hm_purge_arm_for_faults(1e6).ss_cache_max == hm_arms[HM_ARM_DEFAULT].ss_cache_max,
+           "slow faults: not the static default arm");
+    hm_arm prev = hm_purge_arm_for_faults(0);
+    for (double ns = 100; ns < 20000; ns += 100) {
+        hm_arm a = hm_purge_arm_for_faults(ns);
+        if (a.purge_delay_ms < prev.purge_delay_ms || a.ss_cache_max < prev.ss_cache_max) {
+            EXPECT(0, "not monotonic at %.0f ns", ns);
+            break;
+        }
+        prev = a;
+    }
+}
+
 static void test_ucb(void)
 {
     hm_ucb u;
@@ -784,6 +812,7 @@ int main(void)
     test_cost();
     test_params();
     test_ucb();
+    test_purge_arm();
     test_elo();
     test_ace();
     test_ace_huge();
