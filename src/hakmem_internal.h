@@ -596,6 +596,8 @@ typedef struct hm_large_hdr {
                            nonzero also guards the pages between header and user data */
   size_t asked;         /* the size of the last malloc or realloc: a cached span may be
                            longer, and realloc gives back only below half of this */
+  size_t huge;          /* 1: mapped with huge-page advice, which its growth keeps (the
+                           learner's fresh-bytes signal counts the grown part by it) */
 } hm_large_hdr;
 
 /* ---- runtime parameters (params.c) ---------------------------------------- */

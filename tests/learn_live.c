@@ -36,6 +36,13 @@
  *            every child must exit with status 0, and those that waited for
  *            3 epochs or more leave a log with a header and a row for each
  *            epoch but the first.
+ *   fault_arm  HAKMEM_LEARN=on, epoch 10 ms, UCB1 off (the default): once
+ *            the learner ran 3 epochs (two threads thrash as above), the
+ *            purge delay and the segment cache are the default arm scaled
+ *            to the fault cost: 100-1000 ms, and the cache 16 x delay / 1 s
+ *            within 8-16 (hm_purge_arm_for_faults); with
+ *            HAKMEM_PURGE_DELAY_MS=500 (the user's: argument "user") the
+ *            delay stays 500 and the cache at its static 16
  * Every mode first checks that hakmem serves this process's memory.
  * learn_live_prefixed (HK_PREFIXED: the prefixed API, which
  * scripts/sanitize.sh runs under each sanitizer) runs the stress mode; under
@@ -739,6 +746,45 @@ static int mode_exit(const char *self)
     return test_finish("learn_live exit");
 }
 
+/* fault_arm: the purge arm the learner publishes while UCB1 is off. */
+static int mode_fault_arm(int user)
+{
+    require_env("HAKMEM_LEARN", "on");
+    require_env("HAKMEM_LEARN_EPOCH_MS", "10");
+    if (user)
+        require_env("HAKMEM_PURGE_DELAY_MS", "500");
+    CHECK(!getenv("HAKMEM_LEARN_UCB") && !getenv("HAKMEM_SS_CACHE_MAX"),
+          "this mode runs with UCB1 and the segment cache at their defaults");
+    pthread_t w[2];
+    for (int i = 0; i < 2; i++)
+        w[i] = xspawn(thrash_worker, (void *)(uintptr_t)(i + 1));
+    uint64_t t0 = now_ms();
+    while (learn_runs() < 3 && now_ms() - t0 < 20000)
+        usleep(5000);
+    long long delay = -1, cache = -1;
+    CHECK(learn_runs() >= 3, "the learner ran %llu epochs in 20 s", (unsigned long long)learn_runs());
+    for (int k = 0; k < 20; k++) {   /* 100 ms of samples: the values hold */
+        CHECK(option_get("PURGE_DELAY_MS", &delay) == 0 && option_get("SS_CACHE_MAX", &cache) == 0,
+              "hakmem_option_get");
+        if (user) {
+            EXPECT(delay == 500 && cache == 16, "user's delay 500: published %lld ms / %lld", delay, cache);
+        } else {
+            long long want = delay * 16 / 1000;
+            if (want < 8)
+                want = 8;
+            EXPECT(delay >= 100 && delay <= 1000 && cache == want,
+                   "fault arm: %lld ms / %lld segments (want 100-1000 ms, %lld segments)", delay, cache, want);
+        }
+        usleep(5000);
+    }
+    atomic_store(&stop, 1);
+    for (int i = 0; i < 2; i++)
+        xjoin(w[i]);
+    NOTE("fault arm%s: %lld ms / %lld segments after %llu epochs", user ? " (user's delay)" : "", delay, cache,
+         (unsigned long long)learn_runs());
+    return test_finish(user ? "learn_live fault_arm user" : "learn_live fault_arm");
+}
+
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "";
@@ -772,6 +818,7 @@ int main(int argc, char **argv)
     if (!strcmp(mode, "on")) return mode_thrash(1);
     if (!strcmp(mode, "stress")) return mode_stress();
     if (!strcmp(mode, "exit")) return mode_exit(argv[0]);
-    fprintf(stderr, "usage: learn_live observe | on | stress | exit\n");
+    if (!strcmp(mode, "fault_arm")) return mode_fault_arm(argc > 2 && !strcmp(argv[2], "user"));
+    fprintf(stderr, "usage: learn_live observe | on | stress | exit | fault_arm [user]\n");
     return 2;
 }

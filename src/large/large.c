@@ -37,6 +37,7 @@
 #include <sys/mman.h>
 
 #define LARGE_DEFAULT_OFF 64
+_Static_assert(sizeof(hm_large_hdr) <= LARGE_DEFAULT_OFF, "the header fits before the user data");
 #define PAGE_SIZE_ 4096
 #define GUARD_SIZE PAGE_SIZE_   /* secure mode: PROT_NONE bytes ending a mapping */
 #define CACHE_SLOTS 1024
@@ -176,22 +177,31 @@ static int want_huge_span(void) {
 
 /* A fresh mapping: in the window if it has room, else anywhere. Out of
  * memory, every cached mapping is given back and both are tried once more.
- * `fresh`: the bytes of it the program will touch first (the learner's
- * signal; a moved span's old pages are not).
+ * No advice: span_grow moves a span's pages over it (they keep theirs).
  * Called without large_lock (the release takes it). */
-static void *map_span(size_t size, size_t align, size_t phase, size_t fresh) {
+static void *map_plain(size_t size, size_t align, size_t phase) {
   for (int attempt = 0;; attempt++) {
     void *p = hm_os_map_window(size, align, phase);
     if (!p) p = hm_os_map_aligned(size, align, phase);
-    if (p) {
-      int huge = size >= HM_REGION_SIZE && want_huge_span();
-      if (huge && hm_os_hugepage(p, size, 1) != 0) huge = 0;
-      if (huge) HM_OS_COUNT(fresh_span_huge_bytes, fresh);
-      else HM_OS_COUNT(fresh_span_bytes, fresh);
-      return p;
-    }
-    if (attempt || !hm_release_cached_mappings()) return NULL;
+    if (p || attempt || !hm_release_cached_mappings()) return p;
   }
+}
+
+/* Fresh bytes of a span for the learner (hm_os_counts), by its advice. */
+static void count_fresh(size_t bytes, size_t huge) {
+  if (huge) HM_OS_COUNT(fresh_span_huge_bytes, bytes);
+  else HM_OS_COUNT(fresh_span_bytes, bytes);
+}
+
+/* A new span: a fresh mapping, with huge-page advice if the learner asks
+ * for it (*huge: 1 if given); all of it counted fresh. */
+static void *map_span(size_t size, size_t align, size_t phase, size_t *huge) {
+  void *p = map_plain(size, align, phase);
+  *huge = 0;
+  if (!p) return NULL;
+  if (size >= HM_REGION_SIZE && want_huge_span() && hm_os_hugepage(p, size, 1) == 0) *huge = 1;
+  count_fresh(size, *huge);
+  return p;
 }
 
 static size_t page_up(size_t n) { return (n + 4095) & ~(size_t)4095; }
@@ -392,12 +402,13 @@ static hm_large_hdr *cache_expire(int force, hm_large_hdr *chain) {
 static hm_large_hdr *span_grow(hm_large_hdr *h, size_t old, size_t need, size_t off,
                                int guarded) {
   size_t from = guarded ? off : 0;   /* where the part that mremap takes starts */
+  size_t huge = h->huge;   /* the grown part has the span's advice, moved or not */
   void *r = mremap((uint8_t *)h + from, old - from, need - from, 0);
   if (r != MAP_FAILED) {
-    HM_OS_COUNT(fresh_span_bytes, need - old);
+    count_fresh(need - old, huge);
     return h;
   }
-  uint8_t *dst = map_span(need, HM_REGION_SIZE, 0, need - old);
+  uint8_t *dst = map_plain(need, HM_REGION_SIZE, 0);
   if (!dst) return NULL;
   uintptr_t user = (uintptr_t)dst + off;
   if (!hm_region_in_map(user) && far_add(user) != 0) {
@@ -415,6 +426,7 @@ static hm_large_hdr *span_grow(hm_large_hdr *h, size_t old, size_t need, size_t 
     memcpy(dst, h, sizeof *h);
     hm_os_unmap(h, from);
   }
+  count_fresh(need - old, huge);
   return (hm_large_hdr *)dst;
 }
 
@@ -445,6 +457,7 @@ static size_t span_fit(hm_large_hdr *h, size_t got, size_t need, size_t slack) {
     t->user_off = LARGE_DEFAULT_OFF;
     t->guard = 0;
     t->asked = 0;
+    t->huge = h->huge;   /* one mapping, one advice */
     hm_lock(&large_lock);
     int cached = cache_has_room(tsize, tsize);
     if (cached) cache_insert(t, tsize, tsize, hm_os_now_ms());
@@ -539,10 +552,12 @@ void *hm_large_alloc(size_t size, size_t align, int zero) {
     map_size = need;
     /* The header chunk is 2 MiB aligned; for alignments above 2 MiB the
      * user pointer h + 2 MiB must be aligned instead. */
+    size_t huge;
     if (align > HM_REGION_SIZE)
-      h = map_span(map_size, align, HM_REGION_SIZE, map_size);
+      h = map_span(map_size, align, HM_REGION_SIZE, &huge);
     else
-      h = map_span(map_size, HM_REGION_SIZE, 0, map_size);
+      h = map_span(map_size, HM_REGION_SIZE, 0, &huge);
+    if (h) h->huge = huge;
     if (h && g && guard_set(h, map_size, off) != 0) {
       hm_os_unmap(h, map_size);
       h = NULL;

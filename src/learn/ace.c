@@ -172,10 +172,10 @@ double hm_ace_huge_price(const hm_ace *a, const hm_ace_cfg *cfg) {
 static void huge_price_epoch(hm_ace *a, const hm_huge_signals *in, const hm_ace_cfg *cfg) {
   double bytes = in->fresh + in->fresh_huge, d = cfg->huge_decay;
   if (bytes < cfg->huge_min_fresh) return;   /* too little faulted: the kernel did other things */
-  if (in->fresh_huge * 8 <= in->fresh) {
+  if (in->fresh_huge <= 0) {
     a->ref_sys_ns = a->ref_sys_ns * d + in->sys_ns;
     a->ref_bytes = a->ref_bytes * d + bytes;
-  } else {
+  } else if (in->fresh_huge * 8 >= in->fresh) {   /* a few advised bytes say nothing of their price */
     a->mix_sys_ns = a->mix_sys_ns * d + in->sys_ns;
     a->mix_bytes = a->mix_bytes * d + bytes;
     a->mix_huge_bytes = a->mix_huge_bytes * d + in->fresh_huge;

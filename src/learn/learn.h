@@ -239,9 +239,10 @@ typedef struct hm_huge_signals {
  * another, and on a third more, depending on what backs the guest's memory),
  * so the rule is a hypothesis, tried and measured. An epoch with at least
  * cfg->huge_min_fresh fresh bytes prices the kernel's time per fresh byte:
- * as the reference when (almost) none of them had the advice; otherwise the
- * advised bytes' price is what is left of the kernel's time once the others
- * are paid at the reference. Huge pages start as a trial (HM_HUGE_TRIAL: a
+ * as the reference when none of them had the advice; when at least an
+ * eighth as many had it as not, the advised bytes' price is what is left of
+ * the kernel's time once the others are paid at the reference (epochs in
+ * between price nothing). Huge pages start as a trial (HM_HUGE_TRIAL: a
  * quarter of the new segments and spans), only once the reference is known;
  * they stay (the trial bit goes) while their price is at most cfg->huge_gain
  * x the reference, and go off as soon as it is more -- not to be tried

@@ -189,9 +189,13 @@ double hm_learn_cost(const hm_signals *s, const hm_unit_costs *u, double lambda)
   } while (0)
 
 /* The purge arm that runs: UCB1's pick, or while UCB1 is off the default
- * arm scaled to the fault cost (the static one when unpublishing). */
+ * arm scaled to the fault cost -- the static one when unpublishing, and when
+ * the user set the purge delay (the segment cache then stays at its static
+ * size too, unless the user set it as well). */
 static const hm_arm *current_arm(void) {
-  if (L.static_arm || __atomic_load_n(&hm_param.learn_ucb, __ATOMIC_RELAXED)) return &hm_arms[L.arm];
+  if (L.static_arm || __atomic_load_n(&hm_param.learn_ucb, __ATOMIC_RELAXED) ||
+      hm_option_user_set(offsetof(hm_params, purge_delay_ms)))
+    return &hm_arms[L.arm];
   return &L.fault_arm;
 }
 

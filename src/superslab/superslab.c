@@ -305,12 +305,20 @@ static int heap_dense(const hm_heap *h) {
  * its faults stay 4 KiB ones until khugepaged comes by, whose collapse is
  * work for nothing here. Never in secure mode: the guard pages inside a
  * segment split its mapping. During the learner's trial (HM_HUGE_TRIAL)
- * one new segment in HM_HUGE_TRIAL_EVERY. */
+ * seg_take gives it to one such segment in HM_HUGE_TRIAL_EVERY. */
 int hm_seg_want_huge(const hm_heap *h) {
   uint32_t huge = HM_PARAM(huge_pages);
   uint32_t segs = h->seg_count[HM_SEG_TINY] + h->seg_count[HM_SEG_L2];
-  return (huge & HM_HUGE_SEGMENTS) && !hm_param.secure && segs >= HM_HUGE_MIN_SEGS &&
-         (!(huge & HM_HUGE_TRIAL) || segs % HM_HUGE_TRIAL_EVERY == 0) && heap_dense(h);
+  return (huge & HM_HUGE_SEGMENTS) && !hm_param.secure && segs >= HM_HUGE_MIN_SEGS && heap_dense(h);
+}
+
+/* During the learner's trial (HM_HUGE_TRIAL), one segment the advice would
+ * go to in HM_HUGE_TRIAL_EVERY gets it: counted process-wide, since a heap
+ * that gives segments back and takes others keeps its count. */
+static int trial_pick(void) {
+  static _Atomic uint32_t trial_count;
+  if (!(HM_PARAM(huge_pages) & HM_HUGE_TRIAL)) return 1;
+  return atomic_fetch_add_explicit(&trial_count, 1, memory_order_relaxed) % HM_HUGE_TRIAL_EVERY == 0;
 }
 
 /* A cached empty segment that still has resident units, or NULL. */
@@ -331,7 +339,7 @@ static hm_superslab *cache_get_dirty(void) {
 static hm_superslab *seg_take(hm_heap *h, unsigned kind, hm_superslab *ss) {
   /* asked only where it matters: a new mapping, or a reused one that may
    * carry the advice (hm_seg_want_huge may sample with mincore) */
-  int huge = !ss || ss->maybe_huge ? hm_seg_want_huge(h) : 0;
+  int huge = (!ss || ss->maybe_huge) && hm_seg_want_huge(h) && trial_pick();
   HM_DBG_ONLY(unsigned src = ss ? HM_STAGE_CACHE : HM_STAGE_OS;)
   if (!ss) ss = map_new(huge);
   if (ss && !huge && ss->maybe_huge && hm_os_hugepage(ss, HM_REGION_SIZE, 0) == 0) ss->maybe_huge = 0;
