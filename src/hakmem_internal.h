@@ -653,6 +653,9 @@ extern hm_params hm_param;
 #define HM_HUGE_MIN_SEGS 32u
 /* 1 if heap h's next segment (of either kind) would get huge pages (superslab.c). */
 int hm_seg_want_huge(const struct hm_heap *h);
+/* 1 unless a trial (HM_HUGE_TRIAL) passes this one over: called once per
+ * segment or span that would get the advice (superslab.c). */
+int hm_huge_trial_pick(void);
 /* A parameter as the slow paths read it: a relaxed atomic load (the same
  * instruction as a plain one), since the learner and hakmem_option_set
  * store while other threads read. */

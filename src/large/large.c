@@ -168,11 +168,7 @@ static void far_remove(uintptr_t user) {
  * large blocks (hm_large_density_take) and pay for their faults; during its
  * trial (HM_HUGE_TRIAL), one span in HM_HUGE_TRIAL_EVERY. */
 static int want_huge_span(void) {
-  static _Atomic uint32_t trial_count;
-  uint32_t huge = HM_PARAM(huge_pages);
-  if (!(huge & HM_HUGE_SPANS)) return 0;
-  if (!(huge & HM_HUGE_TRIAL)) return 1;
-  return atomic_fetch_add_explicit(&trial_count, 1, memory_order_relaxed) % HM_HUGE_TRIAL_EVERY == 0;
+  return (HM_PARAM(huge_pages) & HM_HUGE_SPANS) && hm_huge_trial_pick();
 }
 
 /* A fresh mapping: in the window if it has room, else anywhere. Out of

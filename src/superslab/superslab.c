@@ -312,10 +312,10 @@ int hm_seg_want_huge(const hm_heap *h) {
   return (huge & HM_HUGE_SEGMENTS) && !hm_param.secure && segs >= HM_HUGE_MIN_SEGS && heap_dense(h);
 }
 
-/* During the learner's trial (HM_HUGE_TRIAL), one segment the advice would
- * go to in HM_HUGE_TRIAL_EVERY gets it: counted process-wide, since a heap
- * that gives segments back and takes others keeps its count. */
-static int trial_pick(void) {
+/* During the learner's trial (HM_HUGE_TRIAL), one segment or span the
+ * advice would go to in HM_HUGE_TRIAL_EVERY gets it: counted process-wide,
+ * since a heap that gives segments back and takes others keeps its count. */
+int hm_huge_trial_pick(void) {
   static _Atomic uint32_t trial_count;
   if (!(HM_PARAM(huge_pages) & HM_HUGE_TRIAL)) return 1;
   return atomic_fetch_add_explicit(&trial_count, 1, memory_order_relaxed) % HM_HUGE_TRIAL_EVERY == 0;
@@ -339,7 +339,7 @@ static hm_superslab *cache_get_dirty(void) {
 static hm_superslab *seg_take(hm_heap *h, unsigned kind, hm_superslab *ss) {
   /* asked only where it matters: a new mapping, or a reused one that may
    * carry the advice (hm_seg_want_huge may sample with mincore) */
-  int huge = (!ss || ss->maybe_huge) && hm_seg_want_huge(h) && trial_pick();
+  int huge = (!ss || ss->maybe_huge) && hm_seg_want_huge(h) && hm_huge_trial_pick();
   HM_DBG_ONLY(unsigned src = ss ? HM_STAGE_CACHE : HM_STAGE_OS;)
   if (!ss) ss = map_new(huge);
   if (ss && !huge && ss->maybe_huge && hm_os_hugepage(ss, HM_REGION_SIZE, 0) == 0) ss->maybe_huge = 0;
