@@ -17,15 +17,14 @@
 #include <unistd.h>
 
 hm_os_counts hm_os_count;
-#define COUNT HM_OS_COUNT
 
 void *hm_os_map(size_t size) {
   int saved = errno;
   void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   errno = saved;
   if (p == MAP_FAILED) return NULL;
-  COUNT(maps, 1);
-  COUNT(map_bytes, size);
+  HM_OS_COUNT(maps, 1);
+  HM_OS_COUNT(map_bytes, size);
   return p;
 }
 
@@ -142,8 +141,8 @@ void *hm_os_map_window(size_t size, size_t align, size_t phase) {
     void *r = mmap((void *)a, size, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
     if (r == (void *)a) {
-      COUNT(maps, 1);
-      COUNT(map_bytes, size);
+      HM_OS_COUNT(maps, 1);
+      HM_OS_COUNT(map_bytes, size);
       errno = saved;
       return r;
     }
@@ -179,8 +178,8 @@ __thread uint64_t hm_os_released_by_thread;
 void hm_os_unmap(void *p, size_t size) {
   int saved = errno;
   if (munmap(p, size) == 0) hm_os_released_by_thread += size;
-  COUNT(unmaps, 1);
-  COUNT(unmap_bytes, size);
+  HM_OS_COUNT(unmaps, 1);
+  HM_OS_COUNT(unmap_bytes, size);
   if (in_window((uintptr_t)p))   /* room for a size that found none: look again */
     atomic_fetch_add_explicit(&window_unmaps, 1, memory_order_relaxed);
   errno = saved;
@@ -190,8 +189,8 @@ void hm_os_unmap(void *p, size_t size) {
 void hm_os_decommit(void *p, size_t size) {
   int saved = errno;
   if (madvise(p, size, MADV_DONTNEED) == 0) hm_os_released_by_thread += size;
-  COUNT(decommits, 1);
-  COUNT(decommit_bytes, size);
+  HM_OS_COUNT(decommits, 1);
+  HM_OS_COUNT(decommit_bytes, size);
   errno = saved;
 }
 

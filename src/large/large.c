@@ -322,11 +322,6 @@ static void unmap_chain(hm_large_hdr *h) {
   }
 }
 
-/* Any cached span can serve: one of the smallest class that fits (the
- * newest there), else the largest smaller one (grown with mremap). Either
- * way the pages it has stay: a fresh mapping would fault in every page the
- * program touches. `plain_fit`: only a span that fits and has no guard
- * pages (realloc's growth). Lock held. */
 /* The address space cached spans may hold, in multiples of the memory
  * bound: barely touched spans cost little memory, but their mappings count
  * against RLIMIT_AS and, with strict overcommit, against the commit limit
@@ -343,6 +338,11 @@ static int cache_has_room(size_t size, size_t resident) {
 
 #define CLASS_WALK 8   /* spans looked at in one class (for one that fits, or an unguarded one) */
 
+/* Any cached span can serve: one of the smallest class that fits (the
+ * newest there), else the largest smaller one (grown with mremap). Either
+ * way the pages it has stay: a fresh mapping would fault in every page the
+ * program touches. `plain_fit`: only a span that fits and has no guard
+ * pages (realloc's growth). Lock held. */
 static hm_large_hdr *cache_take(size_t size, size_t *got, int plain_fit) {
   unsigned floor_c = span_class(size);
   unsigned first = class_min(floor_c) >= size ? floor_c : floor_c + 1;

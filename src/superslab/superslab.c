@@ -229,10 +229,13 @@ static void cache_put(hm_superslab *ss) {
   hm_unlock(&hm_ss_lock_);
 }
 
-static hm_superslab *cache_get(void) {
+/* A cached empty segment, the newest; with dirty_only, the newest that
+ * still has resident units. NULL if none. */
+static hm_superslab *cache_get(int dirty_only) {
   if (!__atomic_load_n(&cache_head, __ATOMIC_RELAXED)) return NULL;
   hm_lock(&hm_ss_lock_);
   hm_superslab *ss = cache_head;
+  while (dirty_only && ss && !ss->dirty_units) ss = ss->next;
   if (ss) {
     list_remove(&cache_head, ss);
     cache_count--;
@@ -321,20 +324,6 @@ int hm_huge_trial_pick(void) {
   return atomic_fetch_add_explicit(&trial_count, 1, memory_order_relaxed) % HM_HUGE_TRIAL_EVERY == 0;
 }
 
-/* A cached empty segment that still has resident units, or NULL. */
-static hm_superslab *cache_get_dirty(void) {
-  if (!__atomic_load_n(&cache_head, __ATOMIC_RELAXED)) return NULL;
-  hm_lock(&hm_ss_lock_);
-  hm_superslab *ss = cache_head;
-  while (ss && !ss->dirty_units) ss = ss->next;
-  if (ss) {
-    list_remove(&cache_head, ss);
-    cache_count--;
-  }
-  hm_unlock(&hm_ss_lock_);
-  return ss;
-}
-
 /* Segment ss (NULL: a new mapping) joins heap h as a segment of `kind`. */
 static hm_superslab *seg_take(hm_heap *h, unsigned kind, hm_superslab *ss) {
   /* asked only where it matters: a new mapping, or a reused one that may
@@ -355,13 +344,13 @@ static hm_superslab *seg_take(hm_heap *h, unsigned kind, hm_superslab *ss) {
 }
 
 /* A segment for heap h of the given kind: from the empty cache, else the OS. */
-hm_superslab *hm_seg_acquire(hm_heap *h, unsigned kind) { return seg_take(h, kind, cache_get()); }
+hm_superslab *hm_seg_acquire(hm_heap *h, unsigned kind) { return seg_take(h, kind, cache_get(0)); }
 
 /* Only a cached segment whose units are still resident, or NULL: a heap
  * takes it before the never-used units of its own segments, which would
  * cost page faults and add to the RSS while the cached one waits. */
 hm_superslab *hm_seg_acquire_dirty(hm_heap *h, unsigned kind) {
-  hm_superslab *ss = cache_get_dirty();
+  hm_superslab *ss = cache_get(1);
   return ss ? seg_take(h, kind, ss) : NULL;
 }
 
