@@ -598,6 +598,8 @@ typedef struct hm_large_hdr {
                            longer, and realloc gives back only below half of this */
   size_t huge;          /* 1: mapped with huge-page advice, which its growth keeps (the
                            learner's fresh-bytes signal counts the grown part by it) */
+  size_t resident;      /* freed, waiting to join the cache (large.c, "incoming"): the
+                           resident bytes its free estimated */
 } hm_large_hdr;
 
 /* ---- runtime parameters (params.c) ---------------------------------------- */
@@ -781,6 +783,7 @@ void hm_os_unmap(void *p, size_t size);
 void hm_os_decommit(void *p, size_t size);
 int hm_os_protect(void *p, size_t size, int readable);   /* 0, or -1 (errno kept) */
 size_t hm_os_resident(void *p, size_t size);   /* mincore: bytes resident */
+int hm_os_address_space_tight(void);          /* RLIMIT_AS set or strict overcommit */
 /* MADV_HUGEPAGE (on) or MADV_NOHUGEPAGE over [p, p + size): 0, or -1 (errno kept). */
 int hm_os_hugepage(void *p, size_t size, int on);
 uint64_t hm_os_now_ms(void);

@@ -67,7 +67,7 @@ enum {
     "empty 2 MiB segments kept process-wide (decommitted after the purge delay) before munmap")     \
   X(LARGE_CACHE_BYTES,  large_cache_bytes,  OPT_BYTES, 256u << 20, 0, 1ull << 40, AT_USE,           \
     "resident bytes of freed large mappings kept for reuse (a span above a quarter is never kept)")       \
-  X(LARGE_CACHE_COUNT,  large_cache_count,  OPT_NUM,   512,       0,  1024,       AT_USE,           \
+  X(LARGE_CACHE_COUNT,  large_cache_count,  OPT_NUM,   2048,      0,  4096,       AT_USE,           \
     "freed large mappings kept for reuse")                                                          \
   X(HUGE_PAGES,         huge_pages,         OPT_NUM,   0,         0,  7,          AT_USE,           \
     "transparent huge pages (where the system allows them on request): 1 for the new segments "    \

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -223,6 +224,32 @@ void hm_os_calibrate(double *fault_ns, double *map_ns, double *decommit_ns) {
   *fault_ns = f < 1e29 ? f : 1000;
   *map_ns = m < 1e29 ? m : 5000;
   *decommit_ns = d < 1e29 ? d : 5000;
+}
+
+/* Whether address space that holds no memory costs something here: a
+ * finite RLIMIT_AS (mappings count whole against it), or strict overcommit
+ * (vm.overcommit_memory = 2: a writable private mapping is charged to the
+ * system's commit limit whether or not its pages are ever touched). Under
+ * the default heuristic overcommit, an untouched page costs nothing but its
+ * share of a page table. Read once (a later setrlimit is met by the ENOMEM
+ * path: hm_release_cached_mappings). */
+int hm_os_address_space_tight(void) {
+  static _Atomic int tight = -1;
+  int t = atomic_load_explicit(&tight, memory_order_relaxed);
+  if (t >= 0) return t;
+  int saved = errno;
+  struct rlimit rl;
+  t = getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY;
+  char mode = '0';
+  int fd = open("/proc/sys/vm/overcommit_memory", O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    if (read(fd, &mode, 1) != 1) mode = '0';
+    close(fd);
+  }
+  t |= mode == '2';
+  errno = saved;
+  atomic_store_explicit(&tight, t, memory_order_relaxed);
+  return t;
 }
 
 /* Bytes of [p, p + size) resident in memory (mincore), page by page. */

@@ -83,7 +83,7 @@ static int child_set(void) {
     long long v;
     if (opt_get("HAKMEM_NOPE", &v) != -1) return 27;
     if (opt_set("purge_delay_ms", 5) != 0 || opt("purge_delay_ms") != 5) return 28;
-    if (opt_set("HAKMEM_LARGE_CACHE_COUNT", 1025) != -1) return 29;   /* above its range */
+    if (opt_set("HAKMEM_LARGE_CACHE_COUNT", 4097) != -1) return 29;   /* above its range */
     return 0;
 }
 

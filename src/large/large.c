@@ -1,11 +1,14 @@
 /* large.c -- blocks above HM_SMALL_MAX: one mapping each, header first, with
  * a bounded cache of freed mappings (reused from the smallest size class
  * that fits, unmapped after purge_delay_ms or when the cache is over its
- * bounds: a count, and the memory its spans hold). realloc grows into a
- * cached span that fits when there is one (a copy onto resident pages),
- * else in place with mremap when the next addresses are free, else moves
- * the pages with mremap(MREMAP_FIXED) instead of copying; it gives the tail
- * back only when a block shrinks below half of its last size.
+ * bounds: a count, the memory its spans hold, and their address space).
+ * One lock guards the cache; a free that finds it taken leaves its span on
+ * a lock-free list for the next holder to admit ("incoming"). realloc
+ * grows into a cached span that fits when there is one (a copy onto
+ * resident pages), else in place with mremap when the next addresses are
+ * free, else moves the pages with mremap(MREMAP_FIXED) instead of copying;
+ * it gives the tail back only when a block shrinks below half of its last
+ * size.
  *
  * Layout: the mapping starts at a 2 MiB aligned header chunk, marked
  * HM_REGION_LARGE in the region map; the user pointer is at hdr + user_off,
@@ -40,7 +43,7 @@
 _Static_assert(sizeof(hm_large_hdr) <= LARGE_DEFAULT_OFF, "the header fits before the user data");
 #define PAGE_SIZE_ 4096
 #define GUARD_SIZE PAGE_SIZE_   /* secure mode: PROT_NONE bytes ending a mapping */
-#define CACHE_SLOTS 1024
+#define CACHE_SLOTS 4096
 #define CACHE_CLASSES 64   /* four per doubling from 256 KiB: 256 KiB .. 16 GiB and up */
 
 /* The cache of freed spans. Each span is on two lists, by index into
@@ -87,8 +90,9 @@ static _Atomic size_t live_count, live_bytes;
 #define LIVE_ADD(v, n) atomic_fetch_add_explicit(&(v), (n), memory_order_relaxed)
 #define LIVE_SUB(v, n) atomic_fetch_sub_explicit(&(v), (n), memory_order_relaxed)
 /* Freed spans' resident share, sampled (resident_estimate below). */
-#define RESIDENT_SAMPLE 8u
-static _Atomic uint32_t resident_seq;
+#define SAMPLE_PAGES 64u   /* pages one sample looks at */
+static _Atomic uint32_t resident_seq;         /* samples taken: where the next one looks */
+static _Atomic size_t unsampled_bytes;        /* sizes of the spans freed since the last */
 static _Atomic uint32_t density_q16 = 65536;   /* resident / size, x 2^16 */
 
 /* ---- far blocks: a hash set of user pointers (large_lock) ------------------- */
@@ -322,18 +326,87 @@ static void unmap_chain(hm_large_hdr *h) {
   }
 }
 
+/* ---- incoming: spans freed while another thread held the lock ------------- */
+/* A free that finds large_lock taken does not wait for it: it pushes the
+ * span here (one CAS) and returns, and whoever takes the lock next admits
+ * the waiting spans into the cache (incoming_admit) before it looks at the
+ * cache -- a large malloc, a locked free, the background thread's purge, a
+ * statistics read. Frees are the side that can always wait: one thread
+ * freeing what others allocated (bench_many_to_one) held the benchmark's
+ * own lock while it queued on large_lock behind the producers' mallocs.
+ * Bounded: at most INCOMING_MAX spans and an eighth of the memory bound
+ * wait; past that a free takes the lock. Pushed by any thread, emptied
+ * whole by exchange (never popped one by one): no ABA. Linked through
+ * `asked` (as a chain), sized by map_size and `resident`. */
+#define INCOMING_MAX 64u
+static _Atomic(hm_large_hdr *) incoming;
+static _Atomic uint32_t incoming_n;
+static _Atomic size_t incoming_resident;
+
+static int incoming_push(hm_large_hdr *h, size_t size, size_t resident) {
+  uint32_t n = atomic_fetch_add_explicit(&incoming_n, 1, memory_order_relaxed);
+  size_t r = atomic_fetch_add_explicit(&incoming_resident, resident, memory_order_relaxed);
+  if (n >= INCOMING_MAX || r + resident > HM_PARAM(large_cache_bytes) / 8) {
+    atomic_fetch_sub_explicit(&incoming_n, 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&incoming_resident, resident, memory_order_relaxed);
+    return 0;
+  }
+  h->map_size = size;
+  h->resident = resident;
+  hm_large_hdr *head = atomic_load_explicit(&incoming, memory_order_relaxed);
+  do {
+    h->asked = (size_t)(uintptr_t)head;
+  } while (!atomic_compare_exchange_weak_explicit(&incoming, &head, h, memory_order_release,
+                                                  memory_order_relaxed));
+  return 1;
+}
+
 /* The address space cached spans may hold, in multiples of the memory
- * bound: barely touched spans cost little memory, but their mappings count
- * against RLIMIT_AS and, with strict overcommit, against the commit limit
- * of the whole system. */
-#define CACHE_SPACE_FACTOR 4u
+ * bound. Barely touched spans cost little memory, but where address space
+ * is tight (hm_os_address_space_tight: an RLIMIT_AS, or strict overcommit,
+ * which charges every writable mapping to the whole system's commit limit)
+ * their mappings count; elsewhere they cost a page table page per 2 MiB
+ * touched and a kernel VMA each. bench_many_to_one 4 20000 keeps 1.0-1.4
+ * GiB of spans, about 8 MiB of them resident: with 4x the default 256 MiB
+ * bound its spans were unmapped and mapped afresh by the thousand
+ * (docs/analysis/many-to-one.md, eighth session). */
+#define CACHE_SPACE_FACTOR 16u
+#define CACHE_SPACE_FACTOR_TIGHT 4u
 /* Whether a span of `size` bytes, `resident` of them counted, fits the
  * cache's bounds: its count (the option, at most the table), its memory
  * and its address space. Lock held. */
 static int cache_has_room(size_t size, size_t resident) {
   size_t bound = HM_PARAM(large_cache_bytes);
+  size_t space = (hm_os_address_space_tight() ? CACHE_SPACE_FACTOR_TIGHT : CACHE_SPACE_FACTOR) * bound;
   return cache_n < CACHE_SLOTS && cache_n < HM_PARAM(large_cache_count) &&
-         cache_resident + resident <= bound && cache_bytes + size <= CACHE_SPACE_FACTOR * bound;
+         cache_resident + resident <= bound && cache_bytes + size <= space;
+}
+
+/* The waiting spans join the cache, older spans making room as in a free;
+ * those that do not fit are chained onto `out` for unmapping. Lock held. */
+static hm_large_hdr *incoming_admit(hm_large_hdr *out) {
+  if (!atomic_load_explicit(&incoming, memory_order_relaxed)) return out;
+  hm_large_hdr *h = atomic_exchange_explicit(&incoming, NULL, memory_order_acquire);
+  uint64_t now = hm_os_now_ms();
+  while (h) {
+    hm_large_hdr *next = (hm_large_hdr *)(uintptr_t)h->asked;
+    size_t size = h->map_size, resident = h->resident;
+    atomic_fetch_sub_explicit(&incoming_n, 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&incoming_resident, resident, memory_order_relaxed);
+    while (cache_n > 0 && !cache_has_room(size, resident)) {
+      BUMP(count_drops);
+      out = chain_push(out, age_oldest);
+    }
+    if (cache_has_room(size, resident)) {
+      cache_insert(h, size, resident, now);
+    } else {
+      BUMP(count_drops);
+      h->asked = (size_t)(uintptr_t)out;
+      out = h;
+    }
+    h = next;
+  }
+  return out;
 }
 
 #define CLASS_WALK 8   /* spans looked at in one class (for one that fits, or an unguarded one) */
@@ -545,10 +618,11 @@ void *hm_large_alloc(size_t size, size_t align, int zero) {
   int fresh = 0;
   if (align <= HM_REGION_SIZE) {
     hm_lock(&large_lock);
+    hm_large_hdr *expired = incoming_admit(NULL);
     h = cache_take(need, &map_size, 0);
     if (h) BUMP(count_hits);
     else BUMP(count_misses);
-    hm_large_hdr *expired = cache_expire(0, NULL);
+    expired = cache_expire(0, expired);
     hm_unlock(&large_lock);
     unmap_chain(expired);
     if (h) h = span_reuse(h, &map_size, need, off, g);
@@ -624,24 +698,34 @@ double hm_large_density_take(unsigned next_samples) {
   return bytes ? (double)resident / (double)bytes : -1.0;
 }
 
-/* A freed span's resident bytes, for the cache's memory bound: one free in
- * RESIDENT_SAMPLE asks mincore (about 1.5 us for 2 MiB here; on every free
- * it took a third of a free-heavy thread's time) and the others scale
- * their size by the density those samples found: it starts at 1, a sample
- * that finds more raises it at once, one that finds less lowers it by an
- * eighth of the difference -- so spans are assumed sparse only after a run
- * of samples says so, and a program that starts filling its blocks is
- * counted whole again within RESIDENT_SAMPLE frees (tests/large_burst: a
- * slowly rising average let 300 MiB of dense spans stay in a 256 MiB
- * bound). Relaxed atomics: concurrent freers may lose an update, which
- * only delays it. */
+/* A freed span's resident bytes, for the cache's memory bound: every span
+ * is counted as its size scaled by the density that mincore samples found.
+ * The density starts at 1; a sample that finds more raises it at once, one
+ * that finds less lowers it by an eighth of the difference -- so spans are
+ * assumed sparse only after a run of samples says so.
+ *   A sample is taken once the spans freed since the last one add up to a
+ * sixteenth of the bound (their sizes): a program that starts filling the
+ * blocks it frees is counted whole again before that much more of them is
+ * counted sparse (tests/large_burst: a slowly rising average let 300 MiB of
+ * dense spans stay in a 256 MiB bound). Each sample is a system call, in
+ * bench_many_to_one paid by the one thread that frees every block while
+ * the producers wait for it; one free in eight took one before, one in
+ * about fourteen there now. A sample asks mincore about SAMPLE_PAGES of the span, at an offset that
+ * wanders from sample to sample: over whole spans its page-table walk was
+ * 4 % of that benchmark's time. Relaxed atomics: concurrent freers may
+ * lose an update, which only delays it. */
 static size_t resident_estimate(hm_large_hdr *h, size_t size) {
   uint32_t d = atomic_load_explicit(&density_q16, memory_order_relaxed);
-  if (atomic_fetch_add_explicit(&resident_seq, 1, memory_order_relaxed) % RESIDENT_SAMPLE == 0) {
-    size_t r = hm_os_resident(h, size);
-    uint32_t now = (uint32_t)((double)r / (double)size * 65536.0);
+  size_t since = atomic_fetch_add_explicit(&unsampled_bytes, size, memory_order_relaxed) + size;
+  if (since >= HM_PARAM(large_cache_bytes) / 16 &&
+      atomic_exchange_explicit(&unsampled_bytes, 0, memory_order_relaxed) != 0) {
+    uint32_t seq = atomic_fetch_add_explicit(&resident_seq, 1, memory_order_relaxed);
+    size_t pages = size / PAGE_SIZE_, win = pages < SAMPLE_PAGES ? pages : SAMPLE_PAGES;
+    size_t first = (size_t)(seq * 2654435761u) % (pages - win + 1);
+    size_t r = hm_os_resident((uint8_t *)h + first * PAGE_SIZE_, win * PAGE_SIZE_);
+    uint32_t now = (uint32_t)((double)r / (double)(win * PAGE_SIZE_) * 65536.0);
     atomic_store_explicit(&density_q16, now > d ? now : (7 * d + now) / 8, memory_order_relaxed);
-    return r;
+    d = now;
   }
   size_t est = (size_t)((double)size * (double)d / 65536.0);
   return est > PAGE_SIZE_ ? est : PAGE_SIZE_;
@@ -657,20 +741,27 @@ void hm_large_free(void *p, const char *fn) {
   else region_mark(h, 0);
   h->magic = 0;
   int keep = !far && h->user_off != HM_REGION_SIZE && size <= HM_PARAM(large_cache_bytes) / 4;
-  /* What the memory bound counts: the span's size, or -- when the bound is
-   * near, so that keeping it would evict an older span -- its resident
-   * bytes (mincore, before the lock): a program that touches a word of each
-   * big block it hands on (a producer filling headers, a pool of buffers)
-   * frees spans that cost address space but almost no memory, and a burst
-   * of them overflowed a bound on their sizes into munmap/mmap pairs. */
-  size_t resident = size;
-  if (keep && __atomic_load_n(&cache_resident, __ATOMIC_RELAXED) + size > HM_PARAM(large_cache_bytes))
-    resident = resident_estimate(h, size);
-  hm_large_hdr *out = NULL;
+  /* What the memory bound counts: the span's resident bytes, estimated
+   * (before the lock): a program that touches a word of each big block it
+   * hands on (a producer filling headers, a pool of buffers) frees spans
+   * that cost address space but almost no memory, and a burst of them
+   * overflowed a bound on their sizes into munmap/mmap pairs. Every kept
+   * span is estimated, not only those that arrive near the bound: spans
+   * counted whole while there was room kept the cache at its bound with a
+   * tenth of that resident (bench_many_to_one: 547 spans counted as 255 MiB). */
+  size_t resident = keep ? resident_estimate(h, size) : size;
   LIVE_SUB(live_count, 1);
   LIVE_SUB(live_bytes, size);
-  hm_lock(&large_lock);
-  out = cache_expire(0, out);
+  if (keep && pthread_mutex_trylock(&large_lock) != 0) {
+    if (incoming_push(h, size, resident)) {
+      hm_bg_check_attention();
+      return;
+    }
+    hm_lock(&large_lock);
+  } else if (!keep) {
+    hm_lock(&large_lock);
+  }
+  hm_large_hdr *out = cache_expire(0, incoming_admit(NULL));
   if (!keep && !far) BUMP(count_drops);
   if (keep) {
     while (cache_n > 0 && !cache_has_room(size, resident)) {
@@ -708,9 +799,11 @@ static void *grow_into_cached(hm_large_hdr *h, size_t size, size_t need) {
   if (h->guard || off >= HM_REGION_SIZE || h->map_size > GROW_COPY_MAX) return NULL;
   size_t got;
   hm_lock(&large_lock);
+  hm_large_hdr *out = incoming_admit(NULL);
   hm_large_hdr *n = cache_take(need, &got, 1);
   if (n) BUMP(count_hits);
   hm_unlock(&large_lock);
+  unmap_chain(out);
   if (!n) return NULL;
   void *p = (uint8_t *)h + off;
   size_t usable = h->map_size - off;   /* all of it may hold data: below `size` (growth) */
@@ -791,7 +884,7 @@ void *hm_large_realloc(void *p, size_t size) {
 /* The background thread's purge of the span cache: 1 while spans wait. */
 int hm_large_cache_purge(void) {
   hm_lock(&large_lock);
-  hm_large_hdr *expired = cache_expire(0, NULL);
+  hm_large_hdr *expired = cache_expire(0, incoming_admit(NULL));
   int pending = cache_n != 0;
   hm_unlock(&large_lock);
   unmap_chain(expired);
@@ -800,7 +893,7 @@ int hm_large_cache_purge(void) {
 
 size_t hm_large_collect(int force) {
   hm_lock(&large_lock);
-  hm_large_hdr *expired = cache_expire(force, NULL);
+  hm_large_hdr *expired = cache_expire(force, incoming_admit(NULL));
   hm_unlock(&large_lock);
   size_t bytes = 0;
   for (hm_large_hdr *h = expired; h; h = (hm_large_hdr *)(uintptr_t)h->asked) bytes += h->map_size;
@@ -812,6 +905,7 @@ size_t hm_large_collect(int force) {
  * cached spans are probed with mincore (when `resident`). */
 void hm_large_usage(hm_usage *u, int resident) {
   hm_lock(&large_lock);
+  hm_large_hdr *out = incoming_admit(NULL);
   size_t live = atomic_load_explicit(&live_bytes, memory_order_relaxed);
   u->large_count = atomic_load_explicit(&live_count, memory_order_relaxed);
   u->large_bytes = live;
@@ -826,6 +920,7 @@ void hm_large_usage(hm_usage *u, int resident) {
       u->resident += hm_os_resident(cache[i].hdr, cache[i].size);
   }
   hm_unlock(&large_lock);
+  unmap_chain(out);
 }
 
 /* A segment's worth of a cached span, for a heap that would otherwise map a
@@ -841,6 +936,7 @@ void hm_large_usage(hm_usage *u, int resident) {
 void *hm_large_take_chunk(void) {
   if (hm_param.secure) return NULL;
   hm_lock(&large_lock);
+  hm_large_hdr *out = incoming_admit(NULL);
   int32_t best = age_oldest;   /* the oldest span with a whole chunk the region map covers */
   for (; best >= 0; best = cache[best].newer) {
     const cached_span *c = &cache[best];
@@ -849,6 +945,7 @@ void *hm_large_take_chunk(void) {
   }
   if (best < 0) {
     hm_unlock(&large_lock);
+    unmap_chain(out);
     return NULL;
   }
   cached_span *c = &cache[best];
@@ -868,6 +965,7 @@ void *hm_large_take_chunk(void) {
     cache_remove(best);
   }
   hm_unlock(&large_lock);
+  unmap_chain(out);
   if (tail_size) hm_os_unmap(tail, tail_size);
   return chunk;
 }
