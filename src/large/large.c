@@ -382,28 +382,36 @@ static int cache_has_room(size_t size, size_t resident) {
          cache_resident + resident <= bound && cache_bytes + size <= space;
 }
 
-/* The waiting spans join the cache, older spans making room as in a free;
- * those that do not fit are chained onto `out` for unmapping. Lock held. */
+/* Freed span h (size bytes, `resident` counted) joins the cache, the
+ * oldest spans making room; they, and h itself if it still does not fit (a
+ * count bound of 0), are chained onto `out` for unmapping. Lock held. */
+static hm_large_hdr *cache_admit(hm_large_hdr *h, size_t size, size_t resident, uint64_t now,
+                                 hm_large_hdr *out) {
+  while (cache_n > 0 && !cache_has_room(size, resident)) {
+    BUMP(count_drops);   /* the oldest goes: the cache is too small */
+    out = chain_push(out, age_oldest);
+  }
+  if (cache_has_room(size, resident)) {
+    cache_insert(h, size, resident, now);
+    return out;
+  }
+  BUMP(count_drops);
+  h->map_size = size;
+  h->asked = (size_t)(uintptr_t)out;
+  return h;
+}
+
+/* The waiting spans join the cache, as each would have in its free. Lock
+ * held; what leaves is chained onto `out`. */
 static hm_large_hdr *incoming_admit(hm_large_hdr *out) {
   if (!atomic_load_explicit(&incoming, memory_order_relaxed)) return out;
   hm_large_hdr *h = atomic_exchange_explicit(&incoming, NULL, memory_order_acquire);
   uint64_t now = hm_os_now_ms();
   while (h) {
     hm_large_hdr *next = (hm_large_hdr *)(uintptr_t)h->asked;
-    size_t size = h->map_size, resident = h->resident;
     atomic_fetch_sub_explicit(&incoming_n, 1, memory_order_relaxed);
-    atomic_fetch_sub_explicit(&incoming_resident, resident, memory_order_relaxed);
-    while (cache_n > 0 && !cache_has_room(size, resident)) {
-      BUMP(count_drops);
-      out = chain_push(out, age_oldest);
-    }
-    if (cache_has_room(size, resident)) {
-      cache_insert(h, size, resident, now);
-    } else {
-      BUMP(count_drops);
-      h->asked = (size_t)(uintptr_t)out;
-      out = h;
-    }
+    atomic_fetch_sub_explicit(&incoming_resident, h->resident, memory_order_relaxed);
+    out = cache_admit(h, h->map_size, h->resident, now, out);
     h = next;
   }
   return out;
@@ -710,10 +718,10 @@ double hm_large_density_take(unsigned next_samples) {
  * dense spans stay in a 256 MiB bound). Each sample is a system call, in
  * bench_many_to_one paid by the one thread that frees every block while
  * the producers wait for it; one free in eight took one before, one in
- * about fourteen there now. A sample asks mincore about SAMPLE_PAGES of the span, at an offset that
- * wanders from sample to sample: over whole spans its page-table walk was
- * 4 % of that benchmark's time. Relaxed atomics: concurrent freers may
- * lose an update, which only delays it. */
+ * about fourteen there now. A sample asks mincore about SAMPLE_PAGES of
+ * the span, at an offset that wanders from sample to sample: over whole
+ * spans its page-table walk was 4 % of that benchmark's time. Relaxed
+ * atomics: concurrent freers may lose an update, which only delays it. */
 static size_t resident_estimate(hm_large_hdr *h, size_t size) {
   uint32_t d = atomic_load_explicit(&density_q16, memory_order_relaxed);
   size_t since = atomic_fetch_add_explicit(&unsampled_bytes, size, memory_order_relaxed) + size;
@@ -762,15 +770,8 @@ void hm_large_free(void *p, const char *fn) {
     hm_lock(&large_lock);
   }
   hm_large_hdr *out = cache_expire(0, incoming_admit(NULL));
-  if (!keep && !far) BUMP(count_drops);
-  if (keep) {
-    while (cache_n > 0 && !cache_has_room(size, resident)) {
-      BUMP(count_drops);   /* the oldest goes: the cache is too small */
-      out = chain_push(out, age_oldest);
-    }
-    keep = cache_has_room(size, resident);   /* 0 only with a count bound of 0 */
-    if (keep) cache_insert(h, size, resident, hm_os_now_ms());
-  }
+  if (keep) out = cache_admit(h, size, resident, hm_os_now_ms(), out);   /* h on out if no room */
+  else if (!far) BUMP(count_drops);
   hm_unlock(&large_lock);
   unmap_chain(out);
   if (!keep) hm_os_unmap(h, size);
