@@ -21,10 +21,18 @@
  *   3. DENSE blocks of 1 MiB, written in full, are freed: the process RSS
  *      afterwards exceeds what it was before them by at most the bound
  *      (256 MiB) plus 16 MiB -- the spans it keeps are counted whole.
+ *   4. FREERS threads free PER_FREER sparse blocks each, all at once (a
+ *      free that finds the cache's lock taken leaves its span on a
+ *      lock-free list; tests/unit/unit_large_incoming forces that case):
+ *      the statistics count all of them cached, and hakmem_collect(1)
+ *      unmaps all of them (the process's virtual size falls by their
+ *      total).
  * Every block keeps its first word (its index) until it is freed. The fault
  * and RSS checks are skipped under a sanitizer (shadow memory).
  */
 #include "test_util.h"
+
+#include <pthread.h>
 
 #include "../include/hakmem.h"
 
@@ -34,6 +42,8 @@
 #define KEPT (SPARSE - 8)
 #define REUSE 400
 #define DENSE 400
+#define FREERS 4
+#define PER_FREER 200   /* 800 spans in all: within the count bound (2,048) */
 
 static void (*stats_get)(hakmem_stats *);
 static size_t (*collect)(int);
@@ -62,6 +72,19 @@ static void free_all(size_t n, const char *what)
         EXPECT(blocks[i][0] == i, "%s: block %zu's first word is %zu", what, i, blocks[i][0]);
         free(blocks[i]);
     }
+}
+
+static pthread_barrier_t start_freeing;
+
+static void *freer(void *arg)
+{
+    size_t first = (size_t)arg * PER_FREER;
+    pthread_barrier_wait(&start_freeing);
+    for (size_t i = first; i < first + PER_FREER; i++) {
+        EXPECT(blocks[i][0] == i, "freer: block %zu's first word is %zu", i, blocks[i][0]);
+        free(blocks[i]);
+    }
+    return NULL;
 }
 
 int main(void)
@@ -121,5 +144,31 @@ int main(void)
                "after freeing %d dense blocks of 1 MiB the RSS is %ld KiB above its level before "
                "them (the cache's bound is %lld KiB)", DENSE, rss_after - rss0, bound / 1024);
     collect(1);
+
+    /* 4. freed by several threads at once: nothing lost on the incoming list */
+    CHECK(cached_bytes() == 0, "hakmem_collect(1) left %zu cached bytes", cached_bytes());
+    for (size_t i = 0; i < FREERS * PER_FREER; i++)
+        blocks[i] = new_block(i, "shared");
+    pthread_t th[FREERS];
+    CHECK(pthread_barrier_init(&start_freeing, NULL, FREERS) == 0, "pthread_barrier_init");
+    for (size_t t = 0; t < FREERS; t++)
+        CHECK(pthread_create(&th[t], NULL, freer, (void *)t) == 0, "pthread_create");
+    for (size_t t = 0; t < FREERS; t++)
+        pthread_join(th[t], NULL);
+    pthread_barrier_destroy(&start_freeing);
+    size_t kept4 = cached_bytes() / BLOCK;
+    long vm_full = vm_kib();
+    size_t unmapped = collect(1);
+    long vm_after = vm_kib();
+    NOTE("%d blocks freed by %d threads at once: %zu cached; hakmem_collect(1) unmapped %zu MiB, "
+         "the virtual size fell by %ld MiB", FREERS * PER_FREER, FREERS, kept4, unmapped >> 20,
+         (vm_full - vm_after) / 1024);
+    EXPECT(kept4 >= FREERS * PER_FREER - 8, "%zu of %d spans freed at once are cached (want >= %d)",
+           kept4, FREERS * PER_FREER, FREERS * PER_FREER - 8);
+    EXPECT(cached_bytes() == 0, "hakmem_collect(1) left %zu cached bytes", cached_bytes());
+    if (!HK_SANITIZED)
+        EXPECT(vm_full - vm_after >= (long)(kept4 * (BLOCK / 1024)),
+               "the virtual size fell by %ld KiB when %zu cached spans of 1 MiB were unmapped",
+               vm_full - vm_after, kept4);
     return test_finish("large_burst");
 }
