@@ -7,7 +7,9 @@
  *
  * Touching: the first and last byte always; with PAGES=1 also one byte in
  * every 4 KiB page, as a program that fills its buffers would, so peak RSS
- * (and the cost of fresh pages) reflects what the allocator really does.
+ * (and the cost of fresh pages) reflects what the allocator really does --
+ * the byte OFFSET bytes into each page after the first (from the block's
+ * start: where that lands in the page depends on the block's alignment).
  * ops = THREADS * STEPS; seconds = wall time from the common start to the
  * last thread finishing its steps. */
 #ifndef WORKINGSET_H
@@ -22,6 +24,7 @@ struct ws_params {
     unsigned long long steps;   /* per thread */
     size_t nslots, min_size, max_size;
     int touch_pages;
+    size_t touch_offset;        /* where in each page the touch writes (< 4096) */
     uint64_t seed;              /* thread t uses seed + t */
     int mops_decimals;          /* 3, or 6 for workloads of a few kops/s */
 };
@@ -35,11 +38,11 @@ struct ws_worker {
     unsigned long long sum;     /* keeps the reads alive */
 };
 
-static void ws_touch(char *b, size_t n, unsigned char v, int pages)
+static void ws_touch(char *b, size_t n, unsigned char v, int pages, size_t at)
 {
     b[0] = (char)v;
     if (pages)
-        for (size_t off = 4096; off < n; off += 4096)
+        for (size_t off = 4096 + at; off < n; off += 4096)
             b[off] = (char)v;
     b[n - 1] = (char)v;
 }
@@ -57,7 +60,7 @@ static void *ws_worker_main(void *arg)
         len[i] = rng_range(&rng, p->min_size, p->max_size);
         if (!(slot[i] = malloc(len[i])))
             bench_die("malloc failed");
-        ws_touch(slot[i], len[i], 1, p->touch_pages);
+        ws_touch(slot[i], len[i], 1, p->touch_pages, p->touch_offset);
     }
 
     pthread_barrier_wait(w->start);
@@ -70,7 +73,7 @@ static void *ws_worker_main(void *arg)
         char *b = malloc(n);
         if (!b)
             bench_die("malloc failed");
-        ws_touch(b, n, (unsigned char)s, p->touch_pages);
+        ws_touch(b, n, (unsigned char)s, p->touch_pages, p->touch_offset);
         slot[i] = b;
         len[i] = n;
     }

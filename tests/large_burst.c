@@ -27,7 +27,9 @@
  *      the statistics count all of them cached, and hakmem_collect(1)
  *      unmaps all of them (the process's virtual size falls by their
  *      total).
- * Every block keeps its first word (its index) until it is freed. The fault
+ * Every block is page-aligned (large blocks' user data starts on the page
+ * after their header) and keeps its first word (its index) until it is
+ * freed. The fault
  * and RSS checks are skipped under a sanitizer (shadow memory).
  */
 #include "test_util.h"
@@ -62,6 +64,7 @@ static size_t *new_block(size_t i, const char *what)
     size_t *p = malloc(BLOCK);
     CHECK(p, "%s: malloc(%zu) returned NULL", what, BLOCK);
     CHECK(owns(p), "%s: hakmem does not own block %zu (%p)", what, i, (void *)p);
+    EXPECT(((uintptr_t)p & 4095) == 0, "%s: block %zu (%p) is not page-aligned", what, i, (void *)p);
     p[0] = i;
     return p;
 }

@@ -12,8 +12,8 @@
  *
  * Layout: the mapping starts at a 2 MiB aligned header chunk, marked
  * HM_REGION_LARGE in the region map; the user pointer is at hdr + user_off,
- * user_off = 64 for plain requests and the alignment for aligned ones below
- * 2 MiB. For alignments of 2 MiB and more user_off is 2 MiB: the user
+ * user_off = 4096 (the header has its own page) for plain requests and the
+ * alignment for aligned ones above that and below 2 MiB. For alignments of 2 MiB and more user_off is 2 MiB: the user
  * pointer's own chunk is marked HM_REGION_LARGE_HI ("header one below").
  *
  * Mappings are asked for in the window (hakmem_internal.h, "Address
@@ -26,8 +26,8 @@
  * Secure mode (hm_param.secure, read at each allocation; the block records
  * its own shape in hdr->guard): the mapping ends with one PROT_NONE page
  * past the page-rounded user region, so an overrun faults instead of running
- * into the next mapping, and the header gets a page of its own (user_off at
- * least 4096); the pages between the header page and the user data, when
+ * into the next mapping (the header has a page of its own in every mode);
+ * the pages between the header page and the user data, when
  * user_off leaves any (alignments of 8 KiB and more), are PROT_NONE too. The
  * header page stays read/write (free and realloc write it). map_size counts
  * the guard page (it is address space the block holds); usable sizes do
@@ -39,9 +39,16 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#define LARGE_DEFAULT_OFF 64
-_Static_assert(sizeof(hm_large_hdr) <= LARGE_DEFAULT_OFF, "the header fits before the user data");
 #define PAGE_SIZE_ 4096
+/* The header has its page, the user data starts on the next: large blocks
+ * are page-aligned, as mimalloc's, jemalloc's and tcmalloc's are. With the
+ * user data at +64 (the header's size) a program that writes one byte per
+ * page of its buffers wrote at page offset 64, which on the Intel VM costs
+ * 20 % more than offset 0 for any allocator (bench_large: 1.19x mimalloc's
+ * time, then level; docs/analysis/large-page-aligned.md). The cost: one
+ * page per block (at most 1.6 % of a 256 KiB one). */
+#define LARGE_DEFAULT_OFF PAGE_SIZE_
+_Static_assert(sizeof(hm_large_hdr) <= LARGE_DEFAULT_OFF, "the header fits before the user data");
 #define GUARD_SIZE PAGE_SIZE_   /* secure mode: PROT_NONE bytes ending a mapping */
 #define CACHE_SLOTS 4096
 #define CACHE_CLASSES 64   /* four per doubling from 256 KiB: 256 KiB .. 16 GiB and up */
@@ -215,10 +222,10 @@ static void *map_span(size_t size, size_t align, size_t phase, size_t *huge) {
 
 static size_t page_up(size_t n) { return (n + 4095) & ~(size_t)4095; }
 
-/* guarded: the header alone on its page, so no user write reaches it. */
-static size_t user_off_for(size_t align, int guarded) {
-  size_t least = guarded ? PAGE_SIZE_ : LARGE_DEFAULT_OFF;
-  if (align <= least) return least;
+/* The header alone on its page (secure mode relies on it: no user write
+ * reaches the header). */
+static size_t user_off_for(size_t align) {
+  if (align <= LARGE_DEFAULT_OFF) return LARGE_DEFAULT_OFF;
   if (align < HM_REGION_SIZE) return align;
   return HM_REGION_SIZE;
 }
@@ -615,7 +622,7 @@ void *hm_large_alloc(size_t size, size_t align, int zero) {
   HM_DBG(hm_tls_heap, early[HAKMEM_EARLY_ALLOC_LARGE], 1);
   if (align < 16) align = 16;
   size_t g = hm_param.secure ? GUARD_SIZE : 0;
-  size_t off = user_off_for(align, g != 0);
+  size_t off = user_off_for(align);
   if (size > PTRDIFF_MAX - off - align - HM_REGION_SIZE) {
     errno = ENOMEM;
     return NULL;
