@@ -13,8 +13,9 @@
  * Layout: the mapping starts at a 2 MiB aligned header chunk, marked
  * HM_REGION_LARGE in the region map; the user pointer is at hdr + user_off,
  * user_off = 4096 (the header has its own page) for plain requests and the
- * alignment for aligned ones above that and below 2 MiB. For alignments of 2 MiB and more user_off is 2 MiB: the user
- * pointer's own chunk is marked HM_REGION_LARGE_HI ("header one below").
+ * alignment for aligned ones above that and below 2 MiB. For alignments of
+ * 2 MiB and more user_off is 2 MiB: the user pointer's own chunk is marked
+ * HM_REGION_LARGE_HI ("header one below").
  *
  * Mappings are asked for in the window (hakmem_internal.h, "Address
  * space"); when it has no room, anywhere. A block whose user pointer lies
