@@ -1,7 +1,8 @@
 /* large_burst.c -- the large cache keeps a burst of freed spans the program
  * barely touched, and still bounds the memory of spans it filled
  * (src/large/large.c: the cache's memory bound counts every span's
- * resident pages, estimated from mincore samples on one free in eight).
+ * resident pages, estimated from mincore samples taken each time a
+ * sixteenth of the bound has been freed).
  *
  * Runs with HAKMEM_BACKGROUND=0 and HAKMEM_PURGE_DELAY_MS >= 600000 (CTest
  * sets both; checked with hakmem_option_get): nothing expires meanwhile.
