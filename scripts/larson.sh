@@ -121,6 +121,7 @@ declare -A WL_DESC=(
   [random_mixed]="1 thread, 4096 blocks of 8-128 B replaced at random"
   [random_mid]="1 thread, 1000 blocks of 8-32 KiB replaced at random"
   [mid_mt:T]="T threads, each 1000 blocks of 8-32 KiB replaced at random, every page written"
+  [mid_big_mt:T]="T threads, each 200 blocks of 128-256 KiB (the largest medium classes) replaced at random, every page written"
   [cross_thread]="producer/consumer, 16-512 B: every free is a remote free"
   [cross_thread_mid]="producer/consumer, 8-32 KiB: every free is a remote free"
   [larson:T]="Larson server benchmark, T threads, 5000 blocks of 8-1024 B each; each thread hands its blocks to a new thread after 100000 steps"
@@ -133,7 +134,7 @@ declare -A WL_DESC=(
   [alloc_test:T]="T threads, each 8192 blocks of 8 B-8 KiB (log-uniform: as many per octave) replaced at random (alloc-test's kind of churn)"
   [cache_scratch:T]="T threads free an 8 B object the main thread made, then malloc, write and free 8 B objects (passive false sharing, Hoard's cache-scratch)"
 )
-WL_ORDER=(tiny_hot mid_hot random_mixed random_mid mid_mt:T cross_thread cross_thread_mid
+WL_ORDER=(tiny_hot mid_hot random_mixed random_mid mid_mt:T mid_big_mt:T cross_thread cross_thread_mid
           larson:T larson_mid:T realloc_growth large large_mt:T phased many_to_one:T
           alloc_test:T cache_scratch:T)
 
@@ -151,6 +152,7 @@ wl_cmd() {
     random_mixed)     WL_CMD=(bench_random_mixed "$(n 40000000)" 4096 8 128) ;;
     random_mid)       WL_CMD=(bench_random_mixed "$(n 8000000)" 1000 8192 32768) ;;
     mid_mt:T)         WL_CMD=(bench_mid_mt "$t" "$(n $(( 6000000 / t )))" 1000 8192 32768) ;;
+    mid_big_mt:T)     WL_CMD=(bench_mid_mt "$t" "$(n $(( 400000 / t )))" 200 131073 262144) ;;
     cross_thread)     WL_CMD=(bench_cross_thread "$(n 3000000 64)") ;;
     cross_thread_mid) WL_CMD=(bench_cross_thread "$(n 1000000 64)" 64 8192 32768) ;;
     larson:T)         WL_CMD=(bench_larson "$(secs 1)" "$t" 8 1024 5000 100000) ;;
@@ -173,9 +175,9 @@ declare -A PROFILE=(
   [tiny]="tiny_hot random_mixed cross_thread larson:T cache_scratch:T|2|1|5|small blocks (<= 1 KiB): fast path, random sizes, remote frees, Larson, false sharing"
   [mid]="mid_hot random_mid mid_mt:T cross_thread_mid larson_mid:T|1,2|1|5|medium blocks (8-32 KiB): fast path, random, threads, remote frees, Larson"
   [mixed]="random_mixed realloc_growth phased larson:T alloc_test:T|2|1|5|mixed sizes: random small, realloc growth, the phased workload, Larson, alloc-test's churn"
-  [large]="large large_mt:T realloc_growth|2|1|5|large blocks (256 KiB-8 MiB), alone and in threads, and realloc growth to 1 MiB"
+  [large]="large large_mt:T mid_big_mt:T realloc_growth|2|1|5|large blocks (256 KiB-8 MiB), alone and in threads, the largest medium ones (128-256 KiB) in threads, and realloc growth to 1 MiB"
   [mt]="mid_mt:T larson:T larson_mid:T large_mt:T cross_thread many_to_one:T|1,2,4|1|5|thread sweep (--threads, default 1,2,4) of the multi-threaded workloads"
-  [full]="tiny_hot mid_hot random_mixed random_mid mid_mt:T cross_thread cross_thread_mid larson:T larson_mid:T realloc_growth large large_mt:T phased many_to_one:T alloc_test:T cache_scratch:T|1,2,4|1|5|every workload, every thread count, full-length runs (tens of minutes)"
+  [full]="tiny_hot mid_hot random_mixed random_mid mid_mt:T mid_big_mt:T cross_thread cross_thread_mid larson:T larson_mid:T realloc_growth large large_mt:T phased many_to_one:T alloc_test:T cache_scratch:T|1,2,4|1|5|every workload, every thread count, full-length runs (tens of minutes)"
   [real]="${HK_REAL_ORDER[*]}|1|1|5|real programs, wall seconds (lower is better); a missing one is skipped"
 )
 PROFILE_ORDER=(quick tiny mid mixed large mt full real)
