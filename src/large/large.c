@@ -345,13 +345,13 @@ static void unmap_chain(hm_large_hdr *h) {
  * Bounded: at most INCOMING_MAX spans and an eighth of the memory bound
  * wait; past that a free takes the lock. Pushed by any thread, emptied
  * whole by exchange (never popped one by one): no ABA. Linked through
- * `asked` (as a chain), sized by map_size and `resident`. */
+ * `asked` (as a chain), sized by map_size (as every span) and `resident`. */
 #define INCOMING_MAX 64u
 static _Atomic(hm_large_hdr *) incoming;
 static _Atomic uint32_t incoming_n;
 static _Atomic size_t incoming_resident;
 
-static int incoming_push(hm_large_hdr *h, size_t size, size_t resident) {
+static int incoming_push(hm_large_hdr *h, size_t resident) {
   uint32_t n = atomic_fetch_add_explicit(&incoming_n, 1, memory_order_relaxed);
   size_t r = atomic_fetch_add_explicit(&incoming_resident, resident, memory_order_relaxed);
   if (n >= INCOMING_MAX || r + resident > HM_PARAM(large_cache_bytes) / 8) {
@@ -359,7 +359,6 @@ static int incoming_push(hm_large_hdr *h, size_t size, size_t resident) {
     atomic_fetch_sub_explicit(&incoming_resident, resident, memory_order_relaxed);
     return 0;
   }
-  h->map_size = size;
   h->resident = resident;
   hm_large_hdr *head = atomic_load_explicit(&incoming, memory_order_relaxed);
   do {
@@ -390,11 +389,11 @@ static int cache_has_room(size_t size, size_t resident) {
          cache_resident + resident <= bound && cache_bytes + size <= space;
 }
 
-/* Freed span h (size bytes, `resident` counted) joins the cache, the
+/* Freed span h (`resident` of its map_size counted) joins the cache, the
  * oldest spans making room; they, and h itself if it still does not fit (a
  * count bound of 0), are chained onto `out` for unmapping. Lock held. */
-static hm_large_hdr *cache_admit(hm_large_hdr *h, size_t size, size_t resident, uint64_t now,
-                                 hm_large_hdr *out) {
+static hm_large_hdr *cache_admit(hm_large_hdr *h, size_t resident, uint64_t now, hm_large_hdr *out) {
+  size_t size = h->map_size;
   while (cache_n > 0 && !cache_has_room(size, resident)) {
     BUMP(count_drops);   /* the oldest goes: the cache is too small */
     out = chain_push(out, age_oldest);
@@ -404,7 +403,6 @@ static hm_large_hdr *cache_admit(hm_large_hdr *h, size_t size, size_t resident, 
     return out;
   }
   BUMP(count_drops);
-  h->map_size = size;
   h->asked = (size_t)(uintptr_t)out;
   return h;
 }
@@ -419,7 +417,7 @@ static hm_large_hdr *incoming_admit(hm_large_hdr *out) {
     hm_large_hdr *next = (hm_large_hdr *)(uintptr_t)h->asked;
     atomic_fetch_sub_explicit(&incoming_n, 1, memory_order_relaxed);
     atomic_fetch_sub_explicit(&incoming_resident, h->resident, memory_order_relaxed);
-    out = cache_admit(h, h->map_size, h->resident, now, out);
+    out = cache_admit(h, h->resident, now, out);
     h = next;
   }
   return out;
@@ -769,7 +767,7 @@ void hm_large_free(void *p, const char *fn) {
   LIVE_SUB(live_count, 1);
   LIVE_SUB(live_bytes, size);
   if (keep && pthread_mutex_trylock(&large_lock) != 0) {
-    if (incoming_push(h, size, resident)) {
+    if (incoming_push(h, resident)) {
       hm_bg_check_attention();
       return;
     }
@@ -778,7 +776,7 @@ void hm_large_free(void *p, const char *fn) {
     hm_lock(&large_lock);
   }
   hm_large_hdr *out = cache_expire(0, incoming_admit(NULL));
-  if (keep) out = cache_admit(h, size, resident, hm_os_now_ms(), out);   /* h on out if no room */
+  if (keep) out = cache_admit(h, resident, hm_os_now_ms(), out);   /* h on out if no room */
   else if (!far) BUMP(count_drops);
   hm_unlock(&large_lock);
   unmap_chain(out);
