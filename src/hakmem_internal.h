@@ -152,6 +152,14 @@
  * mark when carving reaches it, so a free of it is caught as well. What the
  * fast path cannot see: a pointer to a block slot never carved yet (bump
  * region) -- only a wild pointer can be one; the slow paths reject it.
+ *   Span blocks (the L2 classes above 64 KiB, HM_L2_SPAN_CLASS on): each
+ * is an L2 page of its own, a run of whole units that starts at a unit
+ * boundary and never at unit 0, so that blocks freed at one size give their
+ * units back to the segment for any other (docs/analysis/span-blocks.md).
+ * Their start is a multiple of 4 KiB, not of the size: their class's
+ * multiplier is 4 KiB's, and only the span's first 4 KiB page carries the
+ * class in page_cls[] (the others stay NONE), so the same two instructions
+ * accept exactly the span's first address.
  * The fast path pays: malloc one store (clear word 1); free a load of the
  * key, an xor, a compare of word 1, the multiply-compare, and the mark store.
  *
@@ -263,6 +271,11 @@ enum { HM_SEG_TINY = 0, HM_SEG_L2 = 1, HM_SEG_KINDS = 2 };
 #define HM_MIN_BLOCK 16                   /* a free block holds its link and its free mark */
 #define HM_CLASS_NONE HM_NUM_CLASSES      /* marks unassigned units; its bin has no room */
 #define HM_MAX_ALIGN_IN_SLAB 4096         /* power-of-two blocks are aligned to their size up to this */
+#define HM_L2_SPAN_CLASS 44               /* classes 44..51 (above 64 KiB) are span blocks */
+#define HM_SPAN_ALIGN 4096u               /* what free's check asks of a span block's start */
+HM_INLINE int hm_l2_is_span_class(unsigned cls) {
+  return cls >= HM_L2_SPAN_CLASS && cls < HM_NUM_CLASSES;
+}
 
 extern const uint32_t hm_class_size[HM_NUM_CLASSES];
 extern const uint8_t hm_tiny_class_lut[HM_TINY_MAX + 1];
@@ -283,7 +296,8 @@ void hm_class_div_init(void);
  * "Faster remainder by direct computation", 2019). free()'s fast path applies
  * it to the low 32 bits of the pointer: every block starts at an address whose
  * low 32 bits are a multiple of its size (see "Block placement" below), so an
- * interior or misaligned pointer fails in two instructions. */
+ * interior or misaligned pointer fails in two instructions. Span classes
+ * (hm_l2_is_span_class) hold HM_SPAN_ALIGN's multiplier instead. */
 extern uint64_t hm_class_mult[HM_NUM_CLASSES + 1];   /* entry HM_CLASS_NONE is 0: always fails */
 HM_INLINE int hm_block_index_ok(uintptr_t off, unsigned cls, uint64_t count) {
   uint64_t x = (uint64_t)off * hm_class_div_tab[cls].inv;

@@ -23,7 +23,9 @@ uint64_t hm_class_mult[HM_NUM_CLASSES + 1];
 void hm_class_div_init(void) {
   for (unsigned c = 0; c < HM_NUM_CLASSES; c++) {
     uint64_t size = hm_class_size[c];
-    hm_class_mult[c] = UINT64_MAX / size + 1;   /* ceil(2^64 / size), size not 1 */
+    /* ceil(2^64 / size), size not 1; a span block starts at a multiple of
+     * HM_SPAN_ALIGN instead (hakmem_internal.h, "Block placement") */
+    hm_class_mult[c] = UINT64_MAX / (hm_l2_is_span_class(c) ? HM_SPAN_ALIGN : size) + 1;
     unsigned s = (unsigned)__builtin_ctzll(size);
     uint64_t d = size >> s, inv = d;   /* Newton: each step doubles the correct bits */
     for (int i = 0; i < 6; i++) inv *= 2 - d * inv;

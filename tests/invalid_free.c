@@ -12,7 +12,8 @@
  * every size class while the block sits in the thread cache (not at its
  * head), in its slab's or page's free list (after a flush), in a remote list
  * (freed by another thread), in a segment whose owner exited; interior and
- * misaligned pointers of every class; realloc / malloc_usable_size /
+ * misaligned pointers of every class, and pointers at a page or unit
+ * boundary inside a block; realloc / malloc_usable_size /
  * free_sized of a freed or interior pointer; pointers into a segment header
  * and past a slab's last block.
  *
@@ -195,6 +196,19 @@ static void case_interior(void)
     memset(p, 1, arg_size);
     v_free(p + (arg_size > 16 ? 16 : 8));
 }
+/* A pointer at a page or unit boundary inside the block: for a span block
+ * (above 64 KiB: a run of units of its own) such an address passes the
+ * fast path's alignment test, and only its page's class (none) refuses it. */
+static void free_at(size_t off)
+{
+    if (arg_size <= off + 16)
+        _exit(RETURNED_NORMALLY + 1); /* not inside a block of this class */
+    char *p = malloc(arg_size);
+    memset(p, 1, arg_size);
+    v_free(p + off);
+}
+static void case_interior_page(void) { free_at(4096); }
+static void case_interior_unit(void) { free_at(65536); }
 static void case_misaligned(void)
 {
     char *p = malloc(arg_size);
@@ -291,6 +305,8 @@ static const struct tcase cases[] = {
     {"double_free_remote_twice", case_df_remote_twice, "free(): double free detected", 1},
     {"double_free_abandoned", case_df_abandoned, "free(): double free detected", 1},
     {"interior", case_interior, "free(): invalid pointer", 1},
+    {"interior_page", case_interior_page, "free(): invalid pointer", 1},
+    {"interior_unit", case_interior_unit, "free(): invalid pointer", 1},
     {"misaligned", case_misaligned, "free(): invalid pointer", 1},
     {"usable_size_freed", case_usable_freed, "malloc_usable_size(): pointer to a freed block", 1},
     {"free_sized_interior", case_free_sized_interior, "free_sized(): invalid pointer", 1},

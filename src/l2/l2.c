@@ -10,8 +10,10 @@
  * into it pushes the page onto the owner's l2_delayed list, which the owner
  * drains on its next slow path -- the owner never scans for such pages.
  * Empty pages are released to their segment (units dirty, decommitted after
- * purge_delay_ms). Thread exit stops notifications (HM_TF_NEVER) and abandons
- * the segments; other threads adopt them. */
+ * purge_delay_ms). A span block (above 64 KiB) is a page of its own,
+ * released as soon as its block comes back to it, so that its units serve
+ * the next request of any size. Thread exit stops notifications
+ * (HM_TF_NEVER) and abandons the segments; other threads adopt them. */
 #include "l2/l2.h"
 
 #include <errno.h>
@@ -22,9 +24,6 @@ const hm_l2_page hm_l2_page_empty;
 
 #define TF_STATE(tf) ((tf) & (uintptr_t)3)
 #define TF_LIST(tf) ((hm_block *)((tf) & ~(uintptr_t)3))
-
-/* Units per page: ~64 KiB pages up to 8 KiB blocks, 512 KiB up to 64 KiB,
- * 1 MiB up to 128 KiB, a whole segment (31 units) above: >= 7 blocks. */
 
 /* ---- class queue ------------------------------------------------------------ */
 static int queue_empty(hm_heap *h, unsigned cls) {
@@ -124,7 +123,7 @@ static int page_extend(hm_heap *h, hm_l2_page *pg) {
     hm_link_set(last, NULL);
     pg->free = first;
     hm_store_racy(pg->bump, (uint16_t)(pg->bump + n));
-    if (pg->bump == pg->capacity)
+    if (pg->bump == pg->capacity && !hm_l2_is_span_class(pg->cls))   /* a span's tail has class NONE */
       hm_mark_tail(hm_l2_page_start(seg, pg) + (size_t)pg->capacity * bs, hm_l2_page_area_end(seg, pg));
     return 1 + HM_STAGE_BUMP;
   }
@@ -136,11 +135,17 @@ static hm_l2_page *page_init(hm_superslab *seg, unsigned u, unsigned cls, unsign
     seg->pages[i].cls = (uint8_t)cls;
     seg->pages[i].head = (uint8_t)u;
   }
-  hm_seg_set_page_cls(seg, u, span, cls);
   hm_l2_page *pg = &seg->pages[u];
   pg->span = (uint8_t)span;
   uint32_t bs = hm_class_size[cls];
-  uint8_t *area = hm_l2_page_area(seg, pg), *origin = hm_block_origin(area, bs);
+  uint8_t *area = hm_l2_page_area(seg, pg), *origin;
+  if (hm_l2_is_span_class(cls)) {   /* block placement: hakmem_internal.h */
+    origin = area;
+    seg->page_cls[hm_page_of(area)] = (uint8_t)cls;
+  } else {
+    origin = hm_block_origin(area, bs);
+    hm_seg_set_page_cls(seg, u, span, cls);
+  }
   pg->free = pg->local_free = NULL;
   atomic_store_explicit(&pg->thread_free, HM_TF_NORMAL, memory_order_relaxed);
   pg->next = pg->prev = pg->delayed_next = NULL;
@@ -191,7 +196,22 @@ static void page_to_full(hm_heap *h, hm_l2_page *pg) {
   }
 }
 
-/* Full pages that received remote frees go back to their queues. */
+static void check_empty_page(hm_l2_page *pg);
+
+/* A span block's page goes back to its segment as soon as the block is
+ * back in it (a flush or a drain), unless a remote free is still being
+ * posted to it (its thread_free not plain NORMAL: it stays queued, and the
+ * next refill of its class or the purge takes it). */
+static void span_release_if_empty(hm_heap *h, hm_l2_page *pg) {
+  if (pg->state == HM_SLAB_UNUSED || pg->used != 0 || pg->in_full) return;
+  if (atomic_load_explicit(&pg->thread_free, memory_order_acquire) != HM_TF_NORMAL) return;
+  check_empty_page(pg);
+  queue_remove(h, pg);
+  page_release(h, pg);
+}
+
+/* Full pages that received remote frees go back to their queues; empty span
+ * blocks go back to their segments. */
 void hm_l2_drain_delayed(hm_heap *h) {
   hm_l2_page *pg = atomic_exchange_explicit(&h->l2_delayed, NULL, memory_order_acquire);
   while (pg) {
@@ -200,6 +220,10 @@ void hm_l2_drain_delayed(hm_heap *h) {
     if (pg->in_full) {
       pg->in_full = 0;
       queue_push_back(h, pg);
+      if (hm_l2_is_span_class(pg->cls)) {
+        collect_thread_free(h, pg);
+        span_release_if_empty(h, pg);
+      }
     }
     pg = next;
   }
@@ -248,7 +272,8 @@ void hm_l2_release_empty(hm_heap *h) {
   for (unsigned c = 0; c < HM_NUM_CLASSES; c++) {   /* tiny too: HAKMEM_TINY_USE_SUPERSLAB=0 */
     hm_l2_page *pg = h->l2_page[c], *next;
     if (pg == &hm_l2_page_empty) continue;
-    for (pg = pg->next; pg; pg = next) {   /* the current page stays */
+    if (!hm_l2_is_span_class(c)) pg = pg->next;   /* the current page stays (a span block's goes) */
+    for (; pg; pg = next) {
       next = pg->next;
       collect_thread_free(h, pg);   /* remote frees may be all that keeps it in use */
       if (pg->used != 0 ||
@@ -284,11 +309,20 @@ static int find_run(uint32_t units, unsigned span) {
   return u >= 0 ? u : hm_seg_find_run(units, span);
 }
 
+/* Where a span block may lie: never in unit 0 (the header: its start would
+ * not be a unit boundary), nor in the last unit when a guard page ends the
+ * segment (secure mode: the block would not fit). */
+static uint32_t span_units_allowed(void) {
+  uint32_t last = hm_seg_data_end < HM_REGION_SIZE ? 1u << (HM_UNITS - 1) : 0u;
+  return HM_UNITS_ALL & ~1u & ~last;
+}
+
 /* A new page of class cls; NULL with *adopted set when an adopted segment
  * brought pages of the class (look at the queue again), NULL otherwise when
  * out of memory. */
 static hm_l2_page *page_new(hm_heap *h, unsigned cls, int *adopted) {
   unsigned span = hm_l2_page_span(cls);
+  uint32_t allowed = hm_l2_is_span_class(cls) ? span_units_allowed() : HM_UNITS_ALL;
   *adopted = 0;
   hm_seg_earn_reclaim(h);
   for (;;) {
@@ -296,7 +330,7 @@ static hm_l2_page *page_new(hm_heap *h, unsigned cls, int *adopted) {
      * units freed earlier, the segments of exited threads, the empty
      * segments other heaps retired, then units never used (or decommitted). */
     for (hm_superslab *seg = h->segs[HM_SEG_L2]; seg; seg = seg->next) {
-      int u = hm_seg_find_run(seg->free_units & seg->dirty_units, span);
+      int u = hm_seg_find_run(seg->free_units & seg->dirty_units & allowed, span);
       if (u >= 0) return page_init(seg, (unsigned)u, cls, span);
     }
     hm_superslab *seg = hm_seg_abandoned_pop(HM_SEG_L2);
@@ -311,7 +345,7 @@ static hm_l2_page *page_new(hm_heap *h, unsigned cls, int *adopted) {
     }
     if (hm_seg_acquire_dirty(h, HM_SEG_L2)) continue;
     for (seg = h->segs[HM_SEG_L2]; seg; seg = seg->next) {
-      int u = find_run(seg->free_units, span);
+      int u = find_run(seg->free_units & allowed, span);
       if (u >= 0) return page_init(seg, (unsigned)u, cls, span);
     }
     /* A shorter page (at least half the span) before a new segment that
@@ -320,7 +354,7 @@ static hm_l2_page *page_new(hm_heap *h, unsigned cls, int *adopted) {
      * empty, committed with the 2 MiB, while the heap maps more segments.
      * Only then: with 4 KiB pages empty units cost nothing, and the shorter
      * pages cost Larson with 16-32 KiB blocks 4-5 % of its peak RSS. */
-    if (span > 1 && hm_seg_want_huge(h)) {
+    if (span > 1 && allowed == HM_UNITS_ALL && hm_seg_want_huge(h)) {
       hm_superslab *best_seg = NULL;
       unsigned best_len = 0, best_u = 0, at = 0;
       for (hm_superslab *sg = h->segs[HM_SEG_L2]; sg; sg = sg->next) {
@@ -358,6 +392,15 @@ static void *take(hm_heap *h, hm_l2_page *pg, unsigned cls, uint32_t want, unsig
   return first;
 }
 
+/* take(), and a span block's page, which has nothing more to give, goes
+ * to the full state at once: the free of its block, local or remote, then
+ * brings it back to its owner, who releases it (span_release_if_empty). */
+static void *take_from(hm_heap *h, hm_l2_page *pg, unsigned cls, uint32_t want, unsigned stage) {
+  void *b = take(h, pg, cls, want, stage);
+  if (hm_l2_is_span_class(cls) && !pg->free && !pg->local_free) page_to_full(h, pg);
+  return b;
+}
+
 #define QUEUE_VISIT_MAX 8
 
 /* malloc's slow path for an L2 class: the SLL is empty. */
@@ -388,7 +431,7 @@ void *hm_l2_refill(hm_heap *h, unsigned cls) {
         }
         HM_DBG_ONLY(stage = HM_DBG_MAX(stage, (unsigned)got - 1);)
         HM_DBG_ONLY(if (visited) stage = HM_DBG_MAX(stage, HM_STAGE_PARTIAL);)
-        return take(h, pg, cls, want, stage);
+        return take_from(h, pg, cls, want, stage);
       }
       page_to_full(h, pg);
       pg = next;
@@ -403,7 +446,7 @@ void *hm_l2_refill(hm_heap *h, unsigned cls) {
     if (pg) {
       queue_push_front(h, pg);
       page_extend(h, pg);
-      return take(h, pg, cls, want, stage);
+      return take_from(h, pg, cls, want, stage);
     }
     if (!adopted) return NULL;   /* out of memory */
   }
@@ -418,6 +461,7 @@ void hm_l2_return_block(hm_heap *h, hm_l2_page *pg, hm_block *b) {
   pg->local_free = b;
   pg->used--;
   if (pg->in_full) page_unfull(h, pg);
+  if (hm_l2_is_span_class(pg->cls)) span_release_if_empty(h, pg);
 }
 
 /* Push a chain of blocks (head .. tail) of another heap's page (or an

@@ -8,11 +8,12 @@
 #include "hakmem_internal.h"
 
 
-/* Units per page: ~64 KiB pages up to 8 KiB blocks, 512 KiB up to 64 KiB,
- * 1 MiB up to 128 KiB, a whole segment (31 units) above: >= 7 blocks. */
+/* Units per page: ~64 KiB pages up to 8 KiB blocks, 512 KiB up to 64 KiB
+ * (>= 8 blocks); above, a span block's own units. */
 HM_INLINE unsigned hm_l2_page_span(unsigned cls) {
   uint32_t bs = hm_class_size[cls];
-  return bs <= 8192 ? 1 : bs <= 65536 ? 8 : bs <= 131072 ? 16 : 31;
+  if (hm_l2_is_span_class(cls)) return (unsigned)((bs + HM_UNIT_SIZE - 1) >> HM_UNIT_SHIFT);
+  return bs <= 8192 ? 1 : 8;
 }
 
 HM_INLINE hm_l2_page *hm_l2_page_of(hm_superslab *seg, const void *p) {

@@ -90,12 +90,14 @@ size_t hm_small_live_size(hm_superslab *ss, const void *p, const char *fn, int f
     hm_l2_page *pg = hm_l2_page_of(ss, p);
     block = hm_l2_block_ok(ss, pg, p);
     size = hm_l2_block_size(pg);
-    tail = hm_l2_page_start(ss, pg) + (size_t)pg->capacity * size;
+    /* a released page has no tail (a span block's page starts at its block) */
+    tail = hm_load_racy(pg->state) == HM_SLAB_UNUSED ? NULL
+                                                     : hm_l2_page_start(ss, pg) + (size_t)pg->capacity * size;
   } else {
     hm_slab *s = hm_slab_of(ss, p);
     block = hm_slab_owns_block(s, p);
     size = s->block_size;
-    tail = s->end;
+    tail = hm_load_racy(s->state) == HM_SLAB_UNUSED ? NULL : s->end;
   }
   if (hm_unlikely(!block || hm_is_marked_free(p))) not_live(p, tail, fn, freeing);
   return size;

@@ -32,7 +32,8 @@ int main(void) {
   hm_class_div_init();
   CHECK(hm_class_mult[HM_CLASS_NONE] == 0, "class NONE must fail the block check");
   for (unsigned c = 0; c < HM_NUM_CLASSES && failures < 20; c++) {
-    uint64_t m = hm_class_mult[c], bs = hm_class_size[c];
+    /* a span block's start is a multiple of HM_SPAN_ALIGN, not of its size */
+    uint64_t m = hm_class_mult[c], bs = hm_l2_is_span_class(c) ? HM_SPAN_ALIGN : hm_class_size[c];
     for (uint64_t n = 0; n < (1u << 20); n++)
       if ((n * m < m) != (n % bs == 0)) {
         CHECK(0, "class %u: block check wrong for n=%llu", c, (unsigned long long)n);
@@ -81,11 +82,20 @@ int main(void) {
    * (Tiny classes: one-unit slabs; medium classes: L2 pages) wherever the
    * block placement puts the first block -- except a page in unit 0 (after
    * the header), which may hold one block less (>= 6); L2 places multi-unit
-   * pages elsewhere when it can. Segments are 2 MiB aligned: sample many. */
+   * pages elsewhere when it can. Segments are 2 MiB aligned: sample many.
+   * A span block's page is its own block, from a unit boundary after unit 0:
+   * its units hold it exactly, with less than a unit to spare. */
   for (unsigned c = 0; c < HM_NUM_CLASSES; c++) {
     unsigned span = c < HM_TINY_CLASSES ? HM_TINY_SLAB_UNITS : hm_l2_page_span(c);
     CHECK(span >= 1 && span < HM_UNITS, "class %u span %u", c, span);
     uint32_t bs = hm_class_size[c];
+    if (hm_l2_is_span_class(c)) {
+      CHECK((size_t)span * HM_UNIT_SIZE >= bs && (size_t)span * HM_UNIT_SIZE - bs < HM_UNIT_SIZE,
+            "class %u: span of %u units for %u bytes", c, span, bs);
+      CHECK(c > HM_TINY_CLASSES && hm_class_size[c - 1] >= HM_UNIT_SIZE,
+            "class %u: span blocks of a size below a unit", c);
+      continue;
+    }
     for (uintptr_t seg = 0x7f0000000000ull; seg < 0x7f0000000000ull + 97 * HM_REGION_SIZE; seg += HM_REGION_SIZE)
       for (unsigned u = 0; u + span <= HM_UNITS; u++) {
         uint8_t *area = (uint8_t *)seg + (size_t)u * HM_UNIT_SIZE + (u == 0 ? HM_SS_HEADER_SIZE : 0);
