@@ -107,6 +107,19 @@ HM_EXPORT void *hakmem_calloc(size_t n, size_t size) {
   return p;
 }
 
+/* A span block (above 64 KiB) of the calling thread grows into the free
+ * units after it, to the class of `want` (hm_l2_span_grow). */
+static int grow_in_place(void *p, size_t want) {
+  unsigned to = hm_size_class(want);
+  hm_superslab *ss = hm_ss_of(p);
+  hm_heap *h = hm_tls_heap;
+  if (!hm_l2_is_span_class(to) || ss->kind != HM_SEG_L2 || hm_load_relaxed(&ss->owner) != h) return 0;
+  hm_heap_enter(h);   /* the background handshake (hakmem_internal.h) */
+  int grown = hm_l2_span_grow(h, ss, p, to);
+  hm_heap_leave(h);
+  return grown;
+}
+
 HM_EXPORT void *hakmem_realloc(void *p, size_t n) {
   if (p == NULL) return hakmem_malloc(n);
   if (n == 0) {
@@ -127,6 +140,7 @@ HM_EXPORT void *hakmem_realloc(void *p, size_t n) {
   size_t want = n;
   if (n > old && n <= HM_SMALL_MAX && n < old + old / 2) want = old + old / 2;
   if (want > HM_SMALL_MAX) want = n;
+  if (n > old && want <= HM_SMALL_MAX && old > HM_MIN_SPAN_BLOCK && grow_in_place(p, want)) return p;
   void *q = hakmem_malloc(want);
   if (!q) return NULL;
   memcpy(q, p, n < old ? n : old);

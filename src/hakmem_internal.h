@@ -273,6 +273,7 @@ enum { HM_SEG_TINY = 0, HM_SEG_L2 = 1, HM_SEG_KINDS = 2 };
 #define HM_MAX_ALIGN_IN_SLAB 4096         /* power-of-two blocks are aligned to their size up to this */
 #define HM_L2_SPAN_CLASS 44               /* classes 44..51 (above 64 KiB) are span blocks */
 #define HM_SPAN_ALIGN 4096u               /* what free's check asks of a span block's start */
+#define HM_MIN_SPAN_BLOCK 65536u          /* span blocks are larger than this (class 43's size) */
 HM_INLINE int hm_l2_is_span_class(unsigned cls) {
   return cls >= HM_L2_SPAN_CLASS && cls < HM_NUM_CLASSES;
 }
@@ -869,6 +870,8 @@ unsigned hm_tiny_release_empty(hm_heap *h);
  * owner or background claim. Returns the bytes. */
 size_t hm_l2_purge_free_blocks(hm_heap *h);
 size_t hm_l2_purge_seg_free_blocks(hm_heap *h, hm_superslab *seg);   /* one segment of h */
+/* realloc: a span block grows into the free units after it (l2.c). */
+int hm_l2_span_grow(hm_heap *h, hm_superslab *seg, void *p, unsigned to);
 /* Bytes those two gave back since start: committed memory that the unit
  * accounting (committed_est) does not see go, for hakmem_collect's answer. */
 extern _Atomic uint64_t hm_l2_block_bytes_released;

@@ -208,6 +208,22 @@ static void free_at(size_t off)
     v_free(p + off);
 }
 static void case_interior_page(void) { free_at(4096); }
+/* A span block grown in place by realloc (its class changed where it lies):
+ * the checks follow its new class. */
+static char *grown_block(void)
+{
+    char *p = malloc(72 << 10);
+    char *q = v_realloc(p, 150 << 10);
+    memset(q, 1, 150 << 10);
+    return q;
+}
+static void case_df_grown(void)
+{
+    char *q = grown_block();
+    v_free(q);
+    v_free(q);
+}
+static void case_interior_grown(void) { v_free(grown_block() + (128 << 10)); }
 static void case_interior_unit(void) { free_at(65536); }
 static void case_misaligned(void)
 {
@@ -298,6 +314,8 @@ static const struct tcase cases[] = {
     {"table_realloc_freed", case_table_realloc_freed, "realloc(): pointer to a freed block", 0},
     {"free_segment_header", case_free_segment_header, "free(): invalid pointer", 0},
     {"free_slab_tail", case_free_slab_tail, "free(): invalid pointer", 0},
+    {"double_free_grown", case_df_grown, "free(): double free detected", 0},
+    {"interior_grown", case_interior_grown, "free(): invalid pointer", 0},
     {"valid_class", case_valid_class, NULL, 1},
     {"double_free_cache", case_df_cache, "free(): double free detected", 1},
     {"double_free_slab_list", case_df_slab_list, "free(): double free detected", 1},

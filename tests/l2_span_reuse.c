@@ -14,6 +14,14 @@
  *   2. "remote": a thread allocates 32 blocks of 160 KiB and hands them to
  *      another thread, which frees them all (remote frees); the owner then
  *      allocates 48 blocks of 96 KiB on the same units.
+ *   3. "grow": in a thread of its own (its own segments, nothing after its
+ *      first block), a 72 KiB block grows by realloc to 100, 150 and 250
+ *      KiB: it stays where it is, its contents intact, usable size at least
+ *      what was asked (the units after it joined it). A block allocated
+ *      right after it then blocks the next growth: realloc moves it, with
+ *      its contents. Both are freed -- the grown one by another thread --
+ *      and a second free of the grown one must still abort (checked by
+ *      invalid_free; here: the memory serves new blocks of another size).
  * Before span blocks, each class kept its own pages until the heap's purge:
  * no unit was reused (the test fails there). The purge delay is long and
  * the background thread off (CTest's environment), so only the frees
@@ -22,6 +30,7 @@
  * Usage: l2_span_reuse */
 #include "test_util.h"
 
+#include <malloc.h>
 #include <pthread.h>
 
 enum { MAX_BLOCKS = 64, UNIT_SHIFT = 16 };
@@ -128,10 +137,61 @@ static void *remote_case(void *arg)
     return NULL;
 }
 
+static void *free_one(void *p)
+{
+    free(p);
+    return NULL;
+}
+
+static void *grow_case(void *arg)
+{
+    (void)arg;
+    static const size_t steps[] = {100 << 10, 150 << 10, 250 << 10};
+    size_t n = 72 << 10;
+    char *p = malloc(n);
+    CHECK(p != NULL, "malloc(%zu)", n);
+    pat_fill(p, n, 7);
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+        char *q = realloc(p, steps[i]);
+        CHECK(q != NULL, "realloc to %zu", steps[i]);
+        size_t off = pat_check(q, n, 7);
+        EXPECT(off == (size_t)-1, "grow: contents lost at offset %zu after realloc to %zu", off, steps[i]);
+        EXPECT(malloc_usable_size(q) >= steps[i], "grow: usable %zu < %zu", malloc_usable_size(q), steps[i]);
+        if (hk_active())
+            EXPECT(q == p, "grow: realloc %zu -> %zu moved the block (%p -> %p) with free units after it",
+                   n, steps[i], (void *)p, (void *)q);
+        NOTE("grow: %zu -> %zu B %s", n, steps[i], q == p ? "in place" : "moved");
+        p = q;
+        n = steps[i];
+        pat_fill(p, n, 7);
+    }
+    char *blocker = malloc(200 << 10);   /* the next free units, right after p's */
+    CHECK(blocker != NULL, "malloc blocker");
+    pat_fill(blocker, 200 << 10, 9);
+    char *q = realloc(p, 1000 << 10);   /* (a large block, whatever lies after p) */
+    CHECK(q != NULL, "realloc to 1000 KiB");
+    EXPECT(pat_check(q, n, 7) == (size_t)-1, "grow: contents lost when moved");
+    EXPECT(pat_check(blocker, 200 << 10, 9) == (size_t)-1, "grow: the block after it was overwritten");
+    free(q);
+    /* grown in place again, then freed by another thread */
+    p = malloc(72 << 10);
+    CHECK(p != NULL, "malloc");
+    q = realloc(p, 200 << 10);
+    CHECK(q != NULL, "realloc to 200 KiB");
+    pat_fill(q, 200 << 10, 11);
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, free_one, q) == 0 && pthread_join(t, NULL) == 0, "remote free");
+    free(blocker);
+    wave w = {.size = 96 << 10, .count = 8};   /* the freed memory serves new blocks */
+    wave_alloc(&w);
+    wave_free(&w);
+    return NULL;
+}
+
 int main(void)
 {
     hk_require_if_expected("l2_span_reuse");
-    void *(*cases[])(void *) = {local_case, remote_case};
+    void *(*cases[])(void *) = {local_case, remote_case, grow_case};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         pthread_t t;
         CHECK(pthread_create(&t, NULL, cases[i], NULL) == 0 && pthread_join(t, NULL) == 0,

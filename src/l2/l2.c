@@ -510,6 +510,37 @@ void hm_l2_collect_all(hm_heap *h) {
   }
 }
 
+/* ---- span blocks growing in place --------------------------------------------- */
+/* realloc of a span block p (segment seg, owned by h, heap entered) to the
+ * larger span class `to`: when the units after its span are free in its
+ * segment, they join it, and the block changes class where it lies -- no
+ * second block, no copy. A buffer that grows keeps growing: each step
+ * would otherwise hold the old block and the new one at once and copy it.
+ * Only a block whose page is full and unqueued (the state a span page is
+ * in while its block is out); returns 1 if p grew. */
+int hm_l2_span_grow(hm_heap *h, hm_superslab *seg, void *p, unsigned to) {
+  hm_l2_page *pg = hm_l2_page_of(seg, p);
+  unsigned from = pg->cls;
+  if (!hm_l2_is_span_class(from) || !hm_l2_is_span_class(to) || to <= from || !pg->in_full)
+    return 0;
+  unsigned u = (unsigned)(pg - seg->pages), span = pg->span, grown = hm_l2_page_span(to);
+  if (grown > span) {
+    if (u + grown > HM_UNITS || !((span_units_allowed() >> (u + grown - 1)) & 1u)) return 0;
+    uint32_t more = (grown - span >= 32 ? HM_UNITS_ALL : (1u << (grown - span)) - 1u) << (u + span);
+    if ((seg->free_units & more) != more) return 0;
+    hm_seg_units_take(seg, u + span, grown - span);
+  }
+  for (unsigned i = u; i < u + grown; i++) {
+    seg->pages[i].cls = (uint8_t)to;
+    seg->pages[i].head = (uint8_t)u;
+  }
+  pg->span = (uint8_t)grown;
+  seg->page_cls[hm_page_of(p)] = (uint8_t)to;
+  hm_stats_flush(h, from, 1);   /* the block leaves its class for the other */
+  hm_stats_refill(h, to, 1);
+  return 1;
+}
+
 /* ---- free blocks of idle pages ---------------------------------------------- */
 /* A page that keeps a few live blocks keeps all of its memory: free units
  * are given back, an assigned page is not. With medium blocks that is most
