@@ -127,7 +127,8 @@ HM_EXPORT void *hakmem_realloc(void *p, size_t n) {
     return NULL;
   }
   size_t old;
-  if (kind_of(p, API_NAME("realloc") "()") == HM_REGION_LARGE) {
+  int large = kind_of(p, API_NAME("realloc") "()") == HM_REGION_LARGE;
+  if (large) {
     if (n > HM_SMALL_MAX) return hm_large_realloc(p, n);
     old = hm_large_usable(p, API_NAME("realloc") "()");
   } else {
@@ -140,7 +141,9 @@ HM_EXPORT void *hakmem_realloc(void *p, size_t n) {
   size_t want = n;
   if (n > old && n <= HM_SMALL_MAX && n < old + old / 2) want = old + old / 2;
   if (want > HM_SMALL_MAX) want = n;
-  if (n > old && want <= HM_SMALL_MAX && old > HM_MIN_SPAN_BLOCK && grow_in_place(p, want)) return p;
+  /* (only a segment's block: a large block's "segment" would be its data) */
+  if (!large && n > old && want <= HM_SMALL_MAX && old > HM_MIN_SPAN_BLOCK && grow_in_place(p, want))
+    return p;
   void *q = hakmem_malloc(want);
   if (!q) return NULL;
   memcpy(q, p, n < old ? n : old);

@@ -506,6 +506,7 @@ typedef struct hm_heap_stats {
 void hm_stats_refill(struct hm_heap *h, unsigned cls, uint32_t n);
 void hm_stats_flush(struct hm_heap *h, unsigned cls, uint32_t n);
 void hm_stats_drained(struct hm_heap *h, unsigned cls, uint32_t n);
+void hm_stats_moved(struct hm_heap *h, unsigned from, unsigned to);   /* one block changed class */
 void hm_stats_heap_exit(struct hm_heap *h);   /* heap registry lock held */
 void hm_stats_get_fast(hakmem_stats *st);    /* hakmem_stats_get without mincore/statm */
 /* Refills and flushes per class since start, exited threads included. */

@@ -68,6 +68,15 @@ void hm_stats_flush(hm_heap *h, unsigned cls, uint32_t n) {
   out_add(cls, -(int64_t)n);
 }
 
+/* A block changed class where it lies (a span block grown by realloc):
+ * its blocks move, no bin event happened (the learner reads those). */
+void hm_stats_moved(hm_heap *h, unsigned from, unsigned to) {
+  count(&h->stats.flush_blocks[from], 1);
+  count(&h->stats.refill_blocks[to], 1);
+  out_add(from, -1);
+  out_add(to, 1);
+}
+
 void hm_stats_drained(hm_heap *h, unsigned cls, uint32_t n) {
   count(&h->stats.remote_blocks[cls], n);
   out_add(cls, -(int64_t)n);

@@ -536,8 +536,7 @@ int hm_l2_span_grow(hm_heap *h, hm_superslab *seg, void *p, unsigned to) {
   }
   pg->span = (uint8_t)grown;
   seg->page_cls[hm_page_of(p)] = (uint8_t)to;
-  hm_stats_flush(h, from, 1);   /* the block leaves its class for the other */
-  hm_stats_refill(h, to, 1);
+  hm_stats_moved(h, from, to);
   return 1;
 }
 

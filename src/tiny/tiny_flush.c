@@ -89,10 +89,11 @@ size_t hm_small_live_size(hm_superslab *ss, const void *p, const char *fn, int f
   if (ss->kind == HM_SEG_L2) {
     hm_l2_page *pg = hm_l2_page_of(ss, p);
     block = hm_l2_block_ok(ss, pg, p);
-    size = hm_l2_block_size(pg);
-    /* a released page has no tail (a span block's page starts at its block) */
-    tail = hm_load_racy(pg->state) == HM_SLAB_UNUSED ? NULL
-                                                     : hm_l2_page_start(ss, pg) + (size_t)pg->capacity * size;
+    /* A released page has no size (its class is NONE) and no tail (a span
+     * block's page starts at its block); only `block` is looked at then. */
+    int released = hm_load_racy(pg->state) == HM_SLAB_UNUSED;
+    size = released ? 0 : hm_l2_block_size(pg);
+    tail = released ? NULL : hm_l2_page_start(ss, pg) + (size_t)pg->capacity * size;
   } else {
     hm_slab *s = hm_slab_of(ss, p);
     block = hm_slab_owns_block(s, p);
