@@ -20,8 +20,9 @@
  *      what was asked (the units after it joined it). A block allocated
  *      right after it then blocks the next growth: realloc moves it, with
  *      its contents. Both are freed -- the grown one by another thread --
- *      and a second free of the grown one must still abort (checked by
- *      invalid_free; here: the memory serves new blocks of another size).
+ *      and the memory serves new blocks of another size (a second free of
+ *      a grown block must abort: invalid_free checks that). Last, a 2 MiB-
+ *      aligned block of 100 KiB (a mapping) grows to 150 KiB by copy.
  * Before span blocks, each class kept its own pages until the heap's purge:
  * no unit was reused (the test fails there). The purge delay is long and
  * the background thread off (CTest's environment), so only the frees
@@ -185,6 +186,17 @@ static void *grow_case(void *arg)
     wave w = {.size = 96 << 10, .count = 8};   /* the freed memory serves new blocks */
     wave_alloc(&w);
     wave_free(&w);
+    /* A 2 MiB-aligned block of span size is a mapping whose data starts
+     * where a segment's header would: realloc must not take it for one. */
+    char *a = aligned_alloc(2u << 20, 100 << 10);
+    CHECK(a != NULL, "aligned_alloc(2 MiB, 100 KiB)");
+    pat_fill(a, 100 << 10, 13);
+    char *b = realloc(a, 150 << 10);
+    CHECK(b != NULL, "realloc of the aligned block");
+    EXPECT(malloc_usable_size(b) >= (150 << 10), "aligned block grown to %zu, usable %zu",
+           (size_t)150 << 10, malloc_usable_size(b));
+    EXPECT(pat_check(b, 100 << 10, 13) == (size_t)-1, "aligned block: contents lost");
+    free(b);
     return NULL;
 }
 
