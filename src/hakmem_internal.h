@@ -391,7 +391,7 @@ typedef struct hm_l2_page {
   uint8_t state;                        /* HM_SLAB_UNUSED or HM_SLAB_ACTIVE */
   uint16_t capacity;
   uint8_t in_full;                      /* full: unqueued, notified by remote frees */
-  uint8_t reserved;
+  uint8_t found_empty;                  /* empty at the heap's last purge pass, unused since */
 } hm_l2_page;
 
 _Static_assert(sizeof(hm_l2_page) == 64, "hm_l2_page is one cache line");
@@ -962,7 +962,7 @@ void hm_ss_reinit_locks(void);
 void *hm_l2_refill(hm_heap *h, unsigned cls);
 void hm_l2_remote_push(hm_superslab *seg, hm_l2_page *pg, hm_block *head, hm_block *tail);
 void hm_l2_return_block(hm_heap *h, hm_l2_page *pg, hm_block *b);
-void hm_l2_release_empty(hm_heap *h);
+void hm_l2_release_empty(hm_heap *h, int at_once);   /* at_once: not only pages found empty before */
 void hm_l2_collect_all(hm_heap *h);
 void hm_l2_adopt(hm_heap *h, hm_superslab *ss);
 void hm_l2_abandon_all(hm_heap *h);

@@ -154,6 +154,7 @@ static hm_l2_page *page_init(hm_superslab *seg, unsigned u, unsigned cls, unsign
   pg->origin = (uint32_t)(origin - area);
   pg->capacity = (uint16_t)((size_t)(hm_l2_page_area_end(seg, pg) - origin) / bs);
   pg->in_full = 0;
+  pg->found_empty = 0;
   hm_store_racy(pg->state, HM_SLAB_ACTIVE);
   hm_seg_units_take(seg, u, span);
   return pg;
@@ -264,10 +265,16 @@ static void check_empty_page(hm_l2_page *pg) {
 }
 
 /* Empty pages stay in their queue (the best place to allocate from) until
- * the heap's periodic purge: then every empty page but the current one of
- * its class is released to its segment, whose units are decommitted after
- * purge_delay_ms. */
-void hm_l2_release_empty(hm_heap *h) {
+ * the heap's periodic purge has found them empty twice, with no block taken
+ * in between (or at once: a forced purge, or the background thread's purge
+ * of an idle heap): then every such page but the current one of its class
+ * is released to its segment, whose units are decommitted after
+ * purge_delay_ms.
+ * Once was too soon: the purge runs every purge_delay_ms / 2 (50 ms where
+ * faults are cheap), and a page that other threads' frees empty while its
+ * owner keeps allocating in the class was released and carved again at
+ * every pass (docs/analysis/many-to-one.md, ninth session). */
+void hm_l2_release_empty(hm_heap *h, int at_once) {
   hm_l2_drain_delayed(h);
   for (unsigned c = 0; c < HM_NUM_CLASSES; c++) {   /* tiny too: HAKMEM_TINY_USE_SUPERSLAB=0 */
     hm_l2_page *pg = h->l2_page[c], *next;
@@ -279,6 +286,10 @@ void hm_l2_release_empty(hm_heap *h) {
       if (pg->used != 0 ||
           TF_STATE(atomic_load_explicit(&pg->thread_free, memory_order_acquire)) != HM_TF_NORMAL)
         continue;   /* in use, or a notifier of an earlier life may still touch it */
+      if (!at_once && !pg->found_empty && !hm_l2_is_span_class(c)) {
+        pg->found_empty = 1;   /* released at the next pass if nothing is taken meanwhile */
+        continue;
+      }
       check_empty_page(pg);
       queue_remove(h, pg);
       page_release(h, pg);
@@ -384,6 +395,7 @@ static void *take(hm_heap *h, hm_l2_page *pg, unsigned cls, uint32_t want, unsig
   pg->free = hm_link_get(last);
   hm_link_set(last, NULL);
   pg->used = (uint16_t)(pg->used + n);
+  pg->found_empty = 0;
   h->head[cls] = hm_link_get(first);
   h->room[cls] -= n - 1;
   hm_stats_refill(h, cls, n);

@@ -471,7 +471,9 @@ void hm_heap_retire_empty(hm_heap *h) {
 static int purge_heap(hm_heap *h, uint64_t now, int force, uint64_t free_since) {
   int pending = 0;
   hm_tiny_release_empty(h);
-  hm_l2_release_empty(h);
+  /* Forced, or the heap idle (the background thread knows since when):
+   * every empty page goes now; else those found empty at the last pass. */
+  hm_l2_release_empty(h, force || free_since != UINT64_MAX);
   retire_all_empty(h);
   for (unsigned k = 0; k < HM_SEG_KINDS; k++) {
     for (hm_superslab *ss = h->segs[k]; ss; ss = ss->next) {
