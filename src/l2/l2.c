@@ -538,7 +538,7 @@ int hm_l2_span_grow(hm_heap *h, hm_superslab *seg, void *p, unsigned to) {
   unsigned u = (unsigned)(pg - seg->pages), span = pg->span, grown = hm_l2_page_span(to);
   if (grown > span) {
     if (u + grown > HM_UNITS || !((span_units_allowed() >> (u + grown - 1)) & 1u)) return 0;
-    uint32_t more = (grown - span >= 32 ? HM_UNITS_ALL : (1u << (grown - span)) - 1u) << (u + span);
+    uint32_t more = ((1u << (grown - span)) - 1u) << (u + span);   /* spans are 2-4 units */
     if ((seg->free_units & more) != more) return 0;
     hm_seg_units_take(seg, u + span, grown - span);
   }
