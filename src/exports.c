@@ -142,7 +142,8 @@ HM_EXPORT void *hakmem_realloc(void *p, size_t n) {
   if (n > old && n <= HM_SMALL_MAX && n < old + old / 2) want = old + old / 2;
   if (want > HM_SMALL_MAX) want = n;
   /* (only a segment's block: a large block's "segment" would be its data) */
-  if (!large && n > old && want <= HM_SMALL_MAX && old > HM_MIN_SPAN_BLOCK && grow_in_place(p, want))
+  if (!large && n > old && want <= HM_SMALL_MAX && old > hm_class_size[HM_L2_SPAN_CLASS - 1] &&
+      grow_in_place(p, want))
     return p;
   void *q = hakmem_malloc(want);
   if (!q) return NULL;

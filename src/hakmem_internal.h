@@ -273,7 +273,6 @@ enum { HM_SEG_TINY = 0, HM_SEG_L2 = 1, HM_SEG_KINDS = 2 };
 #define HM_MAX_ALIGN_IN_SLAB 4096         /* power-of-two blocks are aligned to their size up to this */
 #define HM_L2_SPAN_CLASS 44               /* classes 44..51 (above 64 KiB) are span blocks */
 #define HM_SPAN_ALIGN 4096u               /* what free's check asks of a span block's start */
-#define HM_MIN_SPAN_BLOCK 65536u          /* span blocks are larger than this (class 43's size) */
 HM_INLINE int hm_l2_is_span_class(unsigned cls) {
   return cls >= HM_L2_SPAN_CLASS && cls < HM_NUM_CLASSES;
 }
