@@ -263,6 +263,21 @@ HM_INLINE int hm_region_is_segment(unsigned kind) { return kind >= HM_REGION_SS;
  * between the two. */
 enum { HM_SEG_TINY = 0, HM_SEG_L2 = 1, HM_SEG_KINDS = 2 };
 
+/* Fit lists: besides h->segs, a heap keeps each segment it owns on one of
+ * HM_FIT_LISTS lists by the longest run of free units in it, so that a new
+ * slab or page finds a segment with room for it without walking the full
+ * ones -- a heap of gigabytes owns thousands of segments, and a walk of
+ * their headers per new page made allocation quadratic in the heap's size.
+ *   list:          0   1   2   3     4      5 (HM_FIT_EMPTY)
+ *   longest run:   1   2   3   4-7   8-31   32 (wholly free)
+ * A segment with no free unit is on none (HM_FIT_NONE). A segment goes to
+ * the front of its list whenever its units change, so the front holds the
+ * units freed last, still resident: the ones to reuse first. */
+enum { HM_FIT_LISTS = 6, HM_FIT_EMPTY = 5, HM_FIT_NONE = 0xff };
+/* How many segments a search for resident units looks at (the rest of the
+ * search, for any free run, takes the first segment that fits). */
+#define HM_FIT_VISIT_MAX 16
+
 /* ---- size classes (size_class.c documents the table) ---------------------- */
 #define HM_TINY_MAX 1024                  /* largest tiny size */
 #define HM_SMALL_MAX (256u * 1024)        /* largest size served by superslabs */
@@ -414,9 +429,10 @@ typedef struct hm_superslab {
                                         or kept from the large span it was carved from) */
   uint8_t blocks_purged;             /* abandoned L2: the collector gave back the pages inside
                                         its free blocks (hm_l2_purge_seg_free_blocks) */
-  uint8_t reserved;
+  uint8_t fit;                       /* the owner's fit list it is on (HM_FIT_*) */
   uint64_t dirty_since_ms;           /* when dirty_units became non-empty */
   struct hm_superslab *next, *prev;  /* owner's list, abandoned list or cache */
+  struct hm_superslab *fit_next, *fit_prev; /* owner's fit list (see HM_FIT_LISTS) */
   struct hm_superslab *all_next, *all_prev; /* registry of every superslab */
   uint64_t abandoned_ms;             /* when an owner thread last abandoned it */
   union {
@@ -571,6 +587,9 @@ typedef struct hm_heap {
   hm_l2_page *l2_tail[HM_NUM_CLASSES];    /* L2 queue tails */
   _Atomic(hm_l2_page *) l2_delayed;       /* full pages that received remote frees */
   hm_superslab *segs[HM_SEG_KINDS];       /* owned segments per kind */
+  hm_superslab *fit[HM_SEG_KINDS][HM_FIT_LISTS]; /* the same by longest free run */
+  hm_superslab *drain_cursor;             /* Tiny: where the next refill's drain starts */
+  uint32_t tiny_emptied;                  /* a Tiny slab emptied since hm_tiny_release_empty */
   uint32_t seg_count[HM_SEG_KINDS];
   uint32_t slow_ticks;                    /* slow-path events since the last purge check */
   uint64_t last_purge_ms;                 /* when the heap last purged (owner or background;
@@ -888,7 +907,9 @@ void hm_seg_earn_reclaim(hm_heap *h);
 #define HM_RECLAIM_CREDIT_MAX 16
 void hm_seg_abandon(hm_heap *h, hm_superslab *ss);
 int hm_seg_find_run(uint32_t free_units, unsigned span);
-void hm_seg_units_take(hm_superslab *ss, unsigned u, unsigned span);
+unsigned hm_seg_longest_run(uint32_t free_units, unsigned *at);
+hm_superslab *hm_seg_fit_next(hm_heap *h, unsigned kind, unsigned span, hm_superslab *after);
+void hm_seg_units_take(hm_heap *h, hm_superslab *ss, unsigned u, unsigned span);
 void hm_seg_units_return(hm_heap *h, hm_superslab *ss, unsigned u, unsigned span);
 void hm_seg_heap_add(hm_heap *h, hm_superslab *ss);
 void hm_carve_chain(hm_heap *h, uint8_t *from, uint32_t n, size_t bs, hm_block **first,

@@ -130,7 +130,7 @@ static int page_extend(hm_heap *h, hm_l2_page *pg) {
   return 0;
 }
 
-static hm_l2_page *page_init(hm_superslab *seg, unsigned u, unsigned cls, unsigned span) {
+static hm_l2_page *page_init(hm_heap *h, hm_superslab *seg, unsigned u, unsigned cls, unsigned span) {
   for (unsigned i = u; i < u + span; i++) {
     seg->pages[i].cls = (uint8_t)cls;
     seg->pages[i].head = (uint8_t)u;
@@ -156,7 +156,7 @@ static hm_l2_page *page_init(hm_superslab *seg, unsigned u, unsigned cls, unsign
   pg->in_full = 0;
   pg->found_empty = 0;
   hm_store_racy(pg->state, HM_SLAB_ACTIVE);
-  hm_seg_units_take(seg, u, span);
+  hm_seg_units_take(h, seg, u, span);
   return pg;
 }
 
@@ -297,21 +297,6 @@ void hm_l2_release_empty(hm_heap *h, int at_once) {
   }
 }
 
-/* The longest run of units set in `units`: its length, its first unit in *at. */
-static unsigned longest_run(uint32_t units, unsigned *at) {
-  unsigned best = 0;
-  while (units) {
-    unsigned a = (unsigned)__builtin_ctz(units);
-    unsigned len = (unsigned)__builtin_ctzll(~((uint64_t)units >> a));   /* the ones from a */
-    if (len > best) {
-      best = len;
-      *at = a;
-    }
-    units = a + len >= 32 ? 0u : units & ~((1u << (a + len)) - 1u);
-  }
-  return best;
-}
-
 /* Where in `units` (free units of seg) a page of `span` units goes, or -1:
  * a multi-unit page avoids unit 0 when it can (after the header, the block
  * placement may cost it a block). */
@@ -338,13 +323,16 @@ static hm_l2_page *page_new(hm_heap *h, unsigned cls, int *adopted) {
   hm_seg_earn_reclaim(h);
   for (;;) {
     /* Resident memory before memory that is not, as hm_ss_slab_new does:
-     * units freed earlier, the segments of exited threads, the empty
-     * segments other heaps retired, then units never used (or decommitted). */
-    for (hm_superslab *seg = h->segs[HM_SEG_L2]; seg; seg = seg->next) {
+     * units freed earlier (the front of the fit lists), the segments of
+     * exited threads, the empty segments other heaps retired, then units
+     * never used (or decommitted). */
+    hm_superslab *seg = NULL;
+    for (unsigned visits = 0; visits < HM_FIT_VISIT_MAX; visits++) {
+      if (!(seg = hm_seg_fit_next(h, HM_SEG_L2, span, seg))) break;
       int u = hm_seg_find_run(seg->free_units & seg->dirty_units & allowed, span);
-      if (u >= 0) return page_init(seg, (unsigned)u, cls, span);
+      if (u >= 0) return page_init(h, seg, (unsigned)u, cls, span);
     }
-    hm_superslab *seg = hm_seg_abandoned_pop(HM_SEG_L2);
+    seg = hm_seg_abandoned_pop(HM_SEG_L2);
     if (seg) {
       HM_DBG_ONLY(h->dbg_seg_src = HM_DBG_MAX(h->dbg_seg_src, HM_STAGE_ADOPT);)
       hm_l2_adopt(h, seg);
@@ -355,9 +343,9 @@ static hm_l2_page *page_new(hm_heap *h, unsigned cls, int *adopted) {
       continue;
     }
     if (hm_seg_acquire_dirty(h, HM_SEG_L2)) continue;
-    for (seg = h->segs[HM_SEG_L2]; seg; seg = seg->next) {
+    for (seg = hm_seg_fit_next(h, HM_SEG_L2, span, NULL); seg; seg = hm_seg_fit_next(h, HM_SEG_L2, span, seg)) {
       int u = find_run(seg->free_units & allowed, span);
-      if (u >= 0) return page_init(seg, (unsigned)u, cls, span);
+      if (u >= 0) return page_init(h, seg, (unsigned)u, cls, span);
     }
     /* A shorter page (at least half the span) before a new segment that
      * would get huge pages: the runs that full spans leave -- the 31 units
@@ -366,14 +354,13 @@ static hm_l2_page *page_new(hm_heap *h, unsigned cls, int *adopted) {
      * Only then: with 4 KiB pages empty units cost nothing, and the shorter
      * pages cost Larson with 16-32 KiB blocks 4-5 % of its peak RSS. */
     if (span > 1 && allowed == HM_UNITS_ALL && hm_seg_want_huge(h)) {
-      hm_superslab *best_seg = NULL;
-      unsigned best_len = 0, best_u = 0, at = 0;
-      for (hm_superslab *sg = h->segs[HM_SEG_L2]; sg; sg = sg->next) {
-        unsigned len = longest_run(sg->free_units, &at);
-        if (len > best_len) best_seg = sg, best_len = len, best_u = at;
+      /* No segment holds the span (the search above took any that does):
+       * the ones with the longest runs left are on the fit lists below. */
+      for (seg = hm_seg_fit_next(h, HM_SEG_L2, (span + 1) / 2, NULL); seg;
+           seg = hm_seg_fit_next(h, HM_SEG_L2, (span + 1) / 2, seg)) {
+        unsigned at = 0, len = hm_seg_longest_run(seg->free_units, &at);
+        if (len >= (span + 1) / 2) return page_init(h, seg, at, cls, len < span ? len : span);
       }
-      if (best_seg && best_len >= (span + 1) / 2)
-        return page_init(best_seg, best_u, cls, best_len < span ? best_len : span);
     }
     if (!hm_seg_acquire(h, HM_SEG_L2)) {
       errno = ENOMEM;
@@ -540,7 +527,7 @@ int hm_l2_span_grow(hm_heap *h, hm_superslab *seg, void *p, unsigned to) {
     if (u + grown > HM_UNITS || !((span_units_allowed() >> (u + grown - 1)) & 1u)) return 0;
     uint32_t more = ((1u << (grown - span)) - 1u) << (u + span);   /* spans are 2-4 units */
     if ((seg->free_units & more) != more) return 0;
-    hm_seg_units_take(seg, u + span, grown - span);
+    hm_seg_units_take(h, seg, u + span, grown - span);
   }
   for (unsigned i = u; i < u + grown; i++) {
     seg->pages[i].cls = (uint8_t)to;

@@ -78,7 +78,72 @@ int hm_seg_find_run(uint32_t free_units, unsigned span) {
   return m ? __builtin_ctz(m) : -1;
 }
 
-void hm_seg_units_take(hm_superslab *ss, unsigned u, unsigned span) {
+/* The longest run of units set in `units`: its length, its first unit in *at. */
+unsigned hm_seg_longest_run(uint32_t units, unsigned *at) {
+  unsigned best = 0;
+  while (units) {
+    unsigned a = (unsigned)__builtin_ctz(units);
+    unsigned len = (unsigned)__builtin_ctzll(~((uint64_t)units >> a));   /* the ones from a */
+    if (len > best) {
+      best = len;
+      *at = a;
+    }
+    units = a + len >= 32 ? 0u : units & ~((1u << (a + len)) - 1u);
+  }
+  return best;
+}
+
+/* ---- fit lists (hakmem_internal.h, HM_FIT_LISTS) ------------------------------- */
+static unsigned fit_list_of_run(unsigned run) {
+  if (run == 0) return HM_FIT_NONE;
+  if (run <= 3) return run - 1;
+  if (run < 8) return 3;
+  return run < HM_UNITS ? 4 : HM_FIT_EMPTY;
+}
+
+static void fit_unlink(hm_heap *h, hm_superslab *ss) {
+  if (ss->fit == HM_FIT_NONE) return;
+  if (ss->fit_prev) ss->fit_prev->fit_next = ss->fit_next;
+  else h->fit[ss->kind][ss->fit] = ss->fit_next;
+  if (ss->fit_next) ss->fit_next->fit_prev = ss->fit_prev;
+  ss->fit_next = ss->fit_prev = NULL;
+  ss->fit = HM_FIT_NONE;
+}
+
+/* To the front of the list its free units say (none if it has none). */
+static void fit_place(hm_heap *h, hm_superslab *ss) {
+  unsigned at = 0;
+  unsigned list = fit_list_of_run(hm_seg_longest_run(ss->free_units, &at));
+  if (list == ss->fit && !ss->fit_prev) return;   /* already there */
+  fit_unlink(h, ss);
+  if (list == HM_FIT_NONE) return;
+  hm_superslab **head = &h->fit[ss->kind][list];
+  ss->fit = (uint8_t)list;
+  ss->fit_prev = NULL;
+  ss->fit_next = *head;
+  if (*head) (*head)->fit_prev = ss;
+  *head = ss;
+}
+
+/* The segments of `kind` owned by h that may hold a run of `span` free
+ * units, the tightest fit first (long runs stay for long pages, wholly free
+ * segments for retirement): pass NULL, then the last one returned. A segment
+ * found may still lack the run (list 3 holds runs of 4-7), or have it only
+ * where the caller may not place it: the caller checks. */
+hm_superslab *hm_seg_fit_next(hm_heap *h, unsigned kind, unsigned span, hm_superslab *after) {
+  unsigned list;
+  if (after) {
+    if (after->fit_next) return after->fit_next;
+    list = after->fit + 1u;
+  } else {
+    list = fit_list_of_run(span < HM_UNITS ? span : HM_UNITS);
+  }
+  for (; list < HM_FIT_LISTS; list++)
+    if (h->fit[kind][list]) return h->fit[kind][list];
+  return NULL;
+}
+
+void hm_seg_units_take(hm_heap *h, hm_superslab *ss, unsigned u, unsigned span) {
   uint32_t mask = run_mask(u, span);
   uint32_t fresh = mask & ss->free_units & ~ss->dirty_units;   /* not committed: the learner's signal */
   if (fresh) {
@@ -88,6 +153,7 @@ void hm_seg_units_take(hm_superslab *ss, unsigned u, unsigned span) {
   }
   ss->free_units &= ~mask;
   ss->dirty_units &= ~mask;
+  fit_place(h, ss);
 }
 
 /* Units go back free and dirty (committed); they are decommitted once they
@@ -98,6 +164,7 @@ void hm_seg_units_return(hm_heap *h, hm_superslab *ss, unsigned u, unsigned span
   if (!ss->dirty_units) ss->dirty_since_ms = hm_os_now_ms();
   ss->dirty_units |= mask;
   ss->free_units |= mask;
+  fit_place(h, ss);
   if (ss->free_units == HM_UNITS_ALL) h->retire_candidate = ss;
 }
 
@@ -248,9 +315,14 @@ void hm_seg_heap_add(hm_heap *h, hm_superslab *ss) {
   atomic_store_explicit(&ss->owner, h, memory_order_release);
   list_push(&h->segs[ss->kind], ss);
   h->seg_count[ss->kind]++;
+  ss->fit = HM_FIT_NONE;
+  ss->fit_next = ss->fit_prev = NULL;
+  fit_place(h, ss);
 }
 
 static void heap_remove(hm_heap *h, hm_superslab *ss) {
+  fit_unlink(h, ss);
+  if (h->drain_cursor == ss) h->drain_cursor = ss->next;
   list_remove(&h->segs[ss->kind], ss);
   h->seg_count[ss->kind]--;
 }
@@ -436,13 +508,14 @@ static int retirable(hm_heap *h, hm_superslab *ss) {
 }
 
 /* Every empty segment beyond heap_keep_empty_ss per kind goes to the
- * process-wide cache, where any thread can take it. */
+ * process-wide cache, where any thread can take it. The wholly free ones
+ * are on their own fit list: no walk of the others. */
 static void retire_all_empty(hm_heap *h) {
   h->retire_candidate = NULL;
   for (unsigned k = 0; k < HM_SEG_KINDS; k++) {
     hm_superslab *next;
-    for (hm_superslab *ss = h->segs[k]; ss; ss = next) {
-      next = ss->next;
+    for (hm_superslab *ss = h->fit[k][HM_FIT_EMPTY]; ss; ss = next) {
+      next = ss->fit_next;
       if (retirable(h, ss)) {
         heap_remove(h, ss);
         cache_put(ss);
@@ -453,7 +526,7 @@ static void retire_all_empty(hm_heap *h) {
 
 /* At a point where nothing walks the segments. The candidate is the last
  * segment that became empty; others may have since the last safe point (a
- * drain or an adoption empties several at once), so all are looked at: kept
+ * drain or an adoption empties several at once), so all are taken: kept
  * in this heap, their memory would wait for the purge delay while other
  * threads map fresh segments. */
 void hm_heap_retire_empty(hm_heap *h) {

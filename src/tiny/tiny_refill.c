@@ -52,11 +52,21 @@ static uint32_t slab_take(hm_heap *h, hm_slab *s, uint32_t want, uint32_t room, 
   return n;
 }
 
-/* Drain the remote frees of every owned superslab; returns blocks recovered. */
-static uint32_t heap_drain_all(hm_heap *h) {
+/* Drain the remote frees of the owned superslabs; returns blocks recovered.
+ * At most HM_FIT_VISIT_MAX of them per call, in turn from where the last
+ * call stopped: a heap of thousands of segments would otherwise read every
+ * header for each new slab (the periodic purge drains them all). */
+static uint32_t heap_drain_some(hm_heap *h) {
   uint32_t n = 0;
-  for (hm_superslab *ss = h->segs[HM_SEG_TINY]; ss; ss = ss->next)
+  hm_superslab *ss = h->drain_cursor;
+  uint32_t visits = h->seg_count[HM_SEG_TINY];
+  if (visits > HM_FIT_VISIT_MAX) visits = HM_FIT_VISIT_MAX;
+  for (; visits; visits--) {
+    if (!ss) ss = h->segs[HM_SEG_TINY];
     if (hm_load_relaxed(&ss->remote_units)) n += (uint32_t)hm_ss_drain_remote(h, ss, HM_UNITS_ALL);
+    ss = ss->next;
+  }
+  h->drain_cursor = ss;
   return n;
 }
 
@@ -98,7 +108,7 @@ static void *refill(hm_heap *h, unsigned cls) {
       HM_DBG_ONLY(stage = HM_DBG_MAX(stage, HM_STAGE_PARTIAL);)
       continue;
     }
-    if (heap_drain_all(h) && h->partial[cls]) {
+    if (heap_drain_some(h) && h->partial[cls]) {
       HM_DBG_ONLY(stage = HM_DBG_MAX(stage, HM_STAGE_REMOTE);)
       continue;
     }

@@ -56,6 +56,7 @@ void hm_tiny_adopt(hm_heap *h, hm_superslab *ss) {
 
 unsigned hm_tiny_release_empty(hm_heap *h) {
   unsigned n = 0;
+  h->tiny_emptied = 0;
   for (unsigned c = 0; c < HM_TINY_CLASSES; c++) {
     hm_slab *next;
     for (hm_slab *s = h->partial[c]; s; s = next) {
@@ -80,7 +81,7 @@ void hm_tiny_abandon_all(hm_heap *h) {
   while ((ss = h->segs[HM_SEG_TINY]) != NULL) hm_seg_abandon(h, ss);
 }
 
-static hm_slab *slab_init(hm_superslab *ss, unsigned u, unsigned cls) {
+static hm_slab *slab_init(hm_heap *h, hm_superslab *ss, unsigned u, unsigned cls) {
   unsigned span = HM_TINY_SLAB_UNITS;
   uint8_t *area = hm_seg_area_start(ss, u), *area_end = hm_seg_area_end(ss, u + span);
   uint32_t bs = hm_class_size[cls];
@@ -101,7 +102,7 @@ static hm_slab *slab_init(hm_superslab *ss, unsigned u, unsigned cls) {
   s->span = (uint8_t)span;
   s->capacity = cap;
   hm_store_racy(s->state, HM_SLAB_ACTIVE);
-  hm_seg_units_take(ss, u, span);
+  hm_seg_units_take(h, ss, u, span);
   return s;
 }
 
@@ -119,12 +120,16 @@ hm_slab *hm_ss_slab_new(hm_heap *h, unsigned cls) {
      * (resident, and holding the frees posted to them) and the empty
      * segments other heaps retired, before units never used or decommitted,
      * which cost page faults and add to the RSS. */
-    for (hm_superslab *ss = h->segs[HM_SEG_TINY]; ss; ss = ss->next) {
+    hm_superslab *ss = NULL;
+    for (unsigned visits = 0; visits < HM_FIT_VISIT_MAX; visits++) {
+      if (!(ss = hm_seg_fit_next(h, HM_SEG_TINY, span, ss))) break;
       int u = hm_seg_find_run(ss->free_units & ss->dirty_units, span);
-      if (u >= 0) return slab_init(ss, (unsigned)u, cls);
+      if (u >= 0) return slab_init(h, ss, (unsigned)u, cls);
     }
-    if (hm_tiny_release_empty(h)) continue;
-    hm_superslab *ss = hm_seg_abandoned_pop(HM_SEG_TINY);
+    /* Only when a slab emptied since the last look: the partial lists of a
+     * large heap are long, and this runs for every new slab. */
+    if (h->tiny_emptied && hm_tiny_release_empty(h)) continue;
+    ss = hm_seg_abandoned_pop(HM_SEG_TINY);
     if (ss) {
       HM_DBG_ONLY(h->dbg_seg_src = HM_DBG_MAX(h->dbg_seg_src, HM_STAGE_ADOPT);)
       hm_tiny_adopt(h, ss);
@@ -137,9 +142,9 @@ hm_slab *hm_ss_slab_new(hm_heap *h, unsigned cls) {
       continue;
     }
     if (hm_seg_acquire_dirty(h, HM_SEG_TINY)) continue;
-    for (ss = h->segs[HM_SEG_TINY]; ss; ss = ss->next) {
+    for (ss = hm_seg_fit_next(h, HM_SEG_TINY, span, NULL); ss; ss = hm_seg_fit_next(h, HM_SEG_TINY, span, ss)) {
       int u = hm_seg_find_run(ss->free_units, span);
-      if (u >= 0) return slab_init(ss, (unsigned)u, cls);
+      if (u >= 0) return slab_init(h, ss, (unsigned)u, cls);
     }
     if (!hm_seg_acquire(h, HM_SEG_TINY)) return NULL;
   }
