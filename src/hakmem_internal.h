@@ -274,8 +274,8 @@ enum { HM_SEG_TINY = 0, HM_SEG_L2 = 1, HM_SEG_KINDS = 2 };
  * the front of its list whenever its units change, so the front holds the
  * units freed last, still resident: the ones to reuse first. */
 enum { HM_FIT_LISTS = 6, HM_FIT_EMPTY = 5, HM_FIT_NONE = 0xff };
-/* How many segments a search for resident units looks at (the rest of the
- * search, for any free run, takes the first segment that fits). */
+/* How many segments of each list a search for resident units looks at (a
+ * search for any free run takes the first segment that fits). */
 #define HM_FIT_VISIT_MAX 16
 
 /* ---- size classes (size_class.c documents the table) ---------------------- */
@@ -909,6 +909,12 @@ void hm_seg_abandon(hm_heap *h, hm_superslab *ss);
 int hm_seg_find_run(uint32_t free_units, unsigned span);
 unsigned hm_seg_longest_run(uint32_t free_units, unsigned *at);
 hm_superslab *hm_seg_fit_next(hm_heap *h, unsigned kind, unsigned span, hm_superslab *after);
+/* A run of `span` free units inside `allowed` in one of h's segments of
+ * `kind` (its first unit in *unit), or NULL: with `resident`, units still
+ * committed among the first HM_FIT_VISIT_MAX segments of each list that may
+ * fit; else any, in the first segment of the tightest list that has one. */
+hm_superslab *hm_seg_fit_find(hm_heap *h, unsigned kind, unsigned span, uint32_t allowed,
+                              int resident, unsigned *unit);
 void hm_seg_units_take(hm_heap *h, hm_superslab *ss, unsigned u, unsigned span);
 void hm_seg_units_return(hm_heap *h, hm_superslab *ss, unsigned u, unsigned span);
 void hm_seg_heap_add(hm_heap *h, hm_superslab *ss);

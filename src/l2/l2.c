@@ -297,14 +297,6 @@ void hm_l2_release_empty(hm_heap *h, int at_once) {
   }
 }
 
-/* Where in `units` (free units of seg) a page of `span` units goes, or -1:
- * a multi-unit page avoids unit 0 when it can (after the header, the block
- * placement may cost it a block). */
-static int find_run(uint32_t units, unsigned span) {
-  int u = span > 1 ? hm_seg_find_run(units & ~1u, span) : -1;
-  return u >= 0 ? u : hm_seg_find_run(units, span);
-}
-
 /* Where a span block may lie: never in unit 0 (the header: its start would
  * not be a unit boundary), nor in the last unit when a guard page ends the
  * segment (secure mode: the block would not fit). */
@@ -326,12 +318,9 @@ static hm_l2_page *page_new(hm_heap *h, unsigned cls, int *adopted) {
      * units freed earlier (the front of the fit lists), the segments of
      * exited threads, the empty segments other heaps retired, then units
      * never used (or decommitted). */
-    hm_superslab *seg = NULL;
-    for (unsigned visits = 0; visits < HM_FIT_VISIT_MAX; visits++) {
-      if (!(seg = hm_seg_fit_next(h, HM_SEG_L2, span, seg))) break;
-      int u = hm_seg_find_run(seg->free_units & seg->dirty_units & allowed, span);
-      if (u >= 0) return page_init(h, seg, (unsigned)u, cls, span);
-    }
+    unsigned u;
+    hm_superslab *seg = hm_seg_fit_find(h, HM_SEG_L2, span, allowed, 1, &u);
+    if (seg) return page_init(h, seg, u, cls, span);
     seg = hm_seg_abandoned_pop(HM_SEG_L2);
     if (seg) {
       HM_DBG_ONLY(h->dbg_seg_src = HM_DBG_MAX(h->dbg_seg_src, HM_STAGE_ADOPT);)
@@ -343,10 +332,7 @@ static hm_l2_page *page_new(hm_heap *h, unsigned cls, int *adopted) {
       continue;
     }
     if (hm_seg_acquire_dirty(h, HM_SEG_L2)) continue;
-    for (seg = hm_seg_fit_next(h, HM_SEG_L2, span, NULL); seg; seg = hm_seg_fit_next(h, HM_SEG_L2, span, seg)) {
-      int u = find_run(seg->free_units & allowed, span);
-      if (u >= 0) return page_init(h, seg, (unsigned)u, cls, span);
-    }
+    if ((seg = hm_seg_fit_find(h, HM_SEG_L2, span, allowed, 0, &u))) return page_init(h, seg, u, cls, span);
     /* A shorter page (at least half the span) before a new segment that
      * would get huge pages: the runs that full spans leave -- the 31 units
      * after the header hold three 8-unit pages and 7 units -- would stay

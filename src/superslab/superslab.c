@@ -143,6 +143,42 @@ hm_superslab *hm_seg_fit_next(hm_heap *h, unsigned kind, unsigned span, hm_super
   return NULL;
 }
 
+/* Where in `units` a page of `span` units goes, or -1: a multi-unit page
+ * avoids unit 0 when it can (after the header, the block placement may cost
+ * it a block). */
+static int place_run(uint32_t units, unsigned span) {
+  int u = span > 1 ? hm_seg_find_run(units & ~1u, span) : -1;
+  return u >= 0 ? u : hm_seg_find_run(units, span);
+}
+
+hm_superslab *hm_seg_fit_find(hm_heap *h, unsigned kind, unsigned span, uint32_t allowed,
+                              int resident, unsigned *unit) {
+  unsigned first = fit_list_of_run(span < HM_UNITS ? span : HM_UNITS);
+  if (resident) {
+    /* The front of every list that may fit: a segment just adopted, taken
+     * from the cache or given units back is at the front of its list. */
+    for (unsigned list = first; list < HM_FIT_LISTS; list++) {
+      hm_superslab *ss = h->fit[kind][list];
+      for (unsigned k = 0; ss && k < HM_FIT_VISIT_MAX; k++, ss = ss->fit_next) {
+        int u = hm_seg_find_run(ss->free_units & ss->dirty_units & allowed, span);
+        if (u >= 0) {
+          *unit = (unsigned)u;
+          return ss;
+        }
+      }
+    }
+    return NULL;
+  }
+  for (hm_superslab *ss = hm_seg_fit_next(h, kind, span, NULL); ss; ss = hm_seg_fit_next(h, kind, span, ss)) {
+    int u = place_run(ss->free_units & allowed, span);
+    if (u >= 0) {
+      *unit = (unsigned)u;
+      return ss;
+    }
+  }
+  return NULL;
+}
+
 void hm_seg_units_take(hm_heap *h, hm_superslab *ss, unsigned u, unsigned span) {
   uint32_t mask = run_mask(u, span);
   uint32_t fresh = mask & ss->free_units & ~ss->dirty_units;   /* not committed: the learner's signal */
@@ -569,7 +605,13 @@ static int purge_heap(hm_heap *h, uint64_t now, int force, uint64_t free_since) 
 
 /* The owner's purge: its own heap, then the process-wide cache. */
 void hm_ss_purge(hm_heap *h, int force) {
-  if (h) purge_heap(h, hm_os_now_ms(), force, UINT64_MAX);
+  if (h) {
+    /* Frees posted to full slabs come back here at the latest: a refill
+     * drains only a few segments (tiny_refill.c, heap_drain_some). */
+    for (hm_superslab *ss = h->segs[HM_SEG_TINY]; ss; ss = ss->next)
+      if (hm_load_relaxed(&ss->remote_units)) hm_ss_drain_remote(h, ss, HM_UNITS_ALL);
+    purge_heap(h, hm_os_now_ms(), force, UINT64_MAX);
+  }
   hm_ss_collect_global(force);
 }
 
@@ -762,11 +804,9 @@ void hm_heap_collect(hm_heap *h, int force) {
     hm_superslab *ss;
     while ((ss = hm_seg_abandoned_pop(HM_SEG_TINY)) != NULL) hm_tiny_adopt(h, ss);
     while ((ss = hm_seg_abandoned_pop(HM_SEG_L2)) != NULL) hm_l2_adopt(h, ss);
-    for (hm_superslab *s = h->segs[HM_SEG_TINY]; s; s = s->next)
-      if (hm_load_relaxed(&s->remote_units)) hm_ss_drain_remote(h, s, HM_UNITS_ALL);
     hm_l2_collect_all(h);
   }
-  hm_ss_purge(h, force);
+  hm_ss_purge(h, force);   /* drains the Tiny segments' remote frees first */
 }
 
 /* ---- statistics ------------------------------------------------------------------ */

@@ -48,7 +48,9 @@ HM_INLINE void hm_slab_return_block(hm_heap *h, hm_slab *s, hm_block *b) {
   if (hm_unlikely(s->used == 0)) hm_fatal("free()", "double free detected", b);
   hm_link_set(b, s->free);
   s->free = b;
-  if (--s->used == 0) h->tiny_emptied = 1;   /* for hm_ss_slab_new: worth a look */
+  /* An emptied listed slab is worth a look by hm_ss_slab_new (the active
+   * slab is not one it would release). */
+  if (--s->used == 0 && s->state != HM_SLAB_ACTIVE) h->tiny_emptied = 1;
   if (s->state == HM_SLAB_FULL) hm_partial_push(h, s);
 }
 

@@ -55,7 +55,8 @@ static uint32_t slab_take(hm_heap *h, hm_slab *s, uint32_t want, uint32_t room, 
 /* Drain the remote frees of the owned superslabs; returns blocks recovered.
  * At most HM_FIT_VISIT_MAX of them per call, in turn from where the last
  * call stopped: a heap of thousands of segments would otherwise read every
- * header for each new slab (the periodic purge drains them all). */
+ * header for each new slab (the owner's periodic purge, hm_ss_purge, drains
+ * them all). */
 static uint32_t heap_drain_some(hm_heap *h) {
   uint32_t n = 0;
   hm_superslab *ss = h->drain_cursor;

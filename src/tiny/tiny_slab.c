@@ -120,12 +120,9 @@ hm_slab *hm_ss_slab_new(hm_heap *h, unsigned cls) {
      * (resident, and holding the frees posted to them) and the empty
      * segments other heaps retired, before units never used or decommitted,
      * which cost page faults and add to the RSS. */
-    hm_superslab *ss = NULL;
-    for (unsigned visits = 0; visits < HM_FIT_VISIT_MAX; visits++) {
-      if (!(ss = hm_seg_fit_next(h, HM_SEG_TINY, span, ss))) break;
-      int u = hm_seg_find_run(ss->free_units & ss->dirty_units, span);
-      if (u >= 0) return slab_init(h, ss, (unsigned)u, cls);
-    }
+    unsigned u;
+    hm_superslab *ss = hm_seg_fit_find(h, HM_SEG_TINY, span, HM_UNITS_ALL, 1, &u);
+    if (ss) return slab_init(h, ss, u, cls);
     /* Only when a slab emptied since the last look: the partial lists of a
      * large heap are long, and this runs for every new slab. */
     if (h->tiny_emptied && hm_tiny_release_empty(h)) continue;
@@ -142,10 +139,7 @@ hm_slab *hm_ss_slab_new(hm_heap *h, unsigned cls) {
       continue;
     }
     if (hm_seg_acquire_dirty(h, HM_SEG_TINY)) continue;
-    for (ss = hm_seg_fit_next(h, HM_SEG_TINY, span, NULL); ss; ss = hm_seg_fit_next(h, HM_SEG_TINY, span, ss)) {
-      int u = hm_seg_find_run(ss->free_units, span);
-      if (u >= 0) return slab_init(h, ss, (unsigned)u, cls);
-    }
+    if ((ss = hm_seg_fit_find(h, HM_SEG_TINY, span, HM_UNITS_ALL, 0, &u))) return slab_init(h, ss, u, cls);
     if (!hm_seg_acquire(h, HM_SEG_TINY)) return NULL;
   }
 }
