@@ -133,10 +133,11 @@ declare -A WL_DESC=(
   [many_to_one:T]="T threads allocate blocks of 4 B-2 MiB in turn and hand them in batches to one thread that frees them all"
   [alloc_test:T]="T threads, each 8192 blocks of 8 B-8 KiB (log-uniform: as many per octave) replaced at random (alloc-test's kind of churn)"
   [cache_scratch:T]="T threads free an 8 B object the main thread made, then malloc, write and free 8 B objects (passive false sharing, Hoard's cache-scratch)"
+  [big_heap]="1 thread builds a heap of 1.9 GiB of address space in 16-256 KiB blocks (one byte of each written), then frees it: does a block cost more when the heap is large?"
 )
 WL_ORDER=(tiny_hot mid_hot random_mixed random_mid mid_mt:T mid_big_mt:T cross_thread cross_thread_mid
           larson:T larson_mid:T realloc_growth large large_mt:T phased many_to_one:T
-          alloc_test:T cache_scratch:T)
+          alloc_test:T cache_scratch:T big_heap)
 
 # n BASE: BASE * scale, at least MIN (default 1), as an integer
 n() { awk -v b="$1" -v s="$wl_scale" -v m="${2:-1}" 'BEGIN { v = int(b * s + 0.5); print (v < m ? m : v) }'; }
@@ -164,6 +165,7 @@ wl_cmd() {
     many_to_one:T)    WL_CMD=(bench_many_to_one "$t" "$(n $(( 80000 / t )) 20)") ;;
     alloc_test:T)     WL_CMD=(bench_alloc_test "$t" "$(n $(( 24000000 / t )))" 8192 8 8192) ;;
     cache_scratch:T)  WL_CMD=(bench_cache_scratch "$t" "$(n 1000 4)" 8 "$(( 200000 / t ))") ;;
+    big_heap)         WL_CMD=(bench_big_heap "$(n 30)" 20000 16384 262144) ;;
     *) die "internal: no workload $1" ;;
   esac
 }
@@ -177,7 +179,7 @@ declare -A PROFILE=(
   [mixed]="random_mixed realloc_growth phased larson:T alloc_test:T|2|1|5|mixed sizes: random small, realloc growth, the phased workload, Larson, alloc-test's churn"
   [large]="large large_mt:T mid_big_mt:T realloc_growth|2|1|5|large blocks (256 KiB-8 MiB), alone and in threads, the largest medium ones (128-256 KiB) in threads, and realloc growth to 1 MiB"
   [mt]="mid_mt:T larson:T larson_mid:T large_mt:T cross_thread many_to_one:T|1,2,4|1|5|thread sweep (--threads, default 1,2,4) of the multi-threaded workloads"
-  [full]="tiny_hot mid_hot random_mixed random_mid mid_mt:T mid_big_mt:T cross_thread cross_thread_mid larson:T larson_mid:T realloc_growth large large_mt:T phased many_to_one:T alloc_test:T cache_scratch:T|1,2,4|1|5|every workload, every thread count, full-length runs (tens of minutes)"
+  [full]="tiny_hot mid_hot random_mixed random_mid mid_mt:T mid_big_mt:T cross_thread cross_thread_mid larson:T larson_mid:T realloc_growth large large_mt:T phased many_to_one:T alloc_test:T cache_scratch:T big_heap|1,2,4|1|5|every workload, every thread count, full-length runs (tens of minutes)"
   [real]="${HK_REAL_ORDER[*]}|1|1|5|real programs, wall seconds (lower is better); a missing one is skipped"
 )
 PROFILE_ORDER=(quick tiny mid mixed large mt full real)

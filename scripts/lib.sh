@@ -77,7 +77,7 @@ hk_build_benches() {
   local targets=(bench_tiny_hot bench_random_mixed bench_mid_mt bench_cross_thread
                  bench_larson bench_realloc_growth bench_large bench_phased bench_idle_rss
                  bench_many_to_one bench_learn_phases bench_alloc_test bench_cache_scratch
-                 peakrss)
+                 bench_big_heap peakrss)
   HK_BENCH_BIN=$HK_BUILD/bench
   if grep -q '^HAKMEM_BUILD_BENCH:BOOL=OFF' "$HK_BUILD/CMakeCache.txt" 2>/dev/null; then
     echo "note: $(hk_shown "$HK_BUILD") has HAKMEM_BUILD_BENCH=OFF; building bench/ on its own" >&2
