@@ -435,6 +435,7 @@ typedef struct hm_superslab {
   struct hm_superslab *fit_next, *fit_prev; /* owner's fit list (see HM_FIT_LISTS) */
   struct hm_superslab *all_next, *all_prev; /* registry of every superslab */
   uint64_t abandoned_ms;             /* when an owner thread last abandoned it */
+  size_t cache_est;                  /* cached: its resident bytes, estimated (superslab.c) */
   /* One cache line per descriptor: the segment is 2 MiB-aligned, so the
    * array's offset decides. Straddling two lines, a descriptor shared each
    * with its neighbour's, whose remote frees and owner writes then moved
@@ -595,6 +596,9 @@ typedef struct hm_heap {
   hm_superslab *fit[HM_SEG_KINDS][HM_FIT_LISTS]; /* the same by longest free run */
   hm_superslab *drain_cursor;             /* Tiny: where the next refill's drain starts */
   uint32_t tiny_emptied;                  /* a Tiny slab emptied since hm_tiny_release_empty */
+  uint32_t dense_segs;                    /* hm_seg_want_huge's last density sample: */
+  uint64_t dense_ms;                      /*   segments then, when, */
+  uint8_t dense;                          /*   and its answer */
   uint32_t seg_count[HM_SEG_KINDS];
   uint32_t slow_ticks;                    /* slow-path events since the last purge check */
   uint64_t last_purge_ms;                 /* when the heap last purged (owner or background;
@@ -693,7 +697,7 @@ extern hm_params hm_param;
 #define HM_HUGE_TRIAL_EVERY 4u
 #define HM_HUGE_MIN_SEGS 32u
 /* 1 if heap h's next segment (of either kind) would get huge pages (superslab.c). */
-int hm_seg_want_huge(const struct hm_heap *h);
+int hm_seg_want_huge(struct hm_heap *h);
 /* 1 unless a trial (HM_HUGE_TRIAL) passes this one over: called once per
  * segment or span that would get the advice (superslab.c). */
 int hm_huge_trial_pick(void);

@@ -15,7 +15,10 @@ static pthread_mutex_t hm_ss_lock_ = PTHREAD_MUTEX_INITIALIZER;
 static hm_superslab *abandoned_head[HM_SEG_KINDS];
 static size_t abandoned_count[HM_SEG_KINDS];
 static hm_superslab *cache_head;          /* empty segments, most recent first */
+static hm_superslab *cache_tail;          /* ... and the oldest */
 static size_t cache_count;
+static size_t cache_resident;             /* what their cache_est add up to */
+static size_t cache_dirty;                /* how many have dirty units */
 static hm_superslab *all_head;            /* registry, for statistics */
 static size_t all_count;
 
@@ -314,19 +317,72 @@ static void unmap_locked(hm_superslab *ss) {
   hm_os_unmap(ss, HM_REGION_SIZE);
 }
 
-/* An empty segment goes to the process-wide cache; beyond its bound the
- * oldest one goes back to the OS. */
-static void cache_put(hm_superslab *ss) {
+/* ---- the empty-segment cache ---------------------------------------------------- *
+ * Empty segments any heap may take, bounded by memory: what the cached
+ * segments count for (cache_est, set as each enters) stays within
+ * ss_cache_max whole segments, and their number within HM_SS_CACHE_SEGS_MAX
+ * (ss_cache_max where address space is tight: an RLIMIT_AS, strict
+ * overcommit). Beyond either bound the oldest goes back to the OS. A
+ * segment counts whole, as when the bound was a count, except one of a heap
+ * whose recent segments were found sparse (blocks written in a word or two:
+ * hm_seg_want_huge's sample), which counts what mincore finds resident: a
+ * program that frees gigabytes of such segments and allocates again reuses
+ * more of the mappings instead of unmapping them and faulting them in
+ * (bench_big_heap 2.1 -> 3.0 Mops/s; docs/analysis/heap-scaling.md). */
+#define HM_SS_CACHE_SEGS_MAX 1024u
+
+static void cache_link(hm_superslab *ss) {
+  ss->prev = NULL;
+  ss->next = cache_head;
+  if (cache_head) cache_head->prev = ss;
+  else cache_tail = ss;
+  __atomic_store_n(&cache_head, ss, __ATOMIC_RELAXED);
+  cache_count++;
+  cache_resident += ss->cache_est;
+  if (ss->dirty_units) cache_dirty++;
+}
+
+static void cache_unlink(hm_superslab *ss) {
+  if (cache_tail == ss) cache_tail = ss->prev;
+  list_remove(&cache_head, ss);
+  cache_count--;
+  cache_resident -= ss->cache_est;
+  if (ss->dirty_units) cache_dirty--;
+}
+
+/* A cached segment's dirty units are decommitted (lock held). It keeps its
+ * place in the count: a purged segment is reused before a new mapping, and
+ * one that stays unused is unmapped by hm_ss_cache_purge. */
+static void cache_purge_one(hm_superslab *ss) {
+  if (!ss->dirty_units) return;
+  cache_dirty--;
+  purge_dirty(ss);
+}
+
+/* What an empty segment of heap h counts for in the cache: the whole
+ * segment, as the count bound did -- counting only its dirty units kept
+ * more segments of a churning heap (larson_mid at 4 threads: 7 % more peak
+ * RSS) -- unless h's recent segments were found sparse (hm_seg_want_huge's
+ * sample): then what mincore finds resident. */
+static size_t seg_resident_est(const hm_heap *h, hm_superslab *ss) {
+  if (ss->dirty_units && h && h->dense_segs && !h->dense) return hm_os_resident(ss, HM_REGION_SIZE);
+  return HM_REGION_SIZE;
+}
+
+/* An empty segment of heap h (NULL: none to ask) goes to the cache; beyond
+ * its bounds the oldest ones go back to the OS. */
+static void cache_put(hm_heap *h, hm_superslab *ss) {
   atomic_store_explicit(&ss->owner, NULL, memory_order_release);
   ss->dirty_since_ms = hm_os_now_ms();
+  ss->cache_est = seg_resident_est(h, ss);
+  size_t max_bytes = (size_t)HM_PARAM(ss_cache_max) * HM_REGION_SIZE;
+  size_t max_count = hm_os_address_space_tight() ? HM_PARAM(ss_cache_max) : HM_SS_CACHE_SEGS_MAX;
+  if (max_count < HM_PARAM(ss_cache_max)) max_count = HM_PARAM(ss_cache_max);
   hm_lock(&hm_ss_lock_);
-  list_push(&cache_head, ss);
-  cache_count++;
-  if (cache_count > HM_PARAM(ss_cache_max)) {
-    hm_superslab *victim = cache_head;
-    while (victim->next) victim = victim->next;
-    list_remove(&cache_head, victim);
-    cache_count--;
+  cache_link(ss);
+  while (cache_tail && (cache_count > max_count || cache_resident > max_bytes)) {
+    hm_superslab *victim = cache_tail;
+    cache_unlink(victim);
     unmap_locked(victim);
   }
   hm_unlock(&hm_ss_lock_);
@@ -337,12 +393,9 @@ static void cache_put(hm_superslab *ss) {
 static hm_superslab *cache_get(int dirty_only) {
   if (!__atomic_load_n(&cache_head, __ATOMIC_RELAXED)) return NULL;
   hm_lock(&hm_ss_lock_);
-  hm_superslab *ss = cache_head;
+  hm_superslab *ss = dirty_only && !cache_dirty ? NULL : cache_head;
   while (dirty_only && ss && !ss->dirty_units) ss = ss->next;
-  if (ss) {
-    list_remove(&cache_head, ss);
-    cache_count--;
-  }
+  if (ss) cache_unlink(ss);
   hm_unlock(&hm_ss_lock_);
   return ss;
 }
@@ -383,7 +436,11 @@ static int heap_dense(const hm_heap *h) {
   size_t resident = 0, committed = 0;
   for (unsigned k = 0; k < HM_SEG_KINDS; k++) {
     const hm_superslab *ss = h->segs[k];
-    for (unsigned n = 0; ss && (ss = ss->next) != NULL && n < HM_HUGE_DENSITY_SAMPLE;) {
+    /* (at most 4 samples' worth of segments looked at: every segment of a
+     * large heap may carry the advice already) */
+    for (unsigned n = 0, seen = 0; ss && (ss = ss->next) != NULL && n < HM_HUGE_DENSITY_SAMPLE &&
+                                   seen < 4 * HM_HUGE_DENSITY_SAMPLE;
+         seen++) {
       if (ss->maybe_huge) continue;
       committed += (size_t)__builtin_popcount(~ss->free_units | ss->dirty_units) * HM_UNIT_SIZE;
       resident += hm_os_resident((void *)ss, HM_REGION_SIZE);
@@ -417,10 +474,23 @@ static int heap_dense(const hm_heap *h) {
  * work for nothing here. Never in secure mode: the guard pages inside a
  * segment split its mapping. During the learner's trial (HM_HUGE_TRIAL)
  * seg_take gives it to one such segment in HM_HUGE_TRIAL_EVERY. */
-int hm_seg_want_huge(const hm_heap *h) {
+int hm_seg_want_huge(hm_heap *h) {
   uint32_t huge = HM_PARAM(huge_pages);
   uint32_t segs = h->seg_count[HM_SEG_TINY] + h->seg_count[HM_SEG_L2];
-  return (huge & HM_HUGE_SEGMENTS) && !hm_param.secure && segs >= HM_HUGE_MIN_SEGS && heap_dense(h);
+  if (!(huge & HM_HUGE_SEGMENTS) || hm_param.secure || segs < HM_HUGE_MIN_SEGS) return 0;
+  /* heap_dense's answer stands until the heap has taken or left a quarter
+   * of its segments (at least 8), or for a second: sampled at every new
+   * segment, a heap growing by gigabytes spent a sixth of its time in
+   * mincore (bench_big_heap, docs/analysis/heap-scaling.md). */
+  uint32_t step = h->dense_segs / 4 > 8 ? h->dense_segs / 4 : 8;
+  uint64_t now = hm_os_now_ms();
+  if (!h->dense_segs || segs >= h->dense_segs + step || segs + step <= h->dense_segs ||
+      now - h->dense_ms >= 1000) {
+    h->dense = (uint8_t)heap_dense(h);
+    h->dense_segs = segs;
+    h->dense_ms = now;
+  }
+  return h->dense;
 }
 
 /* During the learner's trial (HM_HUGE_TRIAL), one segment or span the
@@ -525,7 +595,7 @@ void hm_seg_abandon(hm_heap *h, hm_superslab *ss) {
     ss->blocks_purged = 0;
   }
   if (ss->free_units == HM_UNITS_ALL && !hm_load_relaxed(&ss->remote_units)) {
-    cache_put(ss);
+    cache_put(h, ss);
     return;
   }
   /* Under the lock: a reclaiming freer (hm_seg_reclaim) that sees
@@ -554,7 +624,7 @@ static void retire_all_empty(hm_heap *h) {
       next = ss->fit_next;
       if (retirable(h, ss)) {
         heap_remove(h, ss);
-        cache_put(ss);
+        cache_put(h, ss);
       }
     }
   }
@@ -666,7 +736,7 @@ static size_t cache_purge_locked(uint64_t now, int force, int *pending) {
       continue;
     }
     released += (size_t)__builtin_popcount(ss->dirty_units) * HM_UNIT_SIZE;
-    purge_dirty(ss);
+    cache_purge_one(ss);
   }
   return released;
 }
@@ -696,8 +766,7 @@ int hm_ss_cache_purge(uint64_t now) {
       pending = 1;
       continue;
     }
-    list_remove(&cache_head, ss);
-    cache_count--;
+    cache_unlink(ss);
     unmap_locked(ss);
   }
   hm_unlock(&hm_ss_lock_);
@@ -711,8 +780,7 @@ size_t hm_ss_cache_unmap_all(void) {
   hm_lock(&hm_ss_lock_);
   hm_superslab *ss;
   while ((ss = cache_head) != NULL) {
-    list_remove(&cache_head, ss);
-    cache_count--;
+    cache_unlink(ss);
     unmap_locked(ss);
     released += HM_REGION_SIZE;
   }
