@@ -1031,8 +1031,9 @@ void hm_large_counts(uint64_t *hits, uint64_t *misses, uint64_t *drops);
  * none sampled), and how many of the next frees to sample (0: none). */
 double hm_large_density_take(unsigned next_samples);
 /* 2 MiB (aligned, resident) taken from a cached large span for a segment;
- * NULL when none has a whole chunk (or in secure mode). */
-void *hm_large_take_chunk(void);
+ * NULL when none has a whole chunk (or in secure mode). *huge: the span
+ * carried huge-page advice. */
+void *hm_large_take_chunk(int *huge);
 void hm_large_lock(void);
 void hm_large_unlock(void);
 void hm_large_reinit_lock(void);

@@ -939,8 +939,8 @@ void hm_large_usage(hm_usage *u, int resident) {
  * last whole 2 MiB chunk is taken, what lies beyond it is unmapped, and the
  * span stays cached, shorter. A span of one chunk goes whole. Never in
  * secure mode (its guards sit inside spans). NULL when no span has a whole
- * chunk. */
-void *hm_large_take_chunk(void) {
+ * chunk. *huge: whether the span was mapped with huge-page advice. */
+void *hm_large_take_chunk(int *huge) {
   if (hm_param.secure) return NULL;
   hm_lock(&large_lock);
   hm_large_hdr *out = incoming_admit(NULL);
@@ -956,6 +956,7 @@ void *hm_large_take_chunk(void) {
     return NULL;
   }
   cached_span *c = &cache[best];
+  *huge = c->hdr->huge != 0;   /* the whole span's advice (one mapping, one advice) */
   size_t chunks = c->size / HM_REGION_SIZE, keep = (chunks - 1) * HM_REGION_SIZE;
   uint8_t *chunk = (uint8_t *)c->hdr + keep, *tail = chunk + HM_REGION_SIZE;
   size_t tail_size = c->size - keep - HM_REGION_SIZE;

@@ -273,10 +273,14 @@ static hm_superslab *map_new(int huge) {
    * again, and the large cache's memory serves small blocks too. Its old
    * contents are not zero: the header is cleared, and every unit is dirty
    * (committed, decommitted after the purge delay if unused). */
-  hm_superslab *ss = hm_large_take_chunk();
+  int span_huge = 0;
+  hm_superslab *ss = hm_large_take_chunk(&span_huge);
   if (ss) {
     memset(ss, 0, sizeof *ss);
-    ss->maybe_huge = 1;   /* the span's advice, whatever it was */
+    /* The span's advice: with none, no MADV_NOHUGEPAGE is owed before a
+     * decommit or a reuse (one more syscall and a VMA split each; 657 of
+     * them in bench_many_to_one 64 1250, when every carved chunk said so). */
+    ss->maybe_huge = (uint8_t)span_huge;
     ss->dirty_units = HM_UNITS_ALL;
     ss->dirty_since_ms = hm_os_now_ms();
   } else {
