@@ -15,15 +15,17 @@
  * malloc, and smallest for free):
  *   malloc: late / early < MAX_RATIO  (1-2 now; 45-70 before)
  *   free:   early / late < MAX_RATIO  (about 1 now; 6-10 before)
- * Up to three attempts: a preempted window on a loaded machine is not a
- * failure; a growing cost fails all three.
+ * Up to five attempts: a preempted window on a loaded machine is not a
+ * failure; a growing cost fails all five. CTest runs it alone (RUN_SERIAL):
+ * beside another test, the late windows of a CI run read 4-10x the early
+ * ones in all three attempts of an earlier version (1.6-2x alone).
  *
  * Usage: heap_scaling */
 #include "test_util.h"
 
 #include <time.h>
 
-enum { BLOCKS = 24000, SIZE = 128 << 10, WINDOW = 2000, SKIP = 1000, ATTEMPTS = 3 };
+enum { BLOCKS = 24000, SIZE = 128 << 10, WINDOW = 2000, SKIP = 1000, ATTEMPTS = 5 };
 #define MAX_RATIO 4.0
 
 static double now(void)
