@@ -162,8 +162,15 @@ HM_EXPORT void *hakmem_reallocarray(void *p, size_t n, size_t size) {
 }
 
 /* ---- aligned allocation ------------------------------------------------------------ */
-/* `align` is a power of two. Blocks of a class whose size is a multiple of
- * align are aligned to it (slabs start 4 KiB aligned), up to 4 KiB. */
+/* `align` is a power of two. Up to 64 KiB a block of a segment serves it:
+ * the low 32 bits of a block's address are a multiple of its size (block
+ * placement, hakmem_internal.h), so a class whose size is a multiple of
+ * align is aligned to it, and a span block (above 64 KiB) starts on a unit
+ * boundary. Above, a large mapping: one per block, which the kernel's
+ * limit on mappings (vm.max_map_count, 65530) bounds -- below 64 KiB, each
+ * such block took one too, and the 65,500th posix_memalign(8192, 100)
+ * failed with ENOMEM (glibc, mimalloc, tcmalloc and jemalloc serve
+ * 100,000 of them). */
 static void *aligned_alloc_pow2(size_t align, size_t size) {
   if (align > 16) HM_DBG(hm_tls_heap, early[HAKMEM_EARLY_ALLOC_ALIGNED], 1);
   if (align <= 16) {
@@ -172,7 +179,7 @@ static void *aligned_alloc_pow2(size_t align, size_t size) {
   }
   if (align <= HM_MAX_ALIGN_IN_SLAB && size <= HM_SMALL_MAX) {
     unsigned c = hm_size_class(size < align ? align : size);
-    while (hm_class_size[c] & (align - 1)) c++;
+    while (!hm_l2_is_span_class(c) && (hm_class_size[c] & (align - 1))) c++;
     return hm_small_alloc(c);
   }
   if (align > (size_t)PTRDIFF_MAX / 2) {

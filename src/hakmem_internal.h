@@ -285,7 +285,7 @@ enum { HM_FIT_LISTS = 6, HM_FIT_EMPTY = 5, HM_FIT_NONE = 0xff };
 #define HM_NUM_CLASSES 52                 /* classes 0..51 */
 #define HM_MIN_BLOCK 16                   /* a free block holds its link and its free mark */
 #define HM_CLASS_NONE HM_NUM_CLASSES      /* marks unassigned units; its bin has no room */
-#define HM_MAX_ALIGN_IN_SLAB 4096         /* power-of-two blocks are aligned to their size up to this */
+#define HM_MAX_ALIGN_IN_SLAB 65536        /* alignments served by slab and page blocks (exports.c) */
 #define HM_L2_SPAN_CLASS 44               /* classes 44..51 (above 64 KiB) are span blocks */
 #define HM_SPAN_ALIGN 4096u               /* what free's check asks of a span block's start */
 HM_INLINE int hm_l2_is_span_class(unsigned cls) {
