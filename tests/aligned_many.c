@@ -24,14 +24,8 @@ static void *blocks[MAX_BLOCKS];
 static long max_map_count(void)
 {
     char buf[32];
-    int fd = open("/proc/sys/vm/max_map_count", O_RDONLY);
-    if (fd < 0)
+    if (hk_read_small_file("/proc/sys/vm/max_map_count", buf, sizeof buf) < 0)
         return -1;
-    ssize_t k = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (k <= 0)
-        return -1;
-    buf[k] = 0;
     return strtol(buf, NULL, 10);
 }
 

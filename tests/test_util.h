@@ -10,6 +10,9 @@
  * rss_kib()              resident set size of this process in KiB, read
  *                        from /proc/self/statm with read(2) (no malloc).
  * vm_kib()               its virtual size (VmSize), the same way.
+ * hk_read_small_file(path, buf, cap)
+ *                        a small /proc or /sys file into buf (read(2), no
+ *                        malloc), NUL-terminated; its length, or -1.
  * hk_active()            1 if hakmem serves this test's allocations: a
  *                        fresh malloc(64) block is one hakmem says it owns
  *                        (hakmem_owns), else 0 -- also when hakmem is loaded
@@ -232,18 +235,27 @@ static inline size_t pat_check(const void *p, size_t n, uint64_t seed)
 }
 
 /* ---- process info ------------------------------------------------------- */
-/* Field `index` of /proc/self/statm (0 size, 1 resident) in KiB. */
-static inline long statm_kib(int index)
+/* A small file (/proc, /sys) into buf, NUL-terminated, with read(2) (no
+ * malloc); its length, or -1. */
+static inline ssize_t hk_read_small_file(const char *path, char *buf, size_t cap)
 {
-    char buf[256];
-    int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -1;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
+    ssize_t n = read(fd, buf, cap - 1);
     close(fd);
     if (n <= 0)
         return -1;
     buf[n] = 0;
+    return n;
+}
+
+/* Field `index` of /proc/self/statm (0 size, 1 resident) in KiB. */
+static inline long statm_kib(int index)
+{
+    char buf[256];
+    if (hk_read_small_file("/proc/self/statm", buf, sizeof buf) < 0)
+        return -1;
     char *q = buf;
     long v = strtol(q, &q, 10);
     while (index-- > 0)
