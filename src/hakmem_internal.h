@@ -643,6 +643,8 @@ typedef struct hm_large_hdr {
                            learner's fresh-bytes signal counts the grown part by it) */
   size_t resident;      /* freed, waiting to join the cache (large.c, "incoming"): the
                            resident bytes its free estimated */
+  size_t mapped;        /* bytes mapped from the header when more than map_size (a
+                           span shorter than its 2 MiB chunk maps all of it); else 0 */
 } hm_large_hdr;
 
 /* ---- runtime parameters (params.c) ---------------------------------------- */

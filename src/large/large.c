@@ -223,6 +223,36 @@ static void *map_span(size_t size, size_t align, size_t phase, size_t *huge) {
 
 static size_t page_up(size_t n) { return (n + 4095) & ~(size_t)4095; }
 
+/* A span of `size` bytes (below 2 MiB) in a mapping of its whole 2 MiB
+ * chunk. The chunks of such spans are adjacent where the window hands them
+ * out in turn, and the kernel merges adjacent mappings of the same kind
+ * into one; with a gap after each span, each was a mapping of its own, and
+ * the 65,500th live large block failed with ENOMEM at the kernel's limit
+ * (vm.max_map_count, 65530), where glibc and the peers serve 70,000 blocks
+ * of 300 KiB (docs/analysis/heap-scaling.md). The rest of the chunk is
+ * address space until the span grows into it (span_grow: no system call).
+ * No huge-page advice: the span is what is used. */
+static void *map_chunk(size_t size, size_t *huge) {
+  void *p = map_plain(HM_REGION_SIZE, HM_REGION_SIZE, 0);
+  *huge = 0;
+  if (p) count_fresh(size, 0);
+  return p;
+}
+
+/* What unmapping span h takes: its map_size, or the whole chunk it fills. */
+static size_t span_extent(const hm_large_hdr *h) {
+  return h->mapped > h->map_size ? h->mapped : h->map_size;
+}
+
+/* Span h, `size` bytes now, keeps its first `keep`: the rest goes back to
+ * the OS, the rest of its chunk too (a hole before still-mapped chunk
+ * space would be grown over later). */
+static void span_cut(hm_large_hdr *h, size_t size, size_t keep) {
+  size_t end = h->mapped > size ? h->mapped : size;
+  hm_os_unmap((uint8_t *)h + keep, end - keep);
+  h->mapped = 0;
+}
+
 /* The header alone on its page (secure mode relies on it: no user write
  * reaches the header). */
 static size_t user_off_for(size_t align) {
@@ -329,7 +359,7 @@ static hm_large_hdr *chain_push(hm_large_hdr *chain, int32_t i) {
 static void unmap_chain(hm_large_hdr *h) {
   while (h) {
     hm_large_hdr *next = (hm_large_hdr *)(uintptr_t)h->asked;
-    hm_os_unmap(h, h->map_size);
+    hm_os_unmap(h, span_extent(h));
     h = next;
   }
 }
@@ -495,8 +525,13 @@ static hm_large_hdr *span_grow(hm_large_hdr *h, size_t old, size_t need, size_t 
                                int guarded) {
   size_t from = guarded ? off : 0;   /* where the part that mremap takes starts */
   size_t huge = h->huge;   /* the grown part has the span's advice, moved or not */
+  if (h->mapped > old) {
+    if (need <= h->mapped) return h;   /* the rest of its chunk is mapped already */
+    old = h->mapped;                   /* mremap takes the whole mapping */
+  }
   void *r = mremap((uint8_t *)h + from, old - from, need - from, 0);
   if (r != MAP_FAILED) {
+    h->mapped = 0;
     count_fresh(need - old, huge);
     return h;
   }
@@ -518,6 +553,7 @@ static hm_large_hdr *span_grow(hm_large_hdr *h, size_t old, size_t need, size_t 
     memcpy(dst, h, sizeof *h);
     hm_os_unmap(h, from);
   }
+  ((hm_large_hdr *)dst)->mapped = 0;
   count_fresh(need - old, huge);
   return (hm_large_hdr *)dst;
 }
@@ -550,6 +586,7 @@ static size_t span_fit(hm_large_hdr *h, size_t got, size_t need, size_t slack) {
     t->guard = 0;
     t->asked = 0;
     t->huge = h->huge;   /* one mapping, one advice */
+    t->mapped = 0;
     hm_lock(&large_lock);
     int cached = cache_has_room(tsize, tsize);
     if (cached) cache_insert(t, tsize, tsize, hm_os_now_ms());
@@ -558,7 +595,7 @@ static size_t span_fit(hm_large_hdr *h, size_t got, size_t need, size_t slack) {
     got = end;
   }
   if (got > need + slack) {
-    hm_os_unmap((uint8_t *)h + need + slack, got - need - slack);
+    span_cut(h, got, need + slack);
     got = need + slack;
   }
   return got;
@@ -591,7 +628,8 @@ static hm_large_hdr *span_reuse(hm_large_hdr *h, size_t *size, size_t need, size
   *size = need;
   return grown;
 fail:
-  hm_os_unmap(h, got);
+  h->map_size = got;
+  hm_os_unmap(h, span_extent(h));
   return NULL;
 }
 
@@ -644,19 +682,25 @@ void *hm_large_alloc(size_t size, size_t align, int zero) {
   if (!h) {
     map_size = need;
     /* The header chunk is 2 MiB aligned; for alignments above 2 MiB the
-     * user pointer h + 2 MiB must be aligned instead. */
-    size_t huge;
+     * user pointer h + 2 MiB must be aligned instead. A plain span shorter
+     * than its chunk maps the whole chunk (map_chunk). */
+    size_t huge, mapped = map_size;
     if (align > HM_REGION_SIZE)
       h = map_span(map_size, align, HM_REGION_SIZE, &huge);
+    else if (!g && map_size < HM_REGION_SIZE && !hm_os_address_space_tight())
+      h = map_chunk(map_size, &huge), mapped = HM_REGION_SIZE;
     else
       h = map_span(map_size, HM_REGION_SIZE, 0, &huge);
-    if (h) h->huge = huge;
+    if (h) {
+      h->huge = huge;
+      h->mapped = mapped > map_size ? mapped : 0;
+    }
     if (h && g && guard_set(h, map_size, off) != 0) {
       hm_os_unmap(h, map_size);
       h = NULL;
     }
     if (!h || (!hm_region_in_map((uintptr_t)h + off) && far_add((uintptr_t)h + off) != 0)) {
-      if (h) hm_os_unmap(h, map_size);
+      if (h) hm_os_unmap(h, mapped);
       errno = ENOMEM;
       return NULL;
     }
@@ -780,7 +824,7 @@ void hm_large_free(void *p, const char *fn) {
   else if (!far) BUMP(count_drops);
   hm_unlock(&large_lock);
   unmap_chain(out);
-  if (!keep) hm_os_unmap(h, size);
+  if (!keep) hm_os_unmap(h, span_extent(h));
   hm_bg_check_attention();   /* a sleeping background thread: a span waits for its delay */
 }
 
@@ -848,7 +892,7 @@ void *hm_large_realloc(void *p, size_t size) {
     if (need < page_up(off + asked) / 2) {
       /* The new guard first: if the mapping cannot be split, keep the size. */
       if (g && hm_os_protect((uint8_t *)h + need, g, 0) != 0) return p;
-      hm_os_unmap((uint8_t *)h + need + g, old - need);
+      span_cut(h, old + g, need + g);
       h->map_size = need + g;
       LIVE_SUB(live_bytes, old - need);
     }
