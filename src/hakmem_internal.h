@@ -829,6 +829,7 @@ void hm_os_decommit(void *p, size_t size);
 int hm_os_protect(void *p, size_t size, int readable);   /* 0, or -1 (errno kept) */
 size_t hm_os_resident(void *p, size_t size);   /* mincore: bytes resident */
 int hm_os_address_space_tight(void);          /* RLIMIT_AS set or strict overcommit */
+int hm_os_thp_always(void);                   /* transparent huge pages: "always" */
 /* MADV_HUGEPAGE (on) or MADV_NOHUGEPAGE over [p, p + size): 0, or -1 (errno kept). */
 int hm_os_hugepage(void *p, size_t size, int on);
 uint64_t hm_os_now_ms(void);

@@ -179,6 +179,12 @@ __thread uint64_t hm_os_released_by_thread;
 void hm_os_unmap(void *p, size_t size) {
   int saved = errno;
   if (munmap(p, size) == 0) hm_os_released_by_thread += size;
+  /* Unmapping from the middle of a mapping splits it, which the kernel
+   * refuses at its limit on mappings (vm.max_map_count; adjacent large
+   * spans merge into one: large.c, map_chunk): the pages at least go back,
+   * the address space stays. */
+  else if (errno == ENOMEM && madvise(p, size, MADV_DONTNEED) == 0)
+    hm_os_released_by_thread += size;
   HM_OS_COUNT(unmaps, 1);
   HM_OS_COUNT(unmap_bytes, size);
   if (in_window((uintptr_t)p))   /* room for a size that found none: look again */
@@ -264,6 +270,30 @@ size_t hm_os_resident(void *p, size_t size) {
   }
   errno = saved;
   return total;
+}
+
+/* Is transparent huge page support set to "always" (every 2 MiB-aligned
+ * anonymous range may get a huge page on its first touch)? Read once from
+ * sysfs (open/read: no malloc); 0 when unknown. */
+int hm_os_thp_always(void) {
+  static _Atomic int cached = -1;
+  int v = atomic_load_explicit(&cached, memory_order_relaxed);
+  if (v >= 0) return v;
+  char buf[128];
+  v = 0;
+  int saved = errno;
+  int fd = open("/sys/kernel/mm/transparent_hugepage/enabled", O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n > 0) {
+      buf[n] = 0;
+      v = strstr(buf, "[always]") != NULL;
+    }
+  }
+  errno = saved;
+  atomic_store_explicit(&cached, v, memory_order_relaxed);
+  return v;
 }
 
 int hm_os_hugepage(void *p, size_t size, int on) {

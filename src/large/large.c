@@ -231,10 +231,14 @@ static size_t page_up(size_t n) { return (n + 4095) & ~(size_t)4095; }
  * (vm.max_map_count, 65530), where glibc and the peers serve 70,000 blocks
  * of 300 KiB (docs/analysis/heap-scaling.md). The rest of the chunk is
  * address space until the span grows into it (span_grow: no system call).
- * No huge-page advice: the span is what is used. */
+ * No huge-page advice: the span is what is used; where huge pages are
+ * "always", the chunk is advised against them, or its first touch could
+ * commit 2 MiB for a span of 300 KiB (such chunks still merge with each
+ * other: one advice, one kind of mapping). */
 static void *map_chunk(size_t size, size_t *huge) {
   void *p = map_plain(HM_REGION_SIZE, HM_REGION_SIZE, 0);
   *huge = 0;
+  if (p && hm_os_thp_always()) (void)hm_os_hugepage(p, HM_REGION_SIZE, 0);
   if (p) count_fresh(size, 0);
   return p;
 }
