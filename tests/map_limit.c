@@ -11,16 +11,19 @@
  *            after a short span kept every span a mapping of its own. A
  *            span shorter than its chunk now maps the whole chunk, and the
  *            kernel merges adjacent ones (src/large/large.c, map_chunk).
+ *   shrunk   malloc(1 MiB), then realloc to 300 KiB: the shrink unmapped the
+ *            tail, splitting the merged run again; inside its chunk it now
+ *            decommits it (span_cut).
  *
  * Each case holds max_map_count + 2000 blocks (at most 200,000; a limit
  * that many blocks do not reach is reported, not failed), writes each one's
  * index into it, checks every block is aligned and kept its index, then
  * frees them. Peak RSS about 550 MiB (the large case: a header page and a
- * data page per block). The large case is skipped under a sanitizer: with
+ * data page per block). The large cases are skipped under a sanitizer: with
  * ThreadSanitizer's shadow mappings the kernel's limit came at 13,176
  * blocks, whatever the allocator does.
  *
- * Usage: map_limit [aligned|large] (both by default) */
+ * Usage: map_limit [aligned|large|shrunk] (all by default) */
 #include "test_util.h"
 
 enum { EXTRA = 2000, MAX_BLOCKS = 200000 };
@@ -77,6 +80,18 @@ static void *alloc_large(long i)
     return malloc((300 << 10) + (size_t)(i % 64) * 16);
 }
 
+static void *alloc_shrunk(long i)
+{
+    char *p = malloc(1 << 20);
+    if (!p)
+        return NULL;
+    p[(1 << 20) - 1] = 1;   /* the tail that goes back is resident */
+    char *q = realloc(p, (300 << 10) + (size_t)(i % 64) * 16);
+    if (!q)
+        free(p);
+    return q;
+}
+
 int main(int argc, char **argv)
 {
     hk_require_if_expected("map_limit");
@@ -89,11 +104,13 @@ int main(int argc, char **argv)
     NOTE("vm.max_map_count %ld: %ld live blocks of each kind", limit, n);
     if (hk_selected(argc, argv, "aligned"))
         hold("posix_memalign(8192, ~100)", n, 8192, alloc_aligned);
-    if (hk_selected(argc, argv, "large")) {
-        if (HK_SANITIZED)
-            NOTE("large: skipped under a sanitizer (its shadow mappings count too)");
-        else
-            hold("malloc(~300 KiB)", n, 16, alloc_large);
+    if (HK_SANITIZED) {
+        NOTE("large, shrunk: skipped under a sanitizer (its shadow mappings count too)");
+        return test_finish("map_limit");
     }
+    if (hk_selected(argc, argv, "large"))
+        hold("malloc(~300 KiB)", n, 16, alloc_large);
+    if (hk_selected(argc, argv, "shrunk"))
+        hold("malloc(1 MiB) shrunk to ~300 KiB", n, 16, alloc_shrunk);
     return test_finish("map_limit");
 }

@@ -248,11 +248,19 @@ static size_t span_extent(const hm_large_hdr *h) {
   return h->mapped > h->map_size ? h->mapped : h->map_size;
 }
 
-/* Span h, `size` bytes now, keeps its first `keep`: the rest goes back to
- * the OS, the rest of its chunk too (a hole before still-mapped chunk
- * space would be grown over later). */
+/* Span h, `size` bytes now, keeps its first `keep`: the pages of the rest
+ * go back to the OS. Within the 2 MiB chunk map_chunk made the mapping
+ * stays whole -- decommitted, the rest becomes chunk space the span may
+ * grow into again -- so that no cut splits a run of merged chunks (a split
+ * is a mapping more: 70,000 blocks of 1 MiB shrunk to 300 KiB met the
+ * kernel's limit). A longer span is unmapped from `keep` on, the rest of
+ * its chunk with it (a hole would be grown over later). */
 static void span_cut(hm_large_hdr *h, size_t size, size_t keep) {
   size_t end = h->mapped > size ? h->mapped : size;
+  if (h->mapped == HM_REGION_SIZE && end == HM_REGION_SIZE) {   /* map_chunk's */
+    hm_os_decommit((uint8_t *)h + keep, size - keep);
+    return;
+  }
   hm_os_unmap((uint8_t *)h + keep, end - keep);
   h->mapped = 0;
 }
