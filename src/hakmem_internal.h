@@ -830,6 +830,9 @@ int hm_os_protect(void *p, size_t size, int readable);   /* 0, or -1 (errno kept
 size_t hm_os_resident(void *p, size_t size);   /* mincore: bytes resident */
 int hm_os_address_space_tight(void);          /* RLIMIT_AS set or strict overcommit */
 int hm_os_thp_always(void);                   /* transparent huge pages: "always" */
+/* A small /proc or /sys file into buf, NUL-terminated (open/read: no
+ * malloc); its length, or -1. errno is kept. */
+long hm_os_read_small(const char *path, char *buf, size_t cap);
 /* MADV_HUGEPAGE (on) or MADV_NOHUGEPAGE over [p, p + size): 0, or -1 (errno kept). */
 int hm_os_hugepage(void *p, size_t size, int on);
 uint64_t hm_os_now_ms(void);
@@ -891,6 +894,8 @@ void hm_slab_remote_push(hm_superslab *ss, hm_slab *s, hm_block *head, hm_block 
 hm_slab *hm_ss_slab_new(hm_heap *h, unsigned cls);
 void hm_ss_slab_release(hm_heap *h, hm_slab *s);
 int hm_ss_drain_remote(hm_heap *h, hm_superslab *ss, uint32_t units);
+/* Every owned Tiny segment's remote frees back into its slabs. */
+void hm_tiny_drain_all(hm_heap *h);
 void hm_tiny_adopt(hm_heap *h, hm_superslab *ss);
 void hm_tiny_abandon_all(hm_heap *h);
 /* Release the heap's empty Tiny slabs kept on its partial lists (see

@@ -232,6 +232,21 @@ void hm_os_calibrate(double *fault_ns, double *map_ns, double *decommit_ns) {
   *decommit_ns = d < 1e29 ? d : 5000;
 }
 
+/* A small /proc or /sys file, read without malloc (hakmem_internal.h). */
+long hm_os_read_small(const char *path, char *buf, size_t cap) {
+  int saved = errno;
+  ssize_t n = -1;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    n = read(fd, buf, cap - 1);
+    close(fd);
+  }
+  if (n <= 0) n = -1;
+  else buf[n] = 0;
+  errno = saved;
+  return n;
+}
+
 /* Whether address space that holds no memory costs something here: a
  * finite RLIMIT_AS (mappings count whole against it), or strict overcommit
  * (vm.overcommit_memory = 2: a writable private mapping is charged to the
@@ -246,13 +261,8 @@ int hm_os_address_space_tight(void) {
   int saved = errno;
   struct rlimit rl;
   t = getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY;
-  char mode = '0';
-  int fd = open("/proc/sys/vm/overcommit_memory", O_RDONLY | O_CLOEXEC);
-  if (fd >= 0) {
-    if (read(fd, &mode, 1) != 1) mode = '0';
-    close(fd);
-  }
-  t |= mode == '2';
+  char mode[8];
+  t |= hm_os_read_small("/proc/sys/vm/overcommit_memory", mode, sizeof mode) > 0 && mode[0] == '2';
   errno = saved;
   atomic_store_explicit(&tight, t, memory_order_relaxed);
   return t;
@@ -280,18 +290,8 @@ int hm_os_thp_always(void) {
   int v = atomic_load_explicit(&cached, memory_order_relaxed);
   if (v >= 0) return v;
   char buf[128];
-  v = 0;
-  int saved = errno;
-  int fd = open("/sys/kernel/mm/transparent_hugepage/enabled", O_RDONLY | O_CLOEXEC);
-  if (fd >= 0) {
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n > 0) {
-      buf[n] = 0;
-      v = strstr(buf, "[always]") != NULL;
-    }
-  }
-  errno = saved;
+  v = hm_os_read_small("/sys/kernel/mm/transparent_hugepage/enabled", buf, sizeof buf) > 0 &&
+      strstr(buf, "[always]") != NULL;
   atomic_store_explicit(&cached, v, memory_order_relaxed);
   return v;
 }

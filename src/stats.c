@@ -101,12 +101,7 @@ void hm_stats_heap_exit(hm_heap *h) {
 
 static size_t process_rss(void) {
   char buf[128];
-  int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 0;
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n <= 0) return 0;
-  buf[n] = 0;
+  if (hm_os_read_small("/proc/self/statm", buf, sizeof buf) < 0) return 0;
   char *p = buf;
   while (*p && *p != ' ') p++;   /* skip "size" */
   return (size_t)strtoull(p, NULL, 10) * 4096;

@@ -682,8 +682,7 @@ void hm_ss_purge(hm_heap *h, int force) {
   if (h) {
     /* Frees posted to full slabs come back here at the latest: a refill
      * drains only a few segments (tiny_refill.c, heap_drain_some). */
-    for (hm_superslab *ss = h->segs[HM_SEG_TINY]; ss; ss = ss->next)
-      if (hm_load_relaxed(&ss->remote_units)) hm_ss_drain_remote(h, ss, HM_UNITS_ALL);
+    hm_tiny_drain_all(h);
     purge_heap(h, hm_os_now_ms(), force, UINT64_MAX);
   }
   hm_ss_collect_global(force);
@@ -698,8 +697,7 @@ void hm_ss_purge(hm_heap *h, int force) {
  * an early decommit costs it nothing it would notice. An exiting owner calls
  * it too (init.c, thread_exit), with idle_since UINT64_MAX: its last purge. */
 int hm_heap_purge_idle(hm_heap *h, uint64_t now, uint64_t idle_since) {
-  for (hm_superslab *ss = h->segs[HM_SEG_TINY]; ss; ss = ss->next)
-    if (hm_load_relaxed(&ss->remote_units)) hm_ss_drain_remote(h, ss, HM_UNITS_ALL);
+  hm_tiny_drain_all(h);
   hm_l2_collect_all(h);
   return purge_heap(h, now, 0, idle_since);
 }

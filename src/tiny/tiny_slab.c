@@ -70,13 +70,17 @@ unsigned hm_tiny_release_empty(hm_heap *h) {
   return n;
 }
 
+void hm_tiny_drain_all(hm_heap *h) {
+  for (hm_superslab *ss = h->segs[HM_SEG_TINY]; ss; ss = ss->next)
+    if (hm_load_relaxed(&ss->remote_units)) hm_ss_drain_remote(h, ss, HM_UNITS_ALL);
+}
+
 void hm_tiny_abandon_all(hm_heap *h) {
   hm_superslab *ss;
   /* What other threads freed to us so far goes back into our slabs first,
    * and every empty slab is released: a segment left with no block goes to
    * the cache instead of waiting, ownerless, for a drain. */
-  for (ss = h->segs[HM_SEG_TINY]; ss; ss = ss->next)
-    if (hm_load_relaxed(&ss->remote_units)) hm_ss_drain_remote(h, ss, HM_UNITS_ALL);
+  hm_tiny_drain_all(h);
   hm_tiny_release_empty(h);
   while ((ss = h->segs[HM_SEG_TINY]) != NULL) hm_seg_abandon(h, ss);
 }
