@@ -1042,6 +1042,10 @@ double hm_large_density_take(unsigned next_samples);
  * NULL when none has a whole chunk (or in secure mode). *huge: the span
  * carried huge-page advice. */
 void *hm_large_take_chunk(int *huge);
+/* The other direction (superslab.c): an empty cached segment as the 2 MiB
+ * chunk of a large span of `used` bytes (its contents not zero); NULL when
+ * the cache has none (or in secure mode). *huge: its huge-page advice. */
+void *hm_seg_cache_take_chunk(size_t used, int *huge);
 void hm_large_lock(void);
 void hm_large_unlock(void);
 void hm_large_reinit_lock(void);

@@ -235,8 +235,19 @@ static size_t page_up(size_t n) { return (n + 4095) & ~(size_t)4095; }
  * "always", the chunk is advised against them, or its first touch could
  * commit 2 MiB for a span of 300 KiB (such chunks still merge with each
  * other: one advice, one kind of mapping). */
-static void *map_chunk(size_t size, size_t *huge) {
-  void *p = map_plain(HM_REGION_SIZE, HM_REGION_SIZE, 0);
+static void *map_chunk(size_t size, size_t *huge, int *reused) {
+  /* First an empty cached segment: the same 2 MiB, no system call but the
+   * decommit of what lies past the span, and the memory small and medium
+   * blocks gave back serves large ones too (hm_large_take_chunk is the
+   * other direction). Its contents are not zero. */
+  int seg_huge = 0;
+  void *p = hm_seg_cache_take_chunk(size, &seg_huge);
+  *reused = p != NULL;
+  if (p) {
+    *huge = (size_t)seg_huge;
+    return p;
+  }
+  p = map_plain(HM_REGION_SIZE, HM_REGION_SIZE, 0);
   *huge = 0;
   if (p && hm_os_thp_always()) (void)hm_os_hugepage(p, HM_REGION_SIZE, 0);
   if (p) count_fresh(size, 0);
@@ -697,10 +708,11 @@ void *hm_large_alloc(size_t size, size_t align, int zero) {
      * user pointer h + 2 MiB must be aligned instead. A plain span shorter
      * than its chunk maps the whole chunk (map_chunk). */
     size_t huge, mapped = map_size;
+    int reused = 0;
     if (align > HM_REGION_SIZE)
       h = map_span(map_size, align, HM_REGION_SIZE, &huge);
     else if (!g && map_size < HM_REGION_SIZE && !hm_os_address_space_tight())
-      h = map_chunk(map_size, &huge), mapped = HM_REGION_SIZE;
+      h = map_chunk(map_size, &huge, &reused), mapped = HM_REGION_SIZE;
     else
       h = map_span(map_size, HM_REGION_SIZE, 0, &huge);
     if (h) {
@@ -716,8 +728,8 @@ void *hm_large_alloc(size_t size, size_t align, int zero) {
       errno = ENOMEM;
       return NULL;
     }
-    fresh = 1;
-    hm_bg_note_mapped(map_size);
+    fresh = !reused;
+    if (!reused) hm_bg_note_mapped(map_size);
   }
   void *p = span_attach(h, map_size, off, g, size);
   if (zero && !fresh) memset(p, 0, size);
@@ -993,18 +1005,27 @@ void hm_large_usage(hm_usage *u, int resident) {
  * and medium blocks cannot use (tcmalloc's page heap shares its pages
  * between sizes the same way). Spans are 2 MiB aligned at their header; the
  * last whole 2 MiB chunk is taken, what lies beyond it is unmapped, and the
- * span stays cached, shorter. A span of one chunk goes whole. Never in
+ * span stays cached, shorter. A span of one chunk goes whole, and so does
+ * a shorter one that map_chunk gave its whole chunk. Never in
  * secure mode (its guards sit inside spans). NULL when no span has a whole
  * chunk. *huge: whether the span was mapped with huge-page advice. */
+/* What a cached span covers: its size, or for a shorter span the whole
+ * chunk map_chunk mapped for it (the rest of it is address space). */
+static size_t cached_extent(const cached_span *c) {
+  return c->size < HM_REGION_SIZE && c->hdr->mapped == HM_REGION_SIZE ? HM_REGION_SIZE : c->size;
+}
+
 void *hm_large_take_chunk(int *huge) {
   if (hm_param.secure) return NULL;
   hm_lock(&large_lock);
   hm_large_hdr *out = incoming_admit(NULL);
   int32_t best = age_oldest;   /* the oldest span with a whole chunk the region map covers */
+  size_t extent = 0;
   for (; best >= 0; best = cache[best].newer) {
     const cached_span *c = &cache[best];
-    uintptr_t last = (uintptr_t)c->hdr + c->size / HM_REGION_SIZE * HM_REGION_SIZE - 1;
-    if (c->size >= HM_REGION_SIZE && hm_region_in_map(last)) break;
+    extent = cached_extent(c);
+    uintptr_t last = (uintptr_t)c->hdr + extent / HM_REGION_SIZE * HM_REGION_SIZE - 1;
+    if (extent >= HM_REGION_SIZE && hm_region_in_map(last)) break;
   }
   if (best < 0) {
     hm_unlock(&large_lock);
@@ -1013,9 +1034,9 @@ void *hm_large_take_chunk(int *huge) {
   }
   cached_span *c = &cache[best];
   *huge = c->hdr->huge != 0;   /* the whole span's advice (one mapping, one advice) */
-  size_t chunks = c->size / HM_REGION_SIZE, keep = (chunks - 1) * HM_REGION_SIZE;
+  size_t chunks = extent / HM_REGION_SIZE, keep = (chunks - 1) * HM_REGION_SIZE;
   uint8_t *chunk = (uint8_t *)c->hdr + keep, *tail = chunk + HM_REGION_SIZE;
-  size_t tail_size = c->size - keep - HM_REGION_SIZE;
+  size_t tail_size = extent - keep - HM_REGION_SIZE;
   if (keep) {   /* shorter now: another class, the same age */
     cache_unlink_class(best);
     cache_bytes -= c->size - keep;

@@ -536,6 +536,32 @@ hm_superslab *hm_seg_acquire_dirty(hm_heap *h, unsigned kind) {
   return ss ? seg_take(h, kind, ss) : NULL;
 }
 
+/* An empty cached segment becomes the chunk of a large span of `used`
+ * bytes (large.c, map_chunk): the other direction of hm_large_take_chunk,
+ * so that memory the small and medium blocks gave back serves large blocks
+ * too, without a mapping or the faults of a fresh one. It leaves the
+ * segments (their list, the region map: large.c marks the chunk as its
+ * own); its dirty units past the span are decommitted, the mapping stays
+ * whole for the span to grow into. Never in secure mode (guard pages inside
+ * segments). NULL when the cache is empty. *huge: its huge-page advice. */
+void *hm_seg_cache_take_chunk(size_t used, int *huge) {
+  if (hm_param.secure) return NULL;
+  hm_superslab *ss = cache_get(0);   /* the newest: the likeliest resident */
+  if (!ss) return NULL;
+  hm_lock(&hm_ss_lock_);
+  if (ss->all_prev) ss->all_prev->all_next = ss->all_next;
+  else all_head = ss->all_next;
+  if (ss->all_next) ss->all_next->all_prev = ss->all_prev;
+  all_count--;
+  hm_region_set((uintptr_t)ss, HM_REGION_NONE);
+  hm_unlock(&hm_ss_lock_);
+  unsigned first_past = (unsigned)((used + HM_UNIT_SIZE - 1) / HM_UNIT_SIZE);
+  uint32_t past = first_past >= HM_UNITS ? 0u : HM_UNITS_ALL & ~((1u << first_past) - 1u);
+  decommit_units(ss, ss->dirty_units & past);
+  *huge = ss->maybe_huge;
+  return ss;
+}
+
 /* A heap that had to find a new slab or page may reclaim one more segment. */
 void hm_seg_earn_reclaim(hm_heap *h) {
   if (h->reclaim_credit < HM_RECLAIM_CREDIT_MAX) h->reclaim_credit++;
