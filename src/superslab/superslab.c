@@ -311,13 +311,19 @@ static hm_superslab *map_new(int huge) {
   return ss;
 }
 
-/* Called with hm_ss_lock_ held. */
-static void unmap_locked(hm_superslab *ss) {
+/* Off the list of all segments and out of the region map: no longer a
+ * segment (hm_ss_lock_ held). */
+static void forget_locked(hm_superslab *ss) {
   if (ss->all_prev) ss->all_prev->all_next = ss->all_next;
   else all_head = ss->all_next;
   if (ss->all_next) ss->all_next->all_prev = ss->all_prev;
   all_count--;
   hm_region_set((uintptr_t)ss, HM_REGION_NONE);
+}
+
+/* Called with hm_ss_lock_ held. */
+static void unmap_locked(hm_superslab *ss) {
+  forget_locked(ss);
   hm_os_unmap(ss, HM_REGION_SIZE);
 }
 
@@ -549,11 +555,7 @@ void *hm_seg_cache_take_chunk(size_t used, int *huge) {
   hm_superslab *ss = cache_get(0);   /* the newest: the likeliest resident */
   if (!ss) return NULL;
   hm_lock(&hm_ss_lock_);
-  if (ss->all_prev) ss->all_prev->all_next = ss->all_next;
-  else all_head = ss->all_next;
-  if (ss->all_next) ss->all_next->all_prev = ss->all_prev;
-  all_count--;
-  hm_region_set((uintptr_t)ss, HM_REGION_NONE);
+  forget_locked(ss);
   hm_unlock(&hm_ss_lock_);
   unsigned first_past = (unsigned)((used + HM_UNIT_SIZE - 1) / HM_UNIT_SIZE);
   uint32_t past = first_past >= HM_UNITS ? 0u : HM_UNITS_ALL & ~((1u << first_past) - 1u);
