@@ -8,12 +8,12 @@ set xtics ('tiny_hot' 0, 'mid_hot' 1, 'random_mixed' 2, 'random_mid' 3, 'mid_mt:
 set xrange [-0.6:33.6]
 set lmargin 10
 set rmargin 26
-set multiplot layout 2,1 title "scripts/larson.sh full -- 2026-12-02T20:56Z, hakmem 44e1206\nIntel(R) Xeon(R) Processor, 2 cpus, 24 GiB RAM, Linux 6.18.44-fc-v857, Debian GNU/Linux 12 (bookworm)" font ',11'
+set multiplot layout 2,1 title "scripts/larson.sh full -- 2026-12-03T02:46Z, hakmem 0072f86\nIntel(R) Xeon(R) Processor, 2 cpus, 24 GiB RAM, Linux 6.18.44-fc-v857, Debian GNU/Linux 12 (bookworm)" font ',11'
 set arrow 1 from graph 0, first 1 to graph 1, first 1 nohead dt 2 lw 1.5 lc rgb 'black' front
 set title 'throughput relative to mimalloc (median Mops/s; higher is better)'
 set ylabel 'x mimalloc'
-set yrange [0:3.587]
-plot 'full-xeon.dat' index 0 using 1:($2 == 0 && $6 == 0 ? $3 : 1/0) with boxes fs solid 0.85 border -1 lc 1 title '6e79c61', \
+set yrange [0:3.526]
+plot 'full-xeon.dat' index 0 using 1:($2 == 0 && $6 == 0 ? $3 : 1/0) with boxes fs solid 0.85 border -1 lc 1 title '88b741c', \
   '' index 0 using 1:($2 == 0 && $6 == 1 ? $3 : 1/0) with boxes fs pattern 4 border -1 lc 1 notitle, \
   '' index 0 using 1:($2 == 1 && $6 == 0 ? $3 : 1/0) with boxes fs solid 0.85 border -1 lc 2 title 'hakmem', \
   '' index 0 using 1:($2 == 1 && $6 == 1 ? $3 : 1/0) with boxes fs pattern 4 border -1 lc 2 notitle, \
@@ -26,8 +26,8 @@ plot 'full-xeon.dat' index 0 using 1:($2 == 0 && $6 == 0 ? $3 : 1/0) with boxes 
 set title 'peak RSS relative to mimalloc (median; lower is better)'
 unset key
 set ylabel 'x mimalloc'
-set yrange [0:17.566]
-plot 'full-xeon.dat' index 1 using 1:($2 == 0 && $6 == 0 ? $3 : 1/0) with boxes fs solid 0.85 border -1 lc 1 title '6e79c61', \
+set yrange [0:8.762]
+plot 'full-xeon.dat' index 1 using 1:($2 == 0 && $6 == 0 ? $3 : 1/0) with boxes fs solid 0.85 border -1 lc 1 title '88b741c', \
   '' index 1 using 1:($2 == 0 && $6 == 1 ? $3 : 1/0) with boxes fs pattern 4 border -1 lc 1 notitle, \
   '' index 1 using 1:($2 == 1 && $6 == 0 ? $3 : 1/0) with boxes fs solid 0.85 border -1 lc 2 title 'hakmem', \
   '' index 1 using 1:($2 == 1 && $6 == 1 ? $3 : 1/0) with boxes fs pattern 4 border -1 lc 2 notitle, \
