@@ -15,7 +15,8 @@
  * misaligned pointers of every class, and pointers at a page or unit
  * boundary inside a block; realloc / malloc_usable_size /
  * free_sized of a freed or interior pointer; pointers into a segment header
- * and past a slab's last block.
+ * and past a slab's last block; a thread cache whose link a use-after-free
+ * write bent into the middle of another block (found when it is flushed).
  *
  * Only meaningful under hakmem (glibc detects some of these cases, not all):
  * CTest registers it as _preload / _linked only.
@@ -249,6 +250,25 @@ static void case_free_sized_interior(void)
     char *p = malloc(arg_size);
     free_sized_fn(p + 8, arg_size - 8);
 }
+/* A use-after-free write to a freed block's link: the thread cache now
+ * leads into the middle of another block. The thread's exit returns its
+ * cache to the slabs and pages, re-validating every block on the way. */
+static void *thread_corrupt_cache(void *arg)
+{
+    (void)arg;
+    char *p = malloc(arg_size), *q = malloc(arg_size);
+    v_free(q);
+    v_free(p);                          /* the cache: p -> q */
+    *(char *volatile *)p = q + 8;       /* now p -> q + 8: no block starts there */
+    return NULL;
+}
+static void case_corrupted_cache(void)
+{
+    pthread_t t;
+    if (pthread_create(&t, NULL, thread_corrupt_cache, NULL) != 0 || pthread_join(t, NULL) != 0)
+        _exit(3);
+}
+
 /* Control: every class, freed and reused normally, also from another thread. */
 static void case_valid_class(void)
 {
@@ -330,6 +350,9 @@ static const struct tcase cases[] = {
     {"misaligned", case_misaligned, "free(): invalid pointer", 1},
     {"usable_size_freed", case_usable_freed, "malloc_usable_size(): pointer to a freed block", 1},
     {"free_sized_interior", case_free_sized_interior, "free_sized(): invalid pointer", 1},
+    /* "corrupted thread cache" at the flush; the secure build finds the bad
+     * link earlier ("free list corrupted") */
+    {"corrupted_cache", case_corrupted_cache, "corrupted", 1},
 };
 
 /* In the child: warm the allocator up so the case is not the very first

@@ -14,9 +14,12 @@
  * the list. A flushed bin holds runs of blocks of one slab (a batch loop
  * frees them in the order it got them): the slab of the previous block is
  * kept with the range of its carved blocks, so that a block inside it needs
- * no segment, unit or slab lookup, and its check is the fast path's (its
- * address a multiple of the size, see "Block placement", and below the
- * slab's bump). */
+ * no segment, unit or slab lookup. Every block gets the fast path's check
+ * against its slab's range (its address a multiple of the size, see "Block
+ * placement", at or above the slab's first block and below its bump), which
+ * is hm_slab_owns_block's for a slab in use: a block of another slab (a
+ * bin emptied in hash order, perl's destruction) costs the lookup and one
+ * computation of the range, not a second one for the check. */
 static hm_block *return_list(hm_heap *h, hm_block *b, uint32_t n) {
   hm_slab *s = NULL;
   const uint8_t *lo = NULL, *hi = NULL;   /* s's carved blocks; empty: no slab */
@@ -32,13 +35,14 @@ static hm_block *return_list(hm_heap *h, hm_block *b, uint32_t n) {
         continue;
       }
       s = hm_slab_of(ss, b);
-      hm_slab_validate_block(s, b, "free()", "corrupted thread cache");
+      if (hm_unlikely(hm_load_racy(s->state) == HM_SLAB_UNUSED)) hm_fatal("free()", "corrupted thread cache", b);
       lo = s->end - (size_t)s->capacity * s->block_size;
       hi = s->bump;
       mult = hm_class_mult[s->cls];
-    } else if (hm_unlikely((uint64_t)(uint32_t)(uintptr_t)a * mult >= mult)) {
-      hm_fatal("free()", "corrupted thread cache", b);
+      if (hm_unlikely(a < lo || a >= hi)) hm_fatal("free()", "corrupted thread cache", b);
     }
+    if (hm_unlikely((uint64_t)(uint32_t)(uintptr_t)a * mult >= mult))
+      hm_fatal("free()", "corrupted thread cache", b);
     hm_slab_return_block(h, s, b);   /* never releases s: the range stays valid */
     b = next;
   }
