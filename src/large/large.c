@@ -998,6 +998,12 @@ void hm_large_usage(hm_usage *u, int resident) {
   unmap_chain(out);
 }
 
+/* What a cached span covers: its size, or for a shorter span the whole
+ * chunk map_chunk mapped for it (the rest of it is address space). */
+static size_t cached_extent(const cached_span *c) {
+  return c->size < HM_REGION_SIZE && c->hdr->mapped == HM_REGION_SIZE ? HM_REGION_SIZE : c->size;
+}
+
 /* A segment's worth of a cached span, for a heap that would otherwise map a
  * fresh segment (hm_seg_acquire): the span's pages are already resident,
  * a fresh segment's would be faulted in one by one, and a span kept for
@@ -1009,12 +1015,6 @@ void hm_large_usage(hm_usage *u, int resident) {
  * a shorter one that map_chunk gave its whole chunk. Never in
  * secure mode (its guards sit inside spans). NULL when no span has a whole
  * chunk. *huge: whether the span was mapped with huge-page advice. */
-/* What a cached span covers: its size, or for a shorter span the whole
- * chunk map_chunk mapped for it (the rest of it is address space). */
-static size_t cached_extent(const cached_span *c) {
-  return c->size < HM_REGION_SIZE && c->hdr->mapped == HM_REGION_SIZE ? HM_REGION_SIZE : c->size;
-}
-
 void *hm_large_take_chunk(int *huge) {
   if (hm_param.secure) return NULL;
   hm_lock(&large_lock);
