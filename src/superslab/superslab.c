@@ -558,8 +558,8 @@ void *hm_seg_cache_take_chunk(size_t used, int *huge) {
   forget_locked(ss);
   hm_unlock(&hm_ss_lock_);
   unsigned first_past = (unsigned)((used + HM_UNIT_SIZE - 1) / HM_UNIT_SIZE);
-  uint32_t past = first_past >= HM_UNITS ? 0u : HM_UNITS_ALL & ~((1u << first_past) - 1u);
-  decommit_units(ss, ss->dirty_units & past);
+  if (first_past < HM_UNITS)
+    decommit_units(ss, ss->dirty_units & run_mask(first_past, HM_UNITS - first_past));
   *huge = ss->maybe_huge;
   return ss;
 }
