@@ -86,7 +86,6 @@ static void *fill_and_exit(void *arg)
 }
 
 typedef struct step3 {
-    int secure;
     int found;          /* a block in one of step 2's chunks */
     size_t blocks;
 } step3;
@@ -190,7 +189,7 @@ int main(void)
         free(lb[i]);
     stats_get(&st);
     size_t lcached3 = st.large_cached_bytes;
-    step3 s = {secure, 0, 0};
+    step3 s = {0, 0};
     CHECK(pthread_create(&t, NULL, refill_segments, &s) == 0, "pthread_create");
     pthread_join(t, NULL);
     stats_get(&st);

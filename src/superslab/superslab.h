@@ -33,10 +33,6 @@ HM_INLINE int hm_slab_owns_block(const hm_slab *s, const void *p) {
   return hm_block_index_ok((uintptr_t)(b - start), s->cls, s->capacity);
 }
 
-HM_INLINE void hm_slab_validate_block(hm_slab *s, const void *p, const char *fn, const char *what) {
-  if (hm_unlikely(!hm_slab_owns_block(s, p))) hm_fatal(fn, what, p);
-}
-
 /* The owner takes block b back into slab s (after a flush or a remote
  * drain). A slab that empties stays assigned to its class, on the partial
  * list, with its free list whole: a batch loop that empties its slabs and
