@@ -439,8 +439,8 @@ static void heap_remove(hm_heap *h, hm_superslab *ss) {
  * reads above 0.9 and a sparse one with 16 KiB blocks near 0.25; the bound
  * is half, as not-yet-carved tails of pages count as committed. Nothing
  * sampled (every recent segment advised already): the earlier answer
- * stands. Runs only where the advice would otherwise be given: a heap of
- * HM_HUGE_MIN_SEGS segments taking another. */
+ * stands. Runs when a heap of HM_HUGE_MIN_SEGS segments takes another
+ * (hm_seg_want_huge), whether or not the advice is given. */
 #define HM_HUGE_DENSITY_SAMPLE 4
 static int heap_dense(const hm_heap *h) {
   size_t resident = 0, committed = 0;
@@ -485,13 +485,17 @@ static int heap_dense(const hm_heap *h) {
  * segment split its mapping. During the learner's trial (HM_HUGE_TRIAL)
  * seg_take gives it to one such segment in HM_HUGE_TRIAL_EVERY. */
 int hm_seg_want_huge(hm_heap *h) {
-  uint32_t huge = HM_PARAM(huge_pages);
   uint32_t segs = h->seg_count[HM_SEG_TINY] + h->seg_count[HM_SEG_L2];
-  if (!(huge & HM_HUGE_SEGMENTS) || hm_param.secure || segs < HM_HUGE_MIN_SEGS) return 0;
+  if (segs < HM_HUGE_MIN_SEGS) return 0;
   /* heap_dense's answer stands until the heap has taken or left a quarter
    * of its segments (at least 8), or for a second: sampled at every new
    * segment, a heap growing by gigabytes spent a sixth of its time in
-   * mincore (bench_big_heap, docs/analysis/heap-scaling.md). */
+   * mincore (bench_big_heap, docs/analysis/heap-scaling.md). Sampled even
+   * where no advice is given (huge pages off, secure mode): the empty
+   * segments of a sparse heap are counted in the cache by what is resident
+   * (seg_resident_est), and counted whole they overflowed its bound into an
+   * unmap and a fresh mapping each (bench_big_heap in secure mode: 2.5
+   * times the mappings, each with its two guard-page mprotect calls). */
   uint32_t step = h->dense_segs / 4 > 8 ? h->dense_segs / 4 : 8;
   uint64_t now = hm_os_now_ms();
   if (!h->dense_segs || segs >= h->dense_segs + step || segs + step <= h->dense_segs ||
@@ -500,6 +504,7 @@ int hm_seg_want_huge(hm_heap *h) {
     h->dense_segs = segs;
     h->dense_ms = now;
   }
+  if (!(HM_PARAM(huge_pages) & HM_HUGE_SEGMENTS) || hm_param.secure) return 0;
   return h->dense;
 }
 
