@@ -17,7 +17,9 @@
  *   realloc_*        grow/shrink cycles (in place and moved past a blocker),
  *                    contents checked; the byte past the new end faults
  *   reuse_*          spans taken from the cache: the same shape, another
- *                    alignment, a smaller span grown
+ *                    alignment, a smaller span grown, a much longer span cut
+ *                    (the kept part and the tail it gave up each end in a
+ *                    guard)
  * Non-fault checks in the parent: in secure mode the user data of a plain
  * large block starts on a page of its own (not the header's); 10 000
  * alloc/free/realloc cycles of random large sizes keep VmSize flat.
@@ -216,6 +218,49 @@ static void case_reuse_grown(void)
     poke(fill_usable(q, 7));
 }
 
+/* A cached span of at least twice the request + 4 MiB is cut (as plain
+ * spans are): the kept part gets a new end guard, and the tail it gives up
+ * keeps the old one and serves a later block. Both fail (exit 4 / 5) if the
+ * span was reused whole, as before the cut existed. */
+static void *cut_setup(char **tail_lo, char **tail_hi)
+{
+    char *p = v_malloc(8 * MiB);
+    if (!p) _exit(3);
+    free(p);
+    char *q = v_malloc(1 * MiB);   /* the 8 MiB span, cut at its first 2 MiB */
+    if (!q) _exit(3);
+    if (q != p) {
+        fprintf(stderr, "span not reused: %p then %p\n", (void *)p, (void *)q);
+        _exit(4);
+    }
+    if (malloc_usable_size(q) >= 2 * MiB) {
+        fprintf(stderr, "span not cut: usable %zu\n", malloc_usable_size(q));
+        _exit(4);
+    }
+    *tail_lo = p + 2 * MiB - PAGE;   /* the tail's header page (p is its span + 4 KiB) */
+    *tail_hi = p + 8 * MiB + PAGE;
+    return q;
+}
+
+static void case_reuse_cut_kept(void)
+{
+    char *lo, *hi;
+    poke(fill_usable(cut_setup(&lo, &hi), 8));
+}
+
+static void case_reuse_cut_tail(void)
+{
+    char *lo, *hi;
+    cut_setup(&lo, &hi);
+    char *r = v_malloc(5 * MiB);   /* the 6 MiB tail serves it */
+    if (!r) _exit(3);
+    if (r < lo || r >= hi) {
+        fprintf(stderr, "tail not reused: %p outside [%p, %p)\n", (void *)r, (void *)lo, (void *)hi);
+        _exit(5);
+    }
+    poke(fill_usable(r, 9));
+}
+
 struct tcase {
     const char *name;
     void (*fn)(void);
@@ -241,6 +286,8 @@ static const struct tcase cases[] = {
     {"reuse_aligned", case_reuse_aligned},
     {"reuse_aligned_end", case_reuse_aligned_end},
     {"reuse_grown", case_reuse_grown},
+    {"reuse_cut_kept", case_reuse_cut_kept},
+    {"reuse_cut_tail", case_reuse_cut_tail},
 };
 
 static void child_case(const void *arg) { ((const struct tcase *)arg)->fn(); }

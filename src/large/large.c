@@ -593,12 +593,18 @@ static hm_large_hdr *span_grow(hm_large_hdr *h, size_t old, size_t need, size_t 
  * RSS 1.30x mimalloc's). Cutting closer to the block costs page faults: the
  * next longer block faults in again what was cut (1 MiB of slack halved
  * bench_large's throughput with 2 threads). What this costs and saves:
- * docs/analysis/realloc-growth.md. Plain spans only (a guarded one keeps
- * its shape). Lock not held. */
+ * docs/analysis/realloc-growth.md. A guarded span (secure mode) is cut
+ * the same way: the tail it gives up keeps the old end guard, and its kept
+ * part gets a new one at its end (one mprotect). Guarded spans reused whole
+ * drifted as plain ones did (bench_large in secure mode: 13 % more page
+ * faults and peak RSS than the default). Lock not held. Returns the size
+ * kept, or 0 when the new guard could not be set (the kept part is then
+ * unmapped). */
 #define SLACK_MAX ((size_t)4 << 20)
 
 static size_t span_fit(hm_large_hdr *h, size_t got, size_t need, size_t slack) {
   if (got < 2 * need + slack) return got;
+  size_t whole = got;
   size_t end = (need + HM_REGION_MASK) & ~(size_t)HM_REGION_MASK;   /* the block's last chunk */
   if (got >= end + HM_REGION_SIZE) {
     hm_large_hdr *t = (hm_large_hdr *)((uint8_t *)h + end);
@@ -606,7 +612,7 @@ static size_t span_fit(hm_large_hdr *h, size_t got, size_t need, size_t slack) {
     t->magic = 0;
     t->map_size = tsize;
     t->user_off = LARGE_DEFAULT_OFF;
-    t->guard = 0;
+    t->guard = h->guard;   /* the old end guard is its end now */
     t->asked = 0;
     t->huge = h->huge;   /* one mapping, one advice */
     t->mapped = 0;
@@ -621,23 +627,27 @@ static size_t span_fit(hm_large_hdr *h, size_t got, size_t need, size_t slack) {
     span_cut(h, got, need + slack);
     got = need + slack;
   }
+  if (h->guard && got != whole && guard_end(h, got, 1) != 0) {
+    hm_os_unmap(h, got);
+    return 0;
+  }
   return got;
 }
 
 /* A span taken from the cache (*size bytes) for a new block of `need`
- * bytes, user data at `off`, guard `g`: grown if short. Its old shape is
- * still in its header (free clears only the magic). A guarded span serves
- * only a guarded block with the same user offset (its guards stay where
- * they are, the end one moves if it grows); moving guards between parts
- * that may not merge is not worth it for the rare other case, which gets a
- * fresh mapping. Returns the header (perhaps moved; *size updated) or NULL,
- * the span then unmapped. */
+ * bytes, user data at `off`, guard `g`: cut if much too long (span_fit),
+ * grown if short. Its old shape is still in its header (free clears only
+ * the magic). A guarded span serves only a guarded block with the same user
+ * offset (its end guard moves when it is cut or grown); moving guards
+ * between parts that may not merge is not worth it for the rare other case,
+ * which gets a fresh mapping. Returns the header (perhaps moved; *size
+ * updated) or NULL, the span then unmapped. */
 static hm_large_hdr *span_reuse(hm_large_hdr *h, size_t *size, size_t need, size_t off, size_t g) {
   size_t got = *size;
   if (h->guard != g || (g && h->user_off != off)) goto fail;
   if (got >= need) {
-    if (!g) *size = span_fit(h, got, need, SLACK_MAX);
-    return h;
+    *size = span_fit(h, got, need, SLACK_MAX);
+    return *size ? h : NULL;
   }
   if (g && guard_end(h, got, 0) != 0) goto fail;
   hm_large_hdr *grown = span_grow(h, got, need, off, g != 0);
