@@ -369,13 +369,37 @@ static void cache_purge_one(hm_superslab *ss) {
   purge_dirty(ss);
 }
 
+/* The resident bytes of an empty segment, whose pages can only be resident
+ * in its dirty units: mincore over SEG_SAMPLE_UNITS of them, in turn from a
+ * place that wanders from call to call, scaled to all; exact when they are
+ * few. Walking the page table of whole segments was 9 % of bench_big_heap's
+ * time (about 430 segments a round). */
+#define SEG_SAMPLE_UNITS 4u
+static size_t seg_resident_sampled(hm_superslab *ss) {
+  static _Atomic uint32_t seq;
+  uint32_t dirty = ss->dirty_units;
+  unsigned total = (unsigned)__builtin_popcount(dirty);
+  if (total <= SEG_SAMPLE_UNITS) return hm_os_resident(ss, HM_REGION_SIZE);
+  unsigned skip = atomic_fetch_add_explicit(&seq, 1, memory_order_relaxed) % total;
+  uint32_t left = dirty;
+  while (skip--) left &= left - 1;   /* the sample starts at the skip-th dirty unit */
+  size_t r = 0;
+  for (unsigned k = 0; k < SEG_SAMPLE_UNITS; k++) {
+    if (!left) left = dirty;   /* wrap around */
+    unsigned u = (unsigned)__builtin_ctz(left);
+    left &= left - 1;
+    r += hm_os_resident((uint8_t *)ss + (size_t)u * HM_UNIT_SIZE, HM_UNIT_SIZE);
+  }
+  return r * total / SEG_SAMPLE_UNITS;
+}
+
 /* What an empty segment of heap h counts for in the cache: the whole
  * segment, as the count bound did -- counting only its dirty units kept
  * more segments of a churning heap (larson_mid at 4 threads: 7 % more peak
  * RSS) -- unless h's recent segments were found sparse (hm_seg_want_huge's
- * sample): then what mincore finds resident. */
+ * sample): then what is resident in it (sampled). */
 static size_t seg_resident_est(const hm_heap *h, hm_superslab *ss) {
-  if (ss->dirty_units && h && h->dense_segs && !h->dense) return hm_os_resident(ss, HM_REGION_SIZE);
+  if (ss->dirty_units && h && h->dense_segs && !h->dense) return seg_resident_sampled(ss);
   return HM_REGION_SIZE;
 }
 
