@@ -508,18 +508,17 @@ static int heap_dense(const hm_heap *h) {
  * work for nothing here. Never in secure mode: the guard pages inside a
  * segment split its mapping. During the learner's trial (HM_HUGE_TRIAL)
  * seg_take gives it to one such segment in HM_HUGE_TRIAL_EVERY. */
-int hm_seg_want_huge(hm_heap *h) {
-  uint32_t segs = h->seg_count[HM_SEG_TINY] + h->seg_count[HM_SEG_L2];
-  if (segs < HM_HUGE_MIN_SEGS) return 0;
-  /* heap_dense's answer stands until the heap has taken or left a quarter
-   * of its segments (at least 8), or for a second: sampled at every new
-   * segment, a heap growing by gigabytes spent a sixth of its time in
-   * mincore (bench_big_heap, docs/analysis/heap-scaling.md). Sampled even
-   * where no advice is given (huge pages off, secure mode): the empty
-   * segments of a sparse heap are counted in the cache by what is resident
-   * (seg_resident_est), and counted whole they overflowed its bound into an
-   * unmap and a fresh mapping each (bench_big_heap in secure mode: 2.5
-   * times the mappings, each with its two guard-page mprotect calls). */
+/* heap_dense's answer for a heap of `segs` segments, refreshed when the
+ * heap has taken or left a quarter of its segments (at least 8) since the
+ * last sample, or after a second: sampled at every new segment, a heap
+ * growing by gigabytes spent a sixth of its time in mincore
+ * (bench_big_heap, docs/analysis/heap-scaling.md). Two readers: the advice
+ * below, and the cache's count of a sparse heap's empty segments
+ * (seg_resident_est) -- which is why it is refreshed whether or not the
+ * advice may be given: counted whole, those segments overflowed the cache's
+ * bound into an unmap and a fresh mapping each (bench_big_heap in secure
+ * mode: 2.5 times the mappings, each with its two guard-page mprotects). */
+static int heap_density_refresh(hm_heap *h, uint32_t segs) {
   uint32_t step = h->dense_segs / 4 > 8 ? h->dense_segs / 4 : 8;
   uint64_t now = hm_os_now_ms();
   if (!h->dense_segs || segs >= h->dense_segs + step || segs + step <= h->dense_segs ||
@@ -528,8 +527,14 @@ int hm_seg_want_huge(hm_heap *h) {
     h->dense_segs = segs;
     h->dense_ms = now;
   }
-  if (!(HM_PARAM(huge_pages) & HM_HUGE_SEGMENTS) || hm_param.secure) return 0;
   return h->dense;
+}
+
+int hm_seg_want_huge(hm_heap *h) {
+  uint32_t segs = h->seg_count[HM_SEG_TINY] + h->seg_count[HM_SEG_L2];
+  if (segs < HM_HUGE_MIN_SEGS) return 0;
+  int dense = heap_density_refresh(h, segs);
+  return (HM_PARAM(huge_pages) & HM_HUGE_SEGMENTS) && !hm_param.secure && dense;
 }
 
 /* During the learner's trial (HM_HUGE_TRIAL), one segment or span the

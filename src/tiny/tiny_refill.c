@@ -94,13 +94,7 @@ static void *refill(hm_heap *h, unsigned cls) {
       }
       hm_superslab *ss = hm_ss_of_slab(s);
       uint32_t bit = 1u << hm_slab_index(ss, s);
-      /* The frees other threads posted to this slab. With the shuffled carve
-       * of secure mode, every posted list of the segment comes too: walked
-       * together their misses overlap (hm_ss_drain_remote); in address order
-       * one list walks at the prefetchers' pace, and taking the other lists
-       * early measured 10 % slower on producer/consumer churn. */
-      uint32_t units = hm_param.secure ? HM_UNITS_ALL : bit;
-      if ((hm_load_relaxed(&ss->remote_units) & bit) && hm_ss_drain_remote(h, ss, units)) {
+      if ((hm_load_relaxed(&ss->remote_units) & bit) && hm_ss_drain_remote(h, ss, bit)) {
         HM_DBG_ONLY(stage = HM_DBG_MAX(stage, HM_STAGE_REMOTE);)
         continue;
       }
